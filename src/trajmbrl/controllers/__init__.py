@@ -1,0 +1,1 @@
+"""Parameterised feedback controllers; theta (their parameter vector) is part of every dataset."""

@@ -1,0 +1,1 @@
+"""Datasets of closed-loop trajectories: storage, collection, importers and training pairs."""

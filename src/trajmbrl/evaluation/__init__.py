@@ -1,0 +1,1 @@
+"""Long-horizon prediction: roll-outs of learned models and the paper's error metrics."""

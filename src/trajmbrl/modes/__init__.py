@@ -1,0 +1,36 @@
+"""The four modes. Only this package (and cli.py) reads Hydra's DictConfig."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def _or_all(value: object) -> str:
+    return "all" if value is None else str(value)
+
+
+def register_resolvers() -> None:
+    """Register the config resolvers the YAML files use (idempotent)."""
+    if not OmegaConf.has_resolver("trajmbrl.or_all"):
+        OmegaConf.register_new_resolver("trajmbrl.or_all", _or_all)
+
+
+def _lazy(module: str) -> Callable[[DictConfig], None]:
+    """Import a mode module only when it runs (keeps `trajmbrl --help` fast)."""
+
+    def run(cfg: DictConfig) -> None:
+        import importlib
+
+        importlib.import_module(f"trajmbrl.modes.{module}").run(cfg)
+
+    return run
+
+
+MODES: dict[str, Callable[[DictConfig], None]] = {
+    "collect": _lazy("collect"),
+    "train": _lazy("train"),
+    "eval": _lazy("evaluate"),
+    "plot": _lazy("plot"),
+}

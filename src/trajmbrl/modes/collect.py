@@ -1,0 +1,117 @@
+"""mode=collect: roll out the env's controllers (or import logs) into a dataset file."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import gymnasium as gym
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from trajmbrl.data.collect import collect
+from trajmbrl.data.storage import dataset_paths, save_dataset
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.modes.common import positive, provenance, to_dict
+from trajmbrl.utils.atomic import config_hash
+
+log = logging.getLogger("trajmbrl")
+
+
+def run(cfg: DictConfig) -> None:
+    """Collect (or import) the dataset at ``paths.dataset`` unless an identical one exists."""
+    env_cfg = to_dict(cfg.env)
+    fingerprint = config_hash({"env": env_cfg, "data_seed": cfg.data.seed})
+    npz, js = dataset_paths(cfg.paths.dataset)
+    if npz.exists() and not cfg.overwrite:
+        previous = _manifest_hash(js)
+        if previous == fingerprint:
+            log.info("Dataset %s already collected with this config; nothing to do.", npz)
+            return
+        raise TrajmbrlError(
+            f"Dataset {npz} exists but was collected with a different config.\n"
+            "  Pass overwrite=true to replace it, or data.tag=<name> to write a new one."
+        )
+    if "importer" in cfg.env:
+        data, extra = instantiate(cfg.env.importer)
+    else:
+        data, extra = _simulate(cfg)
+    manifest: dict[str, Any] = {
+        "env": cfg.env.name,
+        "data_tag": cfg.data.tag,
+        "data_seed": cfg.data.seed,
+        "data_mode": cfg.env.get("data_mode"),
+        "config_hash": fingerprint,
+        "config": to_dict(cfg),
+        **extra,
+        **provenance(),
+    }
+    path = save_dataset(data, cfg.paths.dataset, manifest, overwrite=bool(cfg.overwrite))
+    log.info(
+        "Wrote %s: %d train + %d test trajectories x %d steps (state %d, action %d, theta %d)",
+        path,
+        manifest_count(data.split, 0),
+        manifest_count(data.split, 1),
+        data.horizon,
+        data.state_dim,
+        data.action_dim,
+        data.param_dim,
+    )
+    report = extra.get("collect_report")
+    if report:
+        log.info(
+            "Accepted %d, rejected %d (acceptance %.1f%%), %.0f env steps/s",
+            report["accepted"],
+            report["rejected"],
+            100 * report["acceptance_rate"],
+            report["steps_per_second"] or 0.0,
+        )
+
+
+def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
+    """Roll out the configured controller sampler in the configured gymnasium env."""
+    num_train = positive(cfg, "env.num_train", allow_none=False, minimum=0)
+    num_test = positive(cfg, "env.num_test", allow_none=False, minimum=0)
+    horizon = positive(cfg, "env.horizon", allow_none=False)
+    sampler = instantiate(cfg.env.sampler)
+    env_kwargs = dict(to_dict(cfg.env.kwargs) or {})
+    env_kwargs.update(getattr(sampler, "env_overrides", lambda: {})())
+    indices = to_dict(cfg.env.state_indices)
+    data, report = collect(
+        cfg.env.id,
+        sampler,
+        num_train=num_train,
+        num_test=num_test,
+        horizon=horizon,
+        seed=int(cfg.data.seed),
+        env_kwargs=env_kwargs,
+        state_indices=indices,
+        progress=cfg.progress,
+    )
+    env = gym.make(cfg.env.id, **env_kwargs).unwrapped
+    state_names = list(getattr(env, "state_names", []))
+    if indices is not None and state_names:
+        state_names = [state_names[i] for i in indices]
+    extra = {
+        "env_id": cfg.env.id,
+        "env_kwargs": env_kwargs,
+        "state_names": state_names,
+        "action_names": list(getattr(env, "action_names", [])),
+        "param_names": list(sampler.param_names),
+        "controller": sampler.describe(),
+        "collect_report": report.to_dict(),
+    }
+    env.close()
+    return data, extra
+
+
+def manifest_count(split: Any, value: int) -> int:
+    return int((split == value).sum())
+
+
+def _manifest_hash(path: Any) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("config_hash")
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,119 @@
+"""mode=eval: long-horizon prediction error of trained models on the held-out test split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from trajmbrl.data.storage import TrajectoryData
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
+from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
+from trajmbrl.modes.common import device, load_env_dataset, positive, to_dict
+from trajmbrl.utils.atomic import atomic_write_text, config_hash
+
+log = logging.getLogger("trajmbrl")
+
+
+def run(cfg: DictConfig) -> None:
+    """Evaluate every key in ``eval.models`` (or the selected model) and write tidy CSVs."""
+    from trajmbrl.models.checkpoint import load_checkpoint
+
+    data = load_env_dataset(cfg)
+    test = data.test()
+    if test.num == 0:
+        raise TrajmbrlError(f"Dataset {cfg.paths.dataset} has no test trajectories")
+    n = positive(cfg, "eval.num_traj")
+    if n is not None:
+        test = test.subset(np.arange(min(n, test.num)))
+    horizon = positive(cfg, "eval.horizon") or int(test.lengths.max())
+    if horizon > test.horizon:
+        raise TrajmbrlError(
+            f"eval.horizon={horizon} is longer than the test trajectories ({test.horizon} steps)"
+        )
+    keys = list(cfg.eval.models) or [str(cfg.model.key)]
+    run_dir = Path(cfg.paths.run_dir)
+    dev = device(cfg)
+    rows = []
+    for key in keys:
+        model_path = run_dir / "models" / key / str(cfg.train.variant) / f"seed={cfg.seed}"
+        ckpt = model_path / "model.pt"
+        if not ckpt.exists():
+            raise TrajmbrlError(
+                f"No trained model {ckpt}\n  Train it with: trajmbrl mode=train "
+                f"envs={cfg.env.name} models={key}"
+                + (f" experiment={cfg.experiment_name}" if cfg.experiment_name != "default" else "")
+            )
+        expect = {"state_dim": test.state_dim, "action_dim": test.action_dim,
+                  "param_dim": test.param_dim}
+        model, meta = load_checkpoint(ckpt, expect=expect)
+        model.to(dev)
+        out = metrics_path(cfg, key)
+        fingerprint = config_hash({"model": meta.get("config_hash"), "eval": to_dict(cfg.eval),
+                                   "horizon": horizon, "dataset": data.meta.get("sha256")})
+        if out.exists() and not cfg.overwrite and _csv_hash(out) == fingerprint:
+            log.info("Metrics %s are up to date; skipping %s.", out, key)
+            rows.append(pd.read_csv(out, comment="#"))
+            continue
+        pred = predict(model, test, horizon, cfg)
+        mse = normalised_mse(
+            test.states[:, 1 : horizon + 1],
+            pred,
+            np.asarray(data.meta["state_min"]),
+            np.asarray(data.meta["state_max"]),
+        )
+        frame = tidy_errors(
+            mse, env=cfg.env.name, data=cfg.data.tag, model=key,
+            variant=str(cfg.train.variant), seed=int(cfg.seed),
+            action_source=str(cfg.eval.action_source) if model.spec.family == "one_step"
+            else "direct",
+        )
+        text = f"# config_hash={fingerprint}\n" + frame.to_csv(index=False)
+        atomic_write_text(out, text)
+        share = diverged(mse).mean()
+        final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
+        log.info(
+            "%s: median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
+            key, horizon, final, 100 * share, out,
+        )
+        rows.append(frame)
+    summary = pd.concat(rows, ignore_index=True)
+    from trajmbrl.plotting.tables import median_table
+
+    print(median_table(summary, horizons=list(cfg.plot.horizons)).to_string())
+
+
+def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
+    """Predicted states (N, H, ds) from each test trajectory's initial state."""
+    s0 = test.states[:, 0]
+    if model.spec.family == "trajectory":
+        return predict_trajectory_model(model, s0, test.params, horizon)
+    sampler = None
+    if cfg.eval.action_source == "controller":
+        if "sampler" not in cfg.env:
+            raise TrajmbrlError(
+                f"eval.action_source=controller needs a controller; env {cfg.env.name} has none"
+            )
+        sampler = instantiate(cfg.env.sampler)
+    return predict_one_step_model(
+        model, s0, test.actions, horizon,
+        action_source=str(cfg.eval.action_source), sampler=sampler, params=test.params,
+    )
+
+
+def metrics_path(cfg: DictConfig, key: str) -> Path:
+    """Where the tidy CSV of one (model, variant, seed) goes."""
+    name = f"{key}__{cfg.train.variant}__seed={cfg.seed}__{cfg.eval.action_source}.csv"
+    return Path(cfg.paths.run_dir) / "metrics" / name
+
+
+def _csv_hash(path: Path) -> str | None:
+    with open(path) as fh:
+        first = fh.readline().strip()
+    return first.split("=", 1)[1] if first.startswith("# config_hash=") else None

@@ -1,0 +1,1 @@
+"""Figures and tables, each a function of a tidy metrics table."""
