@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAUNCHER ?= basic
 export MUJOCO_GL ?= egl
-TRAJ := $(BIN)/trajmbrl hydra/launcher=$(LAUNCHER)
+TRAJ := $(BIN)/trajmbrl
+SWEEP := $(BIN)/trajmbrl -m hydra/launcher=$(LAUNCHER)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test test-all smoke lint format bench clean-demo
@@ -25,13 +26,13 @@ setup: $(STAMP) ## create .venv (Python 3.11, exact pins from constraints.txt)
 
 demo: setup ## the main job: cartpole, one-step d vs trajectory t, table + figure (minutes)
 	$(TRAJ) mode=collect experiment=demo
-	$(TRAJ) -m mode=train experiment=demo models=d,t
+	$(SWEEP) mode=train experiment=demo models=d,t
 	$(TRAJ) mode=eval experiment=demo eval.models=[d,t]
 	$(TRAJ) mode=plot experiment=demo
 
 smoke: setup ## every mode at toy scale (seconds)
 	$(TRAJ) mode=collect experiment=smoke
-	$(TRAJ) -m mode=train experiment=smoke models=d,t
+	$(SWEEP) mode=train experiment=smoke models=d,t
 	$(TRAJ) mode=eval experiment=smoke eval.models=[d,t]
 	$(TRAJ) mode=plot experiment=smoke
 

@@ -30,7 +30,6 @@ def _app(cfg: DictConfig) -> None:
     try:
         MODES[cfg.mode.name](cfg)
     except TrajmbrlError as exc:
-        log.error("%s", exc)
         print(f"trajmbrl: error: {exc}", file=sys.stderr)
         sys.exit(2)
 

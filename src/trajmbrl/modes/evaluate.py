@@ -54,7 +54,8 @@ def run(cfg: DictConfig) -> None:
                   "param_dim": test.param_dim}
         model, meta = load_checkpoint(ckpt, expect=expect)
         model.to(dev)
-        out = metrics_path(cfg, key)
+        source = str(cfg.eval.action_source) if model.spec.family == "one_step" else "direct"
+        out = metrics_path(cfg, key, source)
         fingerprint = config_hash({"model": meta.get("config_hash"), "eval": to_dict(cfg.eval),
                                    "horizon": horizon, "dataset": data.meta.get("sha256")})
         if out.exists() and not cfg.overwrite and _csv_hash(out) == fingerprint:
@@ -71,8 +72,7 @@ def run(cfg: DictConfig) -> None:
         frame = tidy_errors(
             mse, env=cfg.env.name, data=cfg.data.tag, model=key,
             variant=str(cfg.train.variant), seed=int(cfg.seed),
-            action_source=str(cfg.eval.action_source) if model.spec.family == "one_step"
-            else "direct",
+            action_source=source,
         )
         text = f"# config_hash={fingerprint}\n" + frame.to_csv(index=False)
         atomic_write_text(out, text)
@@ -86,7 +86,8 @@ def run(cfg: DictConfig) -> None:
     summary = pd.concat(rows, ignore_index=True)
     from trajmbrl.plotting.tables import median_table
 
-    print(median_table(summary, horizons=list(cfg.plot.horizons)).to_string())
+    table = median_table(summary, horizons=list(cfg.plot.horizons))
+    print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
@@ -107,9 +108,9 @@ def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> 
     )
 
 
-def metrics_path(cfg: DictConfig, key: str) -> Path:
-    """Where the tidy CSV of one (model, variant, seed) goes."""
-    name = f"{key}__{cfg.train.variant}__seed={cfg.seed}__{cfg.eval.action_source}.csv"
+def metrics_path(cfg: DictConfig, key: str, source: str) -> Path:
+    """Where the tidy CSV of one (model, variant, seed, action source) goes."""
+    name = f"{key}__{cfg.train.variant}__seed={cfg.seed}__{source}.csv"
     return Path(cfg.paths.run_dir) / "metrics" / name
 
 

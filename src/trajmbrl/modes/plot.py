@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> None:
         atomic_write_text(tables / "wilcoxon.csv", tests.to_csv(index=False))
     print(f"\nMedian normalised MSE on held-out test trajectories ({cfg.env.name}, "
           f"{cfg.data.tag}):")
-    print(table.to_string(float_format=lambda v: f"{v:.3g}"))
+    print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if len(tests):
         print("\nPaired Wilcoxon signed-rank tests (trajectory vs one-step):")
         print(tests.to_string(index=False, float_format=lambda v: f"{v:.3g}"))

@@ -1,0 +1,229 @@
+"""Training-throughput benchmark: member-samples/s at paper width next to the GEMM roofline.
+
+Usage: ``python scripts/bench_train.py [--quick] [--threads N] [--samples N] [--compile]``.
+FLOPs per member-sample are counted from layer shapes: ``3 * sum_l 2 * in_l * out_l``
+(forward + backward ~ 3x forward). The roofline is this machine's measured float32 ``torch.mm``
+rate on the hidden-layer shape (batch x 250) @ (250 x 250); a big square GEMM is shown for
+reference. Timings are the best of ``--reps`` repetitions (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from trajmbrl.models import DynamicsModel, ModelSpec
+from trajmbrl.training import ModelTrainer, TrainConfig
+
+IN, OUT, HIDDEN, LAYERS = 9, 4, 250, 3  # cartpole trajectory model: 4 + 1 + 4 -> 4
+
+
+def flops_per_sample(in_dim: int = IN, out_dim: int = OUT, hidden: int = HIDDEN,
+                     layers: int = LAYERS) -> int:
+    """Training FLOPs per member-sample: 3 x forward, forward = sum 2*in*out over layers."""
+    dims = [in_dim] + [hidden] * layers + [out_dim]
+    return 3 * sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def best_time(fn: Callable[[], None], reps: int) -> float:
+    """Best wall time of ``reps`` calls (after one warm-up call)."""
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def gemm_rate(m: int, k: int, n: int, iters: int, reps: int) -> float:
+    """Measured float32 ``torch.mm`` GFLOP/s for (m x k) @ (k x n)."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+    c = torch.empty(m, n)
+
+    def run() -> None:
+        for _ in range(iters):
+            torch.mm(a, b, out=c)
+
+    return 2 * m * k * n * iters / best_time(run, reps) / 1e9
+
+
+def make_epoch(
+    e: int,
+    x: Tensor,
+    y: Tensor,
+    *,
+    batch: int,
+    optim: str = "fused",
+    gather: str = "index_select",
+    prenormalized: bool = False,
+    compiled: bool = False,
+    sequential: bool = False,
+) -> Callable[[], None]:
+    """A closure that runs one epoch of the trainer's inner loop with the chosen variant."""
+    g = torch.Generator().manual_seed(0)
+    spec = ModelSpec.for_key("t", state_dim=OUT, action_dim=1, param_dim=IN - OUT - 1,
+                             ensemble_size=e)
+    model = DynamicsModel(spec, seed=0)
+    model.fit_normalizers(x, y)
+    n = x.shape[0]
+    members = torch.randint(0, n, (e, n), generator=g)
+    xn, yn = model.in_norm.normalize(x), model.out_norm.normalize(y)
+    if sequential:  # reference: E=1 as a plain nn.Sequential of nn.Linear (torch.mm path)
+        dims = [IN] + [HIDDEN] * LAYERS
+        mods: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            mods += [nn.Linear(a, b), nn.ReLU()]
+        seq = nn.Sequential(*mods, nn.Linear(HIDDEN, OUT))
+        params = list(seq.parameters())
+
+        def loss_fn(xb: Tensor, yb: Tensor) -> Tensor:
+            return (seq(xb) - yb).square().mean((1, 2))
+    elif prenormalized:
+        params = list(model.parameters())
+
+        def loss_fn(xb: Tensor, yb: Tensor) -> Tensor:
+            return (model.net(xb)[0] - yb).square().mean((1, 2))
+    else:
+        params = list(model.parameters())
+        loss_fn = model.loss
+    if compiled:
+        loss_fn = torch.compile(loss_fn)  # type: ignore[assignment]
+    src_x, src_y = (xn, yn) if (prenormalized or sequential) else (x, y)
+    kw = {"single": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+    opt = torch.optim.Adam(params, lr=1e-4, **kw[optim])
+
+    def epoch() -> None:
+        shuffled = members.gather(1, torch.rand(members.shape, generator=g).argsort(1))
+        for lo in range(0, n, batch):
+            idx = shuffled[:, lo : lo + batch]
+            b = idx.shape[1]
+            if gather == "index_select":
+                flat = idx.reshape(-1)
+                xb = src_x.index_select(0, flat).view(e, b, -1)
+                yb = src_y.index_select(0, flat).view(e, b, -1)
+            else:
+                xb, yb = src_x[idx], src_y[idx]
+            loss = loss_fn(xb, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+
+    return epoch
+
+
+def trainer_epoch(e: int, x: Tensor, y: Tensor, *, batch: int) -> Callable[[], None]:
+    """One epoch of the real :class:`ModelTrainer` inner loop (no validation, no state file)."""
+    spec = ModelSpec.for_key("t", state_dim=OUT, action_dim=1, param_dim=IN - OUT - 1,
+                             ensemble_size=e)
+    model = DynamicsModel(spec, seed=0)
+    trainer = ModelTrainer(model, TrainConfig(batch_size=batch, val_fraction=0.0), progress=False)
+    gen = torch.Generator().manual_seed(0)
+    trainer._split(x.shape[0], gen, x.device)
+    model.fit_normalizers(x, y)
+    members = trainer.member_indices
+    assert members is not None
+    return lambda: trainer._train_epoch(x, y, members, members.shape[1], gen) and None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, runs in about 20 s")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--samples", type=int, default=None, help="training samples (100000)")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--reps", type=int, default=None, help="timed repetitions (best is kept)")
+    ap.add_argument("--compile", action="store_true", help="also try torch.compile (slow)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    n = args.samples or (20_000 if args.quick else 100_000)
+    reps = args.reps or (1 if args.quick else 3)
+    b = args.batch
+    fps = flops_per_sample()
+
+    gemm_iters = 300 if args.quick else 1500
+    roof = gemm_rate(b, HIDDEN, HIDDEN, gemm_iters, reps + 1)
+    square = gemm_rate(2048, 2048, 2048, 3 if args.quick else 10, reps)
+    roof1 = float("nan")
+    if threads > 1:
+        torch.set_num_threads(1)
+        roof1 = gemm_rate(b, HIDDEN, HIDDEN, gemm_iters, reps + 1)
+        torch.set_num_threads(threads)
+    print(f"# torch {torch.__version__}, threads={threads}, samples={n}, batch={b}, "
+          f"FLOPs/member-sample={fps:,}")
+    print(f"GEMM ({b}x{HIDDEN})@({HIDDEN}x{HIDDEN}): {roof:7.1f} GFLOP/s  <- roofline"
+          + (f"   [1 thread: {roof1:.1f}]" if threads > 1 else ""))
+    print(f"GEMM 2048^3 square:          {square:7.1f} GFLOP/s")
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, IN, generator=g)
+    y = torch.randn(n, OUT, generator=g)
+
+    variants: list[tuple[str, dict[str, object]]] = [
+        ("trainer (fused Adam, index_select)", {"trainer": True}),
+        ("Adam foreach", {"optim": "foreach"}),
+        ("Adam single-tensor", {"optim": "single"}),
+        ("advanced indexing x[idx]", {"gather": "adv"}),
+        ("pre-normalised data", {"prenormalized": True}),
+    ]
+    if not args.quick:
+        variants.append(("1 thread", {"threads": 1}))
+    if args.compile:
+        variants.append(("torch.compile(loss) (+compile time)", {"compiled": True}))
+
+    header = f"{'variant':40s} {'E':>2s} {'epoch s':>8s} {'member-samples/s':>17s} " \
+             f"{'GFLOP/s':>8s} {'%roof':>6s}"
+    print()
+    print(header)
+    print("-" * len(header))
+    times: dict[tuple[str, int], float] = {}
+    for name, opts in variants:
+        for e in (1, 5):
+            opts_ = dict(opts)
+            nthr = int(opts_.pop("threads", threads))  # type: ignore[call-overload]
+            torch.set_num_threads(nthr)
+            if opts_.pop("trainer", False):
+                fn = trainer_epoch(e, x, y, batch=b)
+            else:
+                fn = make_epoch(e, x, y, batch=b, **opts_)  # type: ignore[arg-type]
+            if opts_.get("compiled"):
+                t0 = time.perf_counter()
+                fn()  # includes compilation
+                first = time.perf_counter() - t0
+                dt = best_time(fn, reps)
+                name_ = f"{name} [first epoch {first:.1f}s]"
+            else:
+                dt, name_ = best_time(fn, reps), name
+            torch.set_num_threads(threads)
+            times[(name, e)] = dt
+            rate = e * n / dt
+            gf = rate * fps / 1e9
+            print(f"{name_:40s} {e:2d} {dt:8.3f} {rate:17,.0f} {gf:8.1f} {100 * gf / roof:5.0f}%")
+    if not args.quick:
+        torch.set_num_threads(threads)
+        fn = make_epoch(1, x, y, batch=b, sequential=True)
+        dt = best_time(fn, reps)
+        rate = n / dt
+        print(f"{'nn.Sequential reference (mm, fused)':40s} {1:2d} {dt:8.3f} {rate:17,.0f} "
+              f"{rate * fps / 1e9:8.1f} {100 * rate * fps / 1e9 / roof:5.0f}%")
+    key = "trainer (fused Adam, index_select)"
+    ratio = times[(key, 5)] / times[(key, 1)]
+    frac5 = 5 * n / times[(key, 5)] * fps / 1e9 / roof
+    frac1 = n / times[(key, 1)] * fps / 1e9 / roof
+    print()
+    print(f"ensemble cost ratio (epoch time E=5 / E=1): {ratio:.2f}x   (target <= 4x: "
+          f"{'PASS' if ratio <= 4 else 'FAIL'})")
+    print(f"trainer fraction of roofline: E=1 {100 * frac1:.0f}%, E=5 {100 * frac5:.0f}%   "
+          f"(target >= 60%: E=1 {'PASS' if frac1 >= 0.6 else 'FAIL'}, "
+          f"E=5 {'PASS' if frac5 >= 0.6 else 'FAIL'})")
+
+
+if __name__ == "__main__":
+    main()

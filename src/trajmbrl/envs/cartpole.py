@@ -1,0 +1,181 @@
+"""Continuous-force cart-pole (spec 2.2): Gym's classic equations, explicit Euler, tau = 0.02 s.
+
+State ``[x, x_dot, theta, theta_dot]`` (m, m/s, rad, rad/s; theta = 0 is upright, positive theta
+leans towards +x). Action ``u`` in [-1, 1] is a normalised force: ``F = force_mag * u`` newtons.
+
+Fixes of the original (spec 8.4, 8.5): the initial-state distribution is explicit and, by
+default, strictly inside the termination thresholds; ``terminate=False`` disables termination
+altogether (the unstable data mode) instead of doubling thresholds on a persistent object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from trajmbrl.errors import TrajmbrlError
+
+#: |x| above this terminates an episode (2 x 4.8 m, as the original)
+X_THRESHOLD = 9.6
+#: |theta| above this terminates an episode (24 deg)
+THETA_THRESHOLD = 24.0 * math.pi / 180.0
+
+
+@dataclass(frozen=True)
+class CartpoleParams:
+    """Physical constants (SI units); ``l`` is the *half* pole length."""
+
+    g: float = 9.8
+    m_c: float = 1.0
+    m_p: float = 0.1
+    l: float = 0.5  # noqa: E741 (the spec's symbol: half pole length)
+    force_mag: float = 10.0
+    tau: float = 0.02
+
+    @property
+    def total_mass(self) -> float:
+        return self.m_c + self.m_p
+
+
+#: the spec's constants
+DEFAULT_PARAMS = CartpoleParams()
+
+
+def cartpole_dynamics(
+    state: np.ndarray, u: np.ndarray, params: CartpoleParams = DEFAULT_PARAMS
+) -> np.ndarray:
+    """Continuous-time derivative of the state (the Gym cart-pole equations).
+
+    The action is clipped to [-1, 1] before being scaled to a force.
+
+    :param state: (B, 4) ``[x, x_dot, theta, theta_dot]``
+    :param u: (B,) normalised actions
+    :returns: (B, 4) ``[x_dot, x_acc, theta_dot, theta_acc]``
+    """
+    state = np.asarray(state, dtype=np.float64)
+    force = params.force_mag * np.clip(np.asarray(u, dtype=np.float64), -1.0, 1.0)
+    x_dot, theta, theta_dot = state[:, 1], state[:, 2], state[:, 3]
+    sin, cos = np.sin(theta), np.cos(theta)
+    m_total = params.total_mass
+    pml = params.m_p * params.l
+    temp = (force + pml * theta_dot**2 * sin) / m_total
+    theta_acc = (params.g * sin - cos * temp) / (
+        params.l * (4.0 / 3.0 - params.m_p * cos**2 / m_total)
+    )
+    x_acc = temp - pml * theta_acc * cos / m_total
+    return np.stack([x_dot, x_acc, theta_dot, theta_acc], axis=1)
+
+
+def cartpole_step(
+    state: np.ndarray, u: np.ndarray, params: CartpoleParams = DEFAULT_PARAMS
+) -> np.ndarray:
+    """One explicit-Euler step of length ``params.tau`` (the true discrete model of the env).
+
+    :param state: (B, 4)
+    :param u: (B,) normalised actions, clipped to [-1, 1]
+    :returns: (B, 4) next states
+    """
+    state = np.asarray(state, dtype=np.float64)
+    return state + params.tau * cartpole_dynamics(state, u, params)
+
+
+def cartpole_reward(state: np.ndarray) -> np.ndarray:
+    """The paper's section-5.5 cost as a reward, ``-(x^2 + theta^2) / 200``.
+
+    :param state: (..., 4) :returns: (...)
+    """
+    state = np.asarray(state, dtype=np.float64)
+    return -(state[..., 0] ** 2 + state[..., 2] ** 2) / 200.0
+
+
+def cartpole_energy(state: np.ndarray, params: CartpoleParams = DEFAULT_PARAMS) -> np.ndarray:
+    """Total mechanical energy (cart + uniform rod of half length l), conserved when F = 0.
+
+    :param state: (B, 4) :returns: (B,) joules
+    """
+    state = np.asarray(state, dtype=np.float64)
+    x_dot, theta, theta_dot = state[:, 1], state[:, 2], state[:, 3]
+    m_p, ell = params.m_p, params.l
+    kinetic = (
+        0.5 * params.total_mass * x_dot**2
+        + m_p * ell * np.cos(theta) * x_dot * theta_dot
+        + (2.0 / 3.0) * m_p * ell**2 * theta_dot**2
+    )
+    return kinetic + m_p * params.g * ell * np.cos(theta)
+
+
+class CartpoleEnv(gym.Env):
+    """Cart-pole with a continuous normalised force (spec 2.2), Gymnasium API.
+
+    * Actions outside [-1, 1] are clipped (never asserted); the clipped action is in ``info``.
+    * Reward ``-(x^2 + theta^2)/200`` (paper 5.5) evaluated at the state the action is applied
+      to, i.e. ``r_t = r(s_t)`` for the transition ``(s_t, a_t, s_{t+1})``.
+    * Termination (``terminate=True``): ``|x| > 9.6`` or ``|theta| > 24 deg`` on ``s_{t+1}``.
+      Never truncates: episode length is the collector's business.
+    * Reset: ``x ~ U(-init_x, init_x)``, ``theta ~ U(-init_theta, init_theta)``, both velocities
+      ``~ U(-init_vel, init_vel)``, drawn from ``self.np_random``. ``reset(options={"state": s})``
+      starts from a given (4,) state instead.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+    state_names: tuple[str, ...] = ("x", "x_dot", "theta", "theta_dot")
+    action_names: tuple[str, ...] = ("u",)
+
+    def __init__(
+        self,
+        terminate: bool = True,
+        init_x: float = 1.0,
+        init_theta: float = 0.3,
+        init_vel: float = 0.05,
+        params: CartpoleParams | None = None,
+    ) -> None:
+        for key, value in (("init_x", init_x), ("init_theta", init_theta), ("init_vel", init_vel)):
+            if not (math.isfinite(value) and value >= 0.0):
+                raise TrajmbrlError(f"env.{key} must be a finite number >= 0, got {value!r}")
+        if terminate and init_theta >= THETA_THRESHOLD:
+            raise TrajmbrlError(
+                f"env.init_theta={init_theta} must be below the termination angle "
+                f"{THETA_THRESHOLD:.4f} rad (or set env.terminate=false)"
+            )
+        if terminate and init_x >= X_THRESHOLD:
+            raise TrajmbrlError(
+                f"env.init_x={init_x} must be below the termination position {X_THRESHOLD} m "
+                "(or set env.terminate=false)"
+            )
+        self.terminate = bool(terminate)
+        self.init_x, self.init_theta, self.init_vel = init_x, init_theta, init_vel
+        self.params = params if params is not None else DEFAULT_PARAMS
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float64)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float64)
+        self.state = np.zeros(4)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """:returns: the (4,) initial observation and an empty info dict."""
+        super().reset(seed=seed)
+        if options is not None and "state" in options:
+            state = np.asarray(options["state"], dtype=np.float64).reshape(-1)
+            if state.shape != (4,):
+                raise TrajmbrlError(f"reset option 'state' must have 4 entries, got {state.shape}")
+            self.state = state.copy()
+        else:
+            lim = np.array([self.init_x, self.init_vel, self.init_theta, self.init_vel])
+            self.state = self.np_random.uniform(-lim, lim)
+        return self.state.copy(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """:param action: (1,) or scalar. :returns: obs (4,), reward, terminated, False, info."""
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (1,):
+            raise TrajmbrlError(f"cartpole action must have 1 entry, got shape {a.shape}")
+        u = float(np.clip(a[0], -1.0, 1.0))
+        reward = float(cartpole_reward(self.state))
+        self.state = cartpole_step(self.state[None, :], np.array([u]), self.params)[0]
+        x, theta = self.state[0], self.state[2]
+        terminated = self.terminate and bool(abs(x) > X_THRESHOLD or abs(theta) > THETA_THRESHOLD)
+        return self.state.copy(), reward, terminated, False, {"action": u}

@@ -1,0 +1,97 @@
+"""Model checkpoints: ``model.pt`` = state_dict + spec + JSON meta, never a pickled object."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
+from trajmbrl.utils.atomic import atomic_path
+
+FORMAT = "trajmbrl.model/1"
+
+#: keys ``expect`` may check, and the name used in messages.
+_EXPECTABLE = ("key", "family", "state_dim", "action_dim", "param_dim", "ensemble_size",
+               "probabilistic", "hidden", "layers")
+
+
+def save_checkpoint(path: Path, model: DynamicsModel, *, meta: dict[str, Any]) -> None:
+    """Write ``model`` to ``path`` atomically (temp file + ``os.replace``).
+
+    The file holds ``format``, ``spec`` (dict), ``state_dict`` (weights and normaliser buffers,
+    on CPU) and ``meta`` stored as a JSON string (dataset sha256, train config, history summary).
+
+    :raises ValueError: if ``meta`` is not JSON-serialisable.
+    """
+    try:
+        meta_json = json.dumps(meta, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint meta must be JSON-serialisable: {exc}") from exc
+    payload = {
+        "format": FORMAT,
+        "spec": model.spec.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta_json,
+    }
+    with atomic_path(Path(path)) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(
+    path: Path,
+    *,
+    expect: dict[str, Any] | None = None,
+    map_location: str | torch.device = "cpu",
+) -> tuple[DynamicsModel, dict[str, Any]]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
+
+    :param expect: e.g. ``{"state_dim": 4, "action_dim": 1, "param_dim": 4, "family":
+        "trajectory"}``; any mismatch with the checkpoint's spec raises :class:`TrajmbrlError`
+        naming the file and the dimension.
+    :returns: the model (in eval mode) and its meta dict.
+    :raises TrajmbrlError: missing, truncated or corrupt file, or an ``expect`` mismatch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TrajmbrlError(f"model checkpoint not found: {path} (train the model first)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
+            ValueError, KeyError, AttributeError) as exc:
+        raise TrajmbrlError(
+            f"model checkpoint {path} is corrupt or truncated ({type(exc).__name__}); "
+            "delete it and train again"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise TrajmbrlError(f"{path} is not a trajmbrl model checkpoint (format {FORMAT!r})")
+    try:
+        spec = ModelSpec.from_dict(dict(payload["spec"]))
+        meta = json.loads(payload["meta"])
+        state_dict = payload["state_dict"]
+    except (KeyError, TypeError, ValueError, TrajmbrlError) as exc:
+        raise TrajmbrlError(f"model checkpoint {path} is corrupt: {exc}") from exc
+    if expect:
+        unknown = set(expect) - set(_EXPECTABLE)
+        if unknown:
+            raise ValueError(f"unknown expect keys {sorted(unknown)}; allowed: {_EXPECTABLE}")
+        spec_d = spec.to_dict()
+        for name, want in expect.items():
+            if spec_d[name] != want:
+                raise TrajmbrlError(
+                    f"model checkpoint {path} does not match: {name} is {spec_d[name]!r} in the "
+                    f"checkpoint but {want!r} is expected (was it trained on another dataset/env?)"
+                )
+    model = DynamicsModel(spec)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except (RuntimeError, TypeError) as exc:
+        raise TrajmbrlError(f"model checkpoint {path} has inconsistent weights: {exc}") from exc
+    model.to(map_location)
+    model.eval()
+    return model, meta

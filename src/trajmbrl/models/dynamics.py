@@ -1,0 +1,298 @@
+"""Dynamics models: one-step ``f(s_t, a_t) -> s_{t+1}``, trajectory ``f(s_i, h, theta) -> s_{i+h}``.
+
+Both are an :class:`EnsembleMLP` wrapped between an input and an output :class:`Normalizer`, so
+every public method takes and returns raw units. Model keys (``conf/models/<key>.yaml``):
+``d/de`` one-step deterministic, ``p/pe`` one-step Gaussian, ``t/te`` trajectory deterministic,
+``tp/tpe`` trajectory Gaussian; the ``e`` suffix means an ensemble of 5.
+
+Input layout (columns of ``x``):
+
+* one-step: ``[s_t (ds), a_t (du)]``, target ``s_{t+1} - s_t`` (delta);
+* trajectory: ``[s_i (ds), h (1), theta (dp)]`` with ``h = j - i`` in steps (a float), target the
+  absolute state ``s_{i+h}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.models.ensemble import EnsembleMLP
+from trajmbrl.models.normalizer import Normalizer
+
+Family = Literal["one_step", "trajectory"]
+FAMILIES: tuple[str, ...] = ("one_step", "trajectory")
+
+#: key -> (family, probabilistic, ensemble size), the paper's eight models.
+MODEL_KEYS: dict[str, tuple[Family, bool, int]] = {
+    "d": ("one_step", False, 1),
+    "de": ("one_step", False, 5),
+    "p": ("one_step", True, 1),
+    "pe": ("one_step", True, 5),
+    "t": ("trajectory", False, 1),
+    "te": ("trajectory", False, 5),
+    "tp": ("trajectory", True, 1),
+    "tpe": ("trajectory", True, 5),
+}
+
+# Rows per member evaluated at once in predict/eval_score (bounds activation memory).
+_CHUNK_ROWS = 32768
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model's architecture (saved in checkpoints)."""
+
+    key: str
+    family: Family
+    state_dim: int
+    action_dim: int
+    param_dim: int
+    ensemble_size: int = 1
+    probabilistic: bool = False
+    hidden: int = 250
+    layers: int = 3
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise TrajmbrlError(f"model family must be one of {FAMILIES}, got {self.family!r}")
+        for name in ("state_dim", "ensemble_size", "hidden", "layers"):
+            if int(getattr(self, name)) < 1:
+                raise TrajmbrlError(f"model {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("action_dim", "param_dim"):
+            if int(getattr(self, name)) < 0:
+                raise TrajmbrlError(f"model {name} must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def for_key(
+        cls,
+        key: str,
+        *,
+        state_dim: int,
+        action_dim: int,
+        param_dim: int,
+        ensemble_size: int | None = None,
+        hidden: int = 250,
+        layers: int = 3,
+    ) -> ModelSpec:
+        """Spec of one of the paper's keys ``d de p pe t te tp tpe`` (ensemble size overridable)."""
+        if key not in MODEL_KEYS:
+            raise TrajmbrlError(f"unknown model key {key!r}; choose one of {sorted(MODEL_KEYS)}")
+        family, prob, ens = MODEL_KEYS[key]
+        return cls(
+            key=key,
+            family=family,
+            state_dim=state_dim,
+            action_dim=action_dim,
+            param_dim=param_dim,
+            ensemble_size=ens if ensemble_size is None else ensemble_size,
+            probabilistic=prob,
+            hidden=hidden,
+            layers=layers,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`TrajmbrlError`."""
+        names = {f.name for f in fields(cls)}
+        extra = set(d) - names
+        if extra:
+            raise TrajmbrlError(f"unknown model spec keys {sorted(extra)}")
+        return cls(**d)
+
+
+class DynamicsModel(nn.Module):
+    """Normaliser -> :class:`EnsembleMLP` -> de-normaliser, for one of the two model families.
+
+    ``seed`` seeds the weight initialisation (an explicit generator; the global RNG is untouched).
+    Training losses and validation scores are computed in normalised units; ``predict*``,
+    :meth:`step` and :meth:`query` run under ``torch.no_grad()`` and return raw units.
+    """
+
+    def __init__(self, spec: ModelSpec, *, seed: int = 0) -> None:
+        super().__init__()
+        self.spec = spec
+        self.in_norm = Normalizer(self.in_dim)
+        self.out_norm = Normalizer(self.out_dim)
+        gen = torch.Generator().manual_seed(int(seed))
+        self.net = EnsembleMLP(
+            self.in_dim,
+            self.out_dim,
+            hidden=spec.hidden,
+            layers=spec.layers,
+            ensemble=spec.ensemble_size,
+            probabilistic=spec.probabilistic,
+            generator=gen,
+        )
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def in_dim(self) -> int:
+        """one-step: ds + du; trajectory: ds + 1 + dp."""
+        s = self.spec
+        if s.family == "one_step":
+            return s.state_dim + s.action_dim
+        return s.state_dim + 1 + s.param_dim
+
+    @property
+    def out_dim(self) -> int:
+        """ds (a delta for one-step models, an absolute state for trajectory models)."""
+        return self.spec.state_dim
+
+    @property
+    def ensemble_size(self) -> int:
+        return self.spec.ensemble_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.head.weight.device
+
+    def _as_members(self, x: Tensor) -> Tensor:
+        """(B, in) -> (E, B, in) (a broadcast view) or check (E, B, in)."""
+        if x.ndim == 2:
+            return x.unsqueeze(0).expand(self.ensemble_size, *x.shape)
+        if x.ndim == 3 and x.shape[0] == self.ensemble_size:
+            return x
+        raise ValueError(
+            f"expected input (B, {self.in_dim}) or ({self.ensemble_size}, B, {self.in_dim}), "
+            f"got {tuple(x.shape)}"
+        )
+
+    def _check_dims(self, x: Tensor, y: Tensor | None = None) -> None:
+        if x.shape[-1] != self.in_dim:
+            raise ValueError(f"input has {x.shape[-1]} columns, model expects {self.in_dim}")
+        if y is not None and y.shape[-1] != self.out_dim:
+            raise ValueError(f"target has {y.shape[-1]} columns, model expects {self.out_dim}")
+
+    # ------------------------------------------------------------------ training
+    def fit_normalizers(self, x: Tensor, y: Tensor) -> None:
+        """Fit input and output normalisers on raw training data.
+
+        :param x: (N, in) raw inputs; :param y: (N, out) raw targets.
+        """
+        self._check_dims(x, y)
+        self.in_norm.fit(x)
+        self.out_norm.fit(y)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Normalised-space forward. :param x: (E, B, in) raw.
+
+        :returns: mean (E, B, out) and log-variance (E, B, out) or None, both normalised.
+        """
+        return self.net(self.in_norm.normalize(x))
+
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per-member training loss in normalised space.
+
+        Deterministic: MSE averaged over batch and dims. Gaussian: NLL
+        ``mean_{batch,dims}[(mu - y)^2 exp(-lv) + lv]`` (the constant ``log 2 pi`` and the 1/2 are
+        dropped, as in PETS/MBRL-Lib) plus the member's log-variance bound penalty.
+
+        :param x: (E, B, in) raw; :param y: (E, B, out) raw. :returns: (E,).
+        """
+        self._check_dims(x, y)
+        mean, logvar = self(self._as_members(x))
+        target = self.out_norm.normalize(y)
+        sq = (mean - target).square()
+        if logvar is None:
+            return sq.mean((1, 2))
+        nll = (sq * torch.exp(-logvar) + logvar).mean((1, 2))
+        return nll + self.net.bound_penalty()
+
+    @torch.no_grad()
+    def eval_score(self, x: Tensor, y: Tensor) -> Tensor:
+        """Validation score: MSE of each member's mean in normalised space (also for Gaussians).
+
+        :param x: (B, in) raw; :param y: (B, out) raw. :returns: (E,).
+        """
+        self._check_dims(x, y)
+        was_training = self.training
+        self.eval()
+        try:
+            total = x.new_zeros(self.ensemble_size, dtype=torch.float64)
+            for lo in range(0, x.shape[0], _CHUNK_ROWS):
+                xb, yb = x[lo : lo + _CHUNK_ROWS], y[lo : lo + _CHUNK_ROWS]
+                mean, _ = self(self._as_members(xb))
+                err = (mean - self.out_norm.normalize(yb)).square().sum((1, 2))
+                total += err.to(torch.float64)
+            return (total / max(1, x.shape[0] * self.out_dim)).to(x.dtype)
+        finally:
+            self.train(was_training)
+
+    # ------------------------------------------------------------------ prediction
+    @torch.no_grad()
+    def predict_members(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Every member's prediction in raw units.
+
+        :param x: (B, in) or (E, B, in) raw.
+        :returns: mean (E, B, out) raw; variance (E, B, out) raw for Gaussian models, else None.
+        """
+        self._check_dims(x)
+        xe = self._as_members(x)
+        was_training = self.training
+        self.eval()
+        try:
+            means, variances = [], []
+            for lo in range(0, xe.shape[1], _CHUNK_ROWS):
+                mean, logvar = self(xe[:, lo : lo + _CHUNK_ROWS])
+                means.append(self.out_norm.denormalize(mean))
+                if logvar is not None:
+                    variances.append(self.out_norm.denormalize_var(torch.exp(logvar)))
+        finally:
+            self.train(was_training)
+        if not means:  # B == 0
+            empty = xe.new_zeros(self.ensemble_size, 0, self.out_dim)
+            return empty, (empty.clone() if self.spec.probabilistic else None)
+        mean = torch.cat(means, 1) if len(means) > 1 else means[0]
+        if not variances:
+            return mean, None
+        var = torch.cat(variances, 1) if len(variances) > 1 else variances[0]
+        return mean, var
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        """Mean over all members (elites are not applied here), raw units.
+
+        :param x: (B, in) raw. :returns: (B, out) raw (a delta for one-step models).
+        """
+        return self.predict_members(x)[0].mean(0)
+
+    @torch.no_grad()
+    def step(self, states: Tensor, actions: Tensor) -> Tensor:
+        """One-step models: next state ``s + mean delta``.
+
+        :param states: (B, ds); :param actions: (B, du). :returns: (B, ds).
+        """
+        if self.spec.family != "one_step":
+            raise TypeError("step() is for one-step models; use query() for trajectory models")
+        return states + self.predict(torch.cat([states, actions], dim=-1))
+
+    @torch.no_grad()
+    def query(
+        self, s0: Tensor, horizons: Tensor, theta: Tensor, *, members: bool = False
+    ) -> Tensor:
+        """Trajectory models: predict ``s_{h}`` for every horizon in one batched forward.
+
+        :param s0: (B, ds) initial states; :param horizons: (H,) steps ahead (int or float);
+        :param theta: (B, dp) controller parameters.
+        :returns: (B, H, ds) member mean, or (E, B, H, ds) with ``members=True``.
+        """
+        if self.spec.family != "trajectory":
+            raise TypeError("query() is for trajectory models; use step() for one-step models")
+        b, h = s0.shape[0], horizons.shape[0]
+        hcol = horizons.to(dtype=s0.dtype, device=s0.device).reshape(1, h, 1).expand(b, h, 1)
+        x = torch.cat(
+            [s0.unsqueeze(1).expand(b, h, -1), hcol, theta.unsqueeze(1).expand(b, h, -1)],
+            dim=-1,
+        ).reshape(b * h, self.in_dim)
+        mean, _ = self.predict_members(x)
+        mean = mean.reshape(self.ensemble_size, b, h, self.out_dim)
+        return mean if members else mean.mean(0)
