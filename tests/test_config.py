@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-from conftest import compose_cfg
 from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
+from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
 
 ENVS = sorted(p.stem for p in (conf_dir() / "envs").glob("*.yaml"))
