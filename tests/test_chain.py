@@ -125,3 +125,25 @@ def test_one_step_closed_loop_eval(run_mode, tmp_path):
     assert [f.name for f in files] == ["d__n=all_t=all__seed=0__controller.csv"]
     frame = pd.read_csv(files[0], comment="#")
     assert np.isfinite(frame["value"]).any()
+
+
+LOGS = ["logs.path=docs/examples/pendulum_logs.csv", "logs.state=[q,qd]", "logs.action=[tau]",
+        "logs.theta=[kp,kd]", "logs.episode=episode"]
+
+
+@pytest.mark.parametrize(
+    ("env", "extra"),
+    [("reacher", []), ("crazyflie", []), ("crazyflie_hw", []), ("logs", LOGS)],
+)
+def test_the_chain_runs_unchanged_on_every_env(run_mode, tmp_path, env, extra, monkeypatch):
+    from trajmbrl.cli import conf_dir
+
+    monkeypatch.chdir(conf_dir().parent)  # the logs example path is relative to the repo
+    cfg = run_mode("mode=collect", f"envs={env}", *extra)
+    data = load_dataset(cfg.paths.dataset)
+    assert data.num > 0 and (data.split == 1).any()
+    for key in ("d", "t"):
+        run_mode("mode=train", f"envs={env}", f"models={key}", *extra)
+    run_mode("mode=eval", f"envs={env}", "eval.models=[d,t]", "eval.num_traj=4", *extra)
+    run_mode("mode=plot", f"envs={env}", *extra)
+    assert (tmp_path / cfg.paths.run_dir / "figures/nmse_vs_horizon.png").exists()

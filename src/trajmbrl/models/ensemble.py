@@ -107,7 +107,7 @@ class EnsembleMLP(nn.Module):
         """
         h = x
         for layer in self.hidden:
-            h = F.relu(layer(h))
+            h = torch.relu_(layer(h))  # in place: baddbmm backward does not need its output
         out = self.head(h)
         if not self.probabilistic:
             return out, None

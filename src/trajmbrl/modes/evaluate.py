@@ -22,6 +22,23 @@ log = logging.getLogger("trajmbrl")
 
 
 def run(cfg: DictConfig) -> None:
+    """Dispatch on ``eval.task``: horizon (5.2/5.3), efficiency (5.4) or reward (5.5)."""
+    task = str(cfg.eval.task)
+    if task == "horizon":
+        run_horizon(cfg)
+    elif task == "efficiency":
+        from trajmbrl.modes import eval_efficiency
+
+        eval_efficiency.run(cfg)
+    elif task == "reward":
+        from trajmbrl.modes import eval_reward
+
+        eval_reward.run(cfg)
+    else:
+        raise TrajmbrlError(f"eval.task must be horizon, efficiency or reward, got {task!r}")
+
+
+def run_horizon(cfg: DictConfig) -> None:
     """Evaluate every key in ``eval.models`` (or the selected model) and write tidy CSVs."""
     from trajmbrl.models.checkpoint import load_checkpoint
 
@@ -74,6 +91,8 @@ def run(cfg: DictConfig) -> None:
             variant=str(cfg.train.variant), seed=int(cfg.seed),
             action_source=source,
         )
+        if cfg.eval.render:
+            render_video(cfg, key, test, pred)
         text = f"# config_hash={fingerprint}\n" + frame.to_csv(index=False)
         atomic_write_text(out, text)
         share = diverged(mse).mean()
@@ -106,6 +125,20 @@ def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> 
         model, s0, test.actions, horizon,
         action_source=str(cfg.eval.action_source), sampler=sampler, params=test.params,
     )
+
+
+def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarray) -> None:
+    """Write a true-vs-predicted video of the first test trajectory (reacher only)."""
+    if cfg.env.name != "reacher":
+        raise TrajmbrlError(f"eval.render=true needs a MuJoCo env (reacher), not {cfg.env.name}")
+    from trajmbrl.envs.render import render_comparison
+
+    horizon = pred.shape[1]
+    true = test.states[0, : horizon + 1]
+    full = np.concatenate([true[:1], pred[0]], axis=0)
+    path = Path(cfg.paths.run_dir) / "videos" / f"{key}_test0.mp4"
+    written = render_comparison(true, full, path, title=key)
+    log.info("Video of test trajectory 0 (true vs %s): %s", key, written)
 
 
 def metrics_path(cfg: DictConfig, key: str, source: str) -> Path:

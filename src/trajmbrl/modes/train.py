@@ -38,8 +38,7 @@ def run(cfg: DictConfig) -> None:
     dev = device(cfg)
     from trajmbrl.models.dynamics import DynamicsModel
 
-    torch.manual_seed(int(cfg.seed))
-    model = DynamicsModel(spec).to(dev)
+    model = DynamicsModel(spec, seed=int(cfg.seed)).to(dev)
     out.mkdir(parents=True, exist_ok=True)
     trainer = ModelTrainer(
         model,

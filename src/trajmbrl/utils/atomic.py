@@ -25,6 +25,9 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or ".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; artifacts are shared files
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:

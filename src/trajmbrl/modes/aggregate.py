@@ -1,0 +1,121 @@
+"""Aggregate the metrics CSVs of a whole sweep (any launcher) into one tidy table.
+
+Every ``mode=eval`` run writes ``<run_dir>/metrics/<model>__<variant>__seed=<s>__<source>.csv``
+with ``run_dir = outputs/<experiment>/<env>/<data tag>``. :func:`collect_metrics` walks a tree
+(``outputs/``, ``outputs/<experiment>/`` or one run dir) and concatenates them, keyed by the
+sweep's axes. From a shell::
+
+    python -m trajmbrl.modes.aggregate outputs/smoke [--out table.csv] [--horizons 1 10 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from trajmbrl.errors import TrajmbrlError
+
+#: the key columns of the aggregated table, in order; one row per (keys, traj, horizon, metric)
+KEYS = ["experiment", "env", "data", "model", "variant", "num_traj", "t_range", "seed",
+        "action_source"]
+#: columns every metrics CSV must have (written by ``evaluation.metrics.tidy_errors``)
+REQUIRED = ["env", "data", "model", "variant", "seed", "action_source", "traj", "horizon",
+            "metric", "value"]
+_VARIANT = re.compile(r"^n=(?P<n>all|\d+)_t=(?P<t>all|\d+)$")
+
+
+def parse_variant(variant: str) -> tuple[int | None, int | None]:
+    """``n=<num_traj|all>_t=<t_range|all>`` -> (num_traj, t_range), None for ``all``."""
+    match = _VARIANT.match(str(variant))
+    if match is None:
+        raise TrajmbrlError(f"training variant {variant!r} is not of the form n=<N|all>_t=<T|all>")
+    n, t = match["n"], match["t"]
+    return (None if n == "all" else int(n)), (None if t == "all" else int(t))
+
+
+def metric_files(root: Path) -> list[Path]:
+    """Every ``metrics/*.csv`` under ``root`` (sorted; hidden dirs such as .submitit skipped)."""
+    root = Path(root)
+    return sorted(
+        f for f in root.rglob("*.csv")
+        if f.parent.name == "metrics"
+        and not any(p.startswith(".") for p in f.relative_to(root).parts)
+    )
+
+
+def collect_metrics(root: Path) -> pd.DataFrame:
+    """Concatenate every metrics CSV under ``root`` into one tidy frame.
+
+    :returns: columns :data:`KEYS` + ``traj, horizon, metric, value``; ``num_traj`` / ``t_range``
+        are nullable integers (<NA> = all), ``experiment`` is the directory two levels above the
+        run dir (``outputs/<experiment>/<env>/<tag>/metrics/``).
+    :raises TrajmbrlError: no CSVs under ``root``, or a CSV without the expected columns.
+    """
+    root = Path(root)
+    files = metric_files(root)
+    if not files:
+        raise TrajmbrlError(
+            f"No metrics CSVs under {root}\n  Evaluate first: trajmbrl mode=eval eval.models=[...]"
+        )
+    frames = []
+    for path in files:
+        frame = pd.read_csv(path, comment="#")
+        missing = [c for c in REQUIRED if c not in frame.columns]
+        if missing:
+            raise TrajmbrlError(f"{path} is not a metrics CSV (missing columns {missing})")
+        # <experiment>/<env>/<data tag>/metrics/<file>.csv
+        experiment = path.resolve().parents[3].name
+        parsed = [parse_variant(v) for v in frame["variant"]]
+        frame = frame.assign(
+            experiment=experiment,
+            num_traj=pd.array([n for n, _ in parsed], dtype="Int64"),
+            t_range=pd.array([t for _, t in parsed], dtype="Int64"),
+        )
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    rest = [c for c in table.columns if c not in KEYS]
+    table = table[KEYS + rest]
+    table["experiment"] = table["experiment"].astype("string")
+    table["seed"] = table["seed"].astype(int)
+    return table.sort_values(KEYS + ["traj", "horizon"], kind="stable").reset_index(drop=True)
+
+
+def per_run_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
+    """One row per (experiment, env, data, model, variant, seed, action source).
+
+    :returns: median normalised MSE over test trajectories at each horizon (``h=<k>``, clipped to
+        the data) and the share of diverged trajectories, indexed by :data:`KEYS`.
+    """
+    from trajmbrl.plotting.tables import median_table
+
+    keyed = frame.assign(num_traj=frame["num_traj"].astype("string").fillna("all"),
+                         t_range=frame["t_range"].astype("string").fillna("all"))
+    return median_table(keyed, horizons, by=tuple(KEYS))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trajmbrl.modes.aggregate ROOT``: print (and optionally save) the table."""
+    parser = argparse.ArgumentParser(prog="python -m trajmbrl.modes.aggregate",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="directory tree holding metrics/*.csv")
+    parser.add_argument("--horizons", type=int, nargs="+", default=[1, 10, 50, 100, 200, 500])
+    parser.add_argument("--out", type=Path, help="write the per-run table to this CSV")
+    args = parser.parse_args(argv)
+    try:
+        table = per_run_table(collect_metrics(args.root), args.horizons)
+    except TrajmbrlError as exc:
+        print(f"trajmbrl: error: {exc}", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out)
+    print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""eval.task=efficiency (paper 5.4): score every trained (num_traj, t_range, copy) model."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.efficiency import (
+    efficiency_scores,
+    parse_variant,
+    select_eval_trajectories,
+    tidy_scores,
+)
+from trajmbrl.modes.common import device, load_env_dataset, positive, to_dict
+from trajmbrl.utils.atomic import atomic_write_text, config_hash, sha256_file
+
+log = logging.getLogger("trajmbrl")
+SEED_DIR = re.compile(r"seed=(\d+)$")
+
+
+def efficiency_csv(cfg: DictConfig) -> Path:
+    """Where the grid's tidy scores go."""
+    return Path(cfg.paths.run_dir) / "efficiency" / "scores.csv"
+
+
+def run(cfg: DictConfig) -> None:
+    """Predict the same test trajectories with every grid model; write one tidy CSV."""
+    from trajmbrl.models.checkpoint import load_checkpoint
+    from trajmbrl.modes.evaluate import predict
+
+    data = load_env_dataset(cfg)
+    test = data.test()
+    k = positive(cfg, "eval.num_traj") or min(10, test.num)
+    idx = select_eval_trajectories(test.num, k, seed=int(cfg.data.seed))
+    test = test.subset(idx)
+    horizon = positive(cfg, "eval.horizon") or 100
+    if horizon > test.horizon:
+        raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
+    keys = list(cfg.eval.models) or [str(cfg.model.key)]
+    paths = sorted(
+        p
+        for key in keys
+        for p in (Path(cfg.paths.run_dir) / "models" / key).glob("n=*_t=*/seed=*/model.pt")
+    )
+    if not paths:
+        raise TrajmbrlError(
+            f"No grid models under {Path(cfg.paths.run_dir) / 'models'} for {keys}\n"
+            f"  Train them with: trajmbrl -m mode=train experiment={cfg.experiment_name}"
+        )
+    out = efficiency_csv(cfg)
+    fingerprint = config_hash(
+        {"eval": to_dict(cfg.eval), "k": k, "horizon": horizon,
+         "models": [(str(p), sha256_file(p)) for p in paths]}
+    )
+    if out.exists() and not cfg.overwrite and _first_line(out) == f"# config_hash={fingerprint}":
+        log.info("Efficiency scores %s are up to date.", out)
+        return
+    dev = device(cfg)
+    true = test.states[:, 1 : horizon + 1]
+    frames = []
+    for path in paths:
+        model, _ = load_checkpoint(path, expect={"state_dim": test.state_dim})
+        model.to(dev)
+        num_traj, t_range = parse_variant(path.parent.parent.name)
+        match = SEED_DIR.search(path.parent.name)
+        copy = int(match.group(1)) if match else 0
+        pred = predict(model, test, horizon, cfg)
+        scores = efficiency_scores(true, pred)
+        frames.append(
+            tidy_scores(
+                scores, idx, env=cfg.env.name, data=cfg.data.tag, model=model.spec.key,
+                num_traj=num_traj, t_range=t_range, seed=copy, horizon=horizon,
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    atomic_write_text(out, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+    means = frame.groupby(["model", "metric"])["value"].apply(
+        lambda v: float(np.mean(np.minimum(v, 100.0)))
+    )
+    log.info("Scored %d models on %d test trajectories -> %s\n%s", len(paths), k, out, means)
+
+
+def _first_line(path: Path) -> str:
+    with open(path) as fh:
+        return fh.readline().strip()

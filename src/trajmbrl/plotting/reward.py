@@ -1,0 +1,83 @@
+"""Section 5.5 figure: predicted vs true returns of the test trajectories (PNG and PDF)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from trajmbrl.errors import TrajmbrlError  # noqa: E402
+from trajmbrl.plotting.figures import COLORS, save_figure  # noqa: E402
+
+#: labels and colours of the direct baselines (model keys use plotting.figures.COLORS)
+LABELS = {"gp": "Gaussian process", "nn": "direct NN"}
+EXTRA_COLORS = {"gp": "#8c564b", "nn": "#9467bd"}
+_CYCLE = ("#17becf", "#e377c2", "#bcbd22", "#ff7f0e", "#2ca02c")
+_MARKERS = ("o", "*", "+", "d", "s", "x", "^", "v")
+_REQUIRED = ("traj", "method", "true_return", "predicted_return")
+
+
+def _color(method: str, i: int) -> str:
+    return COLORS.get(method) or EXTRA_COLORS.get(method) or _CYCLE[i % len(_CYCLE)]
+
+
+def reward_figure(
+    frame: pd.DataFrame, stem: Path, formats: Sequence[str] = ("png", "pdf")
+) -> list[Path]:
+    """Left: returns against the rank of the true return (true = black line, methods = markers).
+    Right: predicted vs true with the diagonal. Diverged (non-finite) predictions are not drawn
+    and are counted in the legend; finite predictions far outside the true range are drawn at the
+    axis edge and counted as off-axis.
+
+    :param frame: tidy rows ``traj, method, true_return, predicted_return`` (one per method and
+        trajectory), e.g. :func:`trajmbrl.evaluation.reward.reward_frame`.
+    :returns: the written paths, ``<stem>.<fmt>``.
+    """
+    missing = [c for c in _REQUIRED if c not in frame.columns]
+    if missing:
+        raise TrajmbrlError(f"reward frame lacks columns {missing}")
+    if frame.empty:
+        raise TrajmbrlError("reward frame is empty; nothing to plot")
+    truth = frame.drop_duplicates("traj").set_index("traj")["true_return"].sort_values()
+    rank = pd.Series(np.arange(len(truth)), index=truth.index)
+    lo, hi = float(truth.min()), float(truth.max())
+    pad = 0.5 * (hi - lo) if hi > lo else max(1.0, abs(lo))
+    ylim = (lo - pad, hi + pad)
+
+    fig, (ax_rank, ax_sc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax_rank.plot(rank.to_numpy(), truth.to_numpy(), color="black", lw=1.6, label="true return",
+                 zorder=3)
+    methods = list(dict.fromkeys(frame["method"]))
+    for i, method in enumerate(methods):
+        g = frame[frame["method"] == method]
+        pred = g["predicted_return"].to_numpy(dtype=np.float64)
+        ok = np.isfinite(pred)
+        n_div = int((~ok).sum())
+        n_off = int(((pred[ok] < ylim[0]) | (pred[ok] > ylim[1])).sum())
+        notes = [f"{n_div} diverged"] * bool(n_div) + [f"{n_off} off-axis"] * bool(n_off)
+        label = LABELS.get(method, method) + (f" ({', '.join(notes)})" if notes else "")
+        marker, color = _MARKERS[i % len(_MARKERS)], _color(method, i)
+        clipped = np.clip(pred[ok], *ylim)
+        x = rank.loc[g["traj"].to_numpy()[ok]].to_numpy()
+        ax_rank.scatter(x, clipped, s=18, marker=marker, color=color, label=label, alpha=0.8)
+        ax_sc.scatter(g["true_return"].to_numpy()[ok], clipped, s=18, marker=marker, color=color,
+                      label=label, alpha=0.8)
+    ax_rank.set_ylim(*ylim)
+    ax_rank.set_xlabel("test trajectory, sorted by true return")
+    ax_rank.set_ylabel("cumulative episode reward")
+    ax_rank.legend(frameon=True, fontsize=8)
+    ax_sc.plot([lo, hi], [lo, hi], color="black", lw=1.0, ls="--", label="y = x")
+    ax_sc.set_xlim(lo - 0.05 * (hi - lo + pad), hi + 0.05 * (hi - lo + pad))
+    ax_sc.set_ylim(*ylim)
+    ax_sc.set_xlabel("true return")
+    ax_sc.set_ylabel("predicted return")
+    for ax in (ax_rank, ax_sc):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, Path(stem), formats)
