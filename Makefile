@@ -10,7 +10,7 @@ TRAJ := $(BIN)/trajmbrl
 SWEEP := $(BIN)/trajmbrl -m hydra/launcher=$(LAUNCHER)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-all smoke lint format bench clean-demo
+.PHONY: help setup demo test test-all smoke lint format bench sec52 sec53 sec54 sec55 paper smoke-paper
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -50,3 +50,39 @@ format: setup ## ruff format + fixes
 
 bench: setup ## speed figures: training roofline, evaluation, collection
 	$(BIN)/python scripts/bench_train.py
+	$(BIN)/python scripts/bench_collect.py
+
+# ---- the paper, one target per section (LAUNCHER=basic|local|slurm; SCALE=toy for minutes) ----
+SCALE ?= paper
+XP = $(if $(filter toy,$(SCALE)),scale=toy,)
+ALL_MODELS := [d,de,p,pe,t,te,tp,tpe]
+
+sec52: setup ## paper 5.2: long-horizon prediction, 4 systems x 8 models
+	$(SWEEP) experiment=sec52 $(XP) mode=collect models=t
+	$(SWEEP) experiment=sec52 $(XP) mode=train
+	$(SWEEP) experiment=sec52 $(XP) mode=eval models=t eval.models=$(ALL_MODELS)
+	$(SWEEP) experiment=sec52 $(XP) mode=plot models=t
+
+sec53: setup ## paper 5.3: cartpole stable / unstable / periodic data x 8 models
+	$(SWEEP) experiment=sec53 $(XP) mode=collect models=t
+	$(SWEEP) experiment=sec53 $(XP) mode=train
+	$(SWEEP) experiment=sec53 $(XP) mode=eval models=t eval.models=$(ALL_MODELS)
+	$(SWEEP) experiment=sec53 $(XP) mode=plot models=t
+
+sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies)
+	$(TRAJ) experiment=sec54 $(XP) mode=collect
+	$(SWEEP) experiment=sec54 $(XP) mode=train $(SEC54_GRID)
+	$(TRAJ) experiment=sec54 $(XP) mode=eval
+	$(TRAJ) experiment=sec54 $(XP) mode=plot
+
+sec55: setup ## paper 5.5: reward prediction on cartpole (t, d, GP, direct NN)
+	$(TRAJ) experiment=sec55 $(XP) mode=collect
+	$(SWEEP) experiment=sec55 $(XP) mode=train
+	$(TRAJ) experiment=sec55 $(XP) mode=eval
+	$(TRAJ) experiment=sec55 $(XP) mode=plot
+
+paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale
+
+smoke-paper: ## all four sections at toy scale (minutes)
+	$(MAKE) sec52 sec53 sec55 SCALE=toy
+	$(MAKE) sec54 SCALE=toy SEC54_GRID="train.num_traj=1,3 train.t_range=10,20 seed=0,1"

@@ -17,34 +17,34 @@ def test_whole_chain_on_cartpole(run_mode, tmp_path, capsys):
     data = load_dataset(cfg.paths.dataset)
     assert data.num == 14 and data.horizon == 40
     assert set(data.seeds[data.split == 0]).isdisjoint(data.seeds[data.split == 1])
-    manifest = json.loads((tmp_path / "trajectories/cartpole/smoke_stable.json").read_text())
+    manifest = json.loads((tmp_path / "trajectories/cartpole/toy_stable.json").read_text())
     assert manifest["param_names"] == ["K_x", "K_xdot", "K_theta", "K_thetadot"]
     assert manifest["config"]["env"]["name"] == "cartpole" and "versions" in manifest
     for key in ("d", "t"):
         run_mode("mode=train", f"models={key}")
     run_mode("mode=eval", "eval.models=[d,t]")
     run_mode("mode=plot")
-    run = tmp_path / "outputs/smoke/cartpole/smoke_stable"
+    run = tmp_path / "outputs/smoke/cartpole/toy_stable"
     assert (run / "figures/nmse_vs_horizon.png").stat().st_size > 1000
     assert (run / "figures/nmse_vs_horizon.pdf").exists()
     table = pd.read_csv(run / "tables/median_nmse.csv")
     assert set(table["model"]) == {"d", "t"}
     metrics = pd.concat(pd.read_csv(p, comment="#") for p in (run / "metrics").glob("*.csv"))
     assert set(metrics["horizon"]) == set(range(1, 41))
-    assert metrics.groupby("model")["traj"].nunique().to_dict() == {"d": 6, "t": 6}
+    assert metrics.groupby("model")["traj"].nunique().to_dict() == {"d": 5, "t": 5}
     out = capsys.readouterr().out
     assert "Median normalised MSE" in out and "Figure:" in out
 
 
 def test_reruns_skip_finished_work_and_never_clobber(run_mode, tmp_path):
     cfg = run_mode("mode=collect")
-    before = (tmp_path / "trajectories/cartpole/smoke_stable.npz").read_bytes()
+    before = (tmp_path / "trajectories/cartpole/toy_stable.npz").read_bytes()
     run_mode("mode=collect")  # same config: skipped
     with pytest.raises(TrajmbrlError, match="overwrite=true"):
         run_mode("mode=collect", "env.num_train=3")
-    assert (tmp_path / "trajectories/cartpole/smoke_stable.npz").read_bytes() == before
+    assert (tmp_path / "trajectories/cartpole/toy_stable.npz").read_bytes() == before
     run_mode("mode=train", "models=d")
-    ckpt = tmp_path / "outputs/smoke/cartpole/smoke_stable/models/d/n=all_t=all/seed=0/model.pt"
+    ckpt = tmp_path / "outputs/smoke/cartpole/toy_stable/models/d/n=all_t=all/seed=0/model.pt"
     stamp = ckpt.stat().st_mtime_ns
     run_mode("mode=train", "models=d")
     assert ckpt.stat().st_mtime_ns == stamp
@@ -57,12 +57,12 @@ def test_reruns_skip_finished_work_and_never_clobber(run_mode, tmp_path):
 def test_same_seed_same_dataset_bytes_and_weights(tmp_path, run_mode):
     run_mode("mode=collect")
     run_mode("mode=train", "models=t")
-    first = (tmp_path / "trajectories/cartpole/smoke_stable.npz").read_bytes()
-    model_dir = tmp_path / "outputs/smoke/cartpole/smoke_stable/models/t/n=all_t=all/seed=0"
+    first = (tmp_path / "trajectories/cartpole/toy_stable.npz").read_bytes()
+    model_dir = tmp_path / "outputs/smoke/cartpole/toy_stable/models/t/n=all_t=all/seed=0"
     w1 = torch.load(model_dir / "model.pt", weights_only=True)["state_dict"]
     run_mode("mode=collect", "overwrite=true")
     run_mode("mode=train", "models=t", "overwrite=true")
-    assert (tmp_path / "trajectories/cartpole/smoke_stable.npz").read_bytes() == first
+    assert (tmp_path / "trajectories/cartpole/toy_stable.npz").read_bytes() == first
     w2 = torch.load(model_dir / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
 
@@ -82,8 +82,8 @@ def test_checkpoint_with_other_dimensions_is_refused(run_mode, tmp_path):
     run_mode("mode=collect")
     run_mode("mode=train", "models=d")
     run_mode("mode=collect", "envs=crazyflie")
-    src = tmp_path / "outputs/smoke/cartpole/smoke_stable/models/d"
-    dst = tmp_path / "outputs/smoke/crazyflie/smoke_default/models/d"
+    src = tmp_path / "outputs/smoke/cartpole/toy_stable/models/d"
+    dst = tmp_path / "outputs/smoke/crazyflie/toy_default/models/d"
     dst.parent.mkdir(parents=True)
     src.rename(dst)
     with pytest.raises(TrajmbrlError, match="state_dim"):
@@ -109,19 +109,19 @@ def test_t_range_longer_than_the_data(run_mode):
 
 def test_corrupt_dataset_is_reported_not_replaced(run_mode, tmp_path):
     cfg = run_mode("mode=collect")
-    npz = tmp_path / "trajectories/cartpole/smoke_stable.npz"
+    npz = tmp_path / "trajectories/cartpole/toy_stable.npz"
     npz.write_bytes(b"not a zip")
     with pytest.raises(TrajmbrlError, match="sha256"):
         run_mode("mode=train", "models=d")
     assert npz.read_bytes() == b"not a zip"
-    assert cfg.data.tag == "smoke_stable"
+    assert cfg.data.tag == "toy_stable"
 
 
 def test_one_step_closed_loop_eval(run_mode, tmp_path):
     run_mode("mode=collect")
     run_mode("mode=train", "models=d")
     run_mode("mode=eval", "eval.models=[d]", "eval.action_source=controller")
-    files = sorted((tmp_path / "outputs/smoke/cartpole/smoke_stable/metrics").glob("*.csv"))
+    files = sorted((tmp_path / "outputs/smoke/cartpole/toy_stable/metrics").glob("*.csv"))
     assert [f.name for f in files] == ["d__n=all_t=all__seed=0__controller.csv"]
     frame = pd.read_csv(files[0], comment="#")
     assert np.isfinite(frame["value"]).any()

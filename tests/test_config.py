@@ -33,7 +33,7 @@ def test_every_env_model_pair_composes(env, model):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 @pytest.mark.parametrize("mode", ["collect", "train", "eval", "plot"])
 def test_every_experiment_and_mode_composes(experiment, mode):
-    cfg = compose_cfg(f"experiment={experiment}", f"mode={mode}")
+    cfg = compose_cfg(f"experiment={experiment}", f"mode={mode}", "scale=toy")
     assert cfg.mode.name == mode
     OmegaConf.to_container(cfg, resolve=True)
 

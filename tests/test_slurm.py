@@ -48,8 +48,10 @@ if os.environ.get("TRAJMBRL_TEST_STALL") and os.environ.get("SLURM_JOB_ID"):
     def _stalling_save_state(self, st):
         _save_state(self, st)
         if os.environ["TRAJMBRL_TEST_STALL"] in str(self.state_path) and not _marker.exists():
-            ids = os.environ["SLURM_ARRAY_JOB_ID"], os.environ["SLURM_ARRAY_TASK_ID"]
-            _marker.write_text("_".join(ids) + f" {st['epoch']}")
+            array = os.environ.get("SLURM_ARRAY_JOB_ID")  # a 1-job sweep is not an array
+            task = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ[
+                "SLURM_JOB_ID"]
+            _marker.write_text(f"{task} {st['epoch']}")
             time.sleep(600)
 
     trainer.ModelTrainer._save_state = _stalling_save_state
@@ -243,19 +245,20 @@ def test_a_failing_job_names_its_log_and_the_others_complete(cluster, dataset, t
     root = with_data(tmp_path, dataset)
     sweep = root / "failing"
     run = trajmbrl(root, "-m", "hydra/launcher=slurm", "mode=train", "experiment=smoke",
-                   "models=d", "train.num_traj=2,0,4", f"hydra.sweep.dir={sweep}",
+                   "models=d", "train.num_traj=0,2,4", f"hydra.sweep.dir={sweep}",
                    "hydra.sweep.subdir=${hydra.job.num}", *FAST, env=cluster)
     assert run.returncode != 0
     message = "trajmbrl: error: train.num_traj must be an integer >= 1, got 0"
     assert message in run.stderr
-    failed = re.search(r"Job (\d+)_1 \(task: 0\) with path (\S+)", run.stderr)
+    failed = re.search(r"Job (\d+)_0 \(task: 0\) with path (\S+)", run.stderr)
     assert failed, run.stderr[-3000:]
     job_id, result = failed[1], Path(failed[2])
     assert "state: FAILED" in run.stderr
-    folder = sweep / ".submitit" / f"{job_id}_1"
+    folder = sweep / ".submitit" / f"{job_id}_0"
     assert result.parent == folder
-    assert message in (folder / f"{job_id}_1_0_log.err").read_text()
-    # the launcher gave up at the failed job; the rest of the array still runs to completion
+    assert message in (folder / f"{job_id}_0_0_log.err").read_text()
+    # the launcher gives up at the first failed job (here job 0, before the others are done);
+    # the rest of the array still runs to completion on the cluster
     wait_for_queue(cluster, job_id)
     models = root / RUN_DIR / "models" / "d"
     assert (models / "n=2_t=all" / "seed=0" / "model.pt").exists()

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
@@ -30,6 +32,10 @@ def _app(cfg: DictConfig) -> None:
     try:
         MODES[cfg.mode.name](cfg)
     except TrajmbrlError as exc:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # let the launcher record this job as failed and carry on with the others
+            log.error("%s (job log: %s)", exc, Path(HydraConfig.get().runtime.output_dir))
+            raise
         print(f"trajmbrl: error: {exc}", file=sys.stderr)
         sys.exit(2)
 

@@ -114,7 +114,8 @@ def collect(
             raise TrajmbrlError(f"{key} must be >= 0, got {value}")
     if horizon < 1:
         raise TrajmbrlError(f"env.horizon must be >= 1, got {horizon}")
-    env = gym.make(env_id, **(env_kwargs or {}))
+    # the bare env: the collector enforces reset-before-step itself, wrappers only cost time
+    env = gym.make(env_id, **(env_kwargs or {})).unwrapped
     idx = np.asarray(state_indices, dtype=np.int64) if state_indices is not None else None
     report = CollectReport()
     splits = [(TRAIN, "train", child_seeds(seed, num_train, stream=0)),

@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> None:
     k = positive(cfg, "eval.num_traj") or min(10, test.num)
     idx = select_eval_trajectories(test.num, k, seed=int(cfg.data.seed))
     test = test.subset(idx)
-    horizon = positive(cfg, "eval.horizon") or 100
+    horizon = positive(cfg, "eval.horizon") or min(100, test.horizon)
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
     keys = list(cfg.eval.models) or [str(cfg.model.key)]

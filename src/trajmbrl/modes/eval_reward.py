@@ -1,0 +1,92 @@
+"""eval.task=reward (paper 5.5): predict each held-out controller's return, rank controllers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.reward import reward_for, reward_prediction, reward_table
+from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
+from trajmbrl.modes.common import device, load_env_dataset, positive, to_dict
+from trajmbrl.utils.atomic import atomic_write_text, config_hash, sha256_file
+
+log = logging.getLogger("trajmbrl")
+
+
+def run(cfg: DictConfig) -> None:
+    """True vs predicted returns on the test split: models in ``eval.models``, GP, direct NN."""
+    from trajmbrl.models.checkpoint import load_checkpoint
+
+    data = load_env_dataset(cfg)
+    train, test = data.train(), data.test()
+    horizon = positive(cfg, "eval.horizon") or test.horizon
+    if horizon > test.horizon:
+        raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
+    run_dir = Path(cfg.paths.run_dir)
+    keys = list(cfg.eval.models) or [str(cfg.model.key)]
+    paths = {k: run_dir / "models" / k / str(cfg.train.variant) / f"seed={cfg.seed}" / "model.pt"
+             for k in keys}
+    for key, path in paths.items():
+        if not path.exists():
+            raise TrajmbrlError(
+                f"No trained model {path}\n  Train it with: trajmbrl mode=train "
+                f"experiment={cfg.experiment_name} models={key}"
+            )
+    out = run_dir / "reward" / "returns.csv"
+    fingerprint = config_hash({"eval": to_dict(cfg.eval), "horizon": horizon,
+                               "models": {k: sha256_file(p) for k, p in paths.items()}})
+    if out.exists() and not cfg.overwrite and _first_line(out) == f"# config_hash={fingerprint}":
+        log.info("Reward predictions %s are up to date.", out)
+        return
+    dev = device(cfg)
+    s0 = test.states[:, 0]
+    sampler = instantiate(cfg.env.sampler) if "sampler" in cfg.env else None
+    predicted = {}
+    for key, path in paths.items():
+        model, _ = load_checkpoint(path, expect={"state_dim": test.state_dim})
+        model.to(dev)
+        if model.spec.family == "trajectory":
+            predicted[key] = predict_trajectory_model(model, s0, test.params, horizon)
+            continue
+        predicted[f"{key} (logged actions)"] = predict_one_step_model(
+            model, s0, test.actions, horizon
+        )
+        if sampler is not None:
+            predicted[f"{key} (closed loop)"] = predict_one_step_model(
+                model, s0, test.actions, horizon, action_source="controller",
+                sampler=sampler, params=test.params,
+            )
+    _, frame = reward_prediction(
+        test, train, predicted, reward_fn=reward_for(cfg.env.name), seed=int(cfg.seed),
+        horizon=horizon,
+    )
+    atomic_write_text(out, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+    reward_outputs(cfg, frame, run_dir)
+
+
+def reward_outputs(cfg: DictConfig, frame: pd.DataFrame, run_dir: Path) -> None:
+    """Table (MSE of returns, Spearman, Kendall) and the sorted-returns figure."""
+    from trajmbrl.plotting.reward import reward_figure
+
+    true = frame.drop_duplicates("traj").sort_values("traj")["true_return"].to_numpy()
+    preds = {
+        m: g.sort_values("traj")["predicted_return"].to_numpy()
+        for m, g in frame.groupby("method", sort=False)
+    }
+    table = reward_table(true, preds)
+    atomic_write_text(run_dir / "tables" / "reward.csv", table.to_csv(index=False))
+    paths = reward_figure(frame, run_dir / "figures" / "reward_prediction",
+                          list(cfg.plot.formats))
+    print(f"\nPredicted returns of {len(true)} held-out controllers ({cfg.env.name}):")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("\nFigure: " + ", ".join(str(p) for p in paths))
+
+
+def _first_line(path: Path) -> str:
+    with open(path) as fh:
+        return fh.readline().strip()
