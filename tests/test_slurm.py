@@ -6,6 +6,7 @@ itself (leaving it up if it was already running). Smoke scale: each job trains i
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
 from trajmbrl.models.checkpoint import load_checkpoint
 from trajmbrl.modes.aggregate import collect_metrics, per_run_table
@@ -26,7 +28,6 @@ pytestmark = pytest.mark.slurm
 REPO = conf_dir().parent
 SCRIPT = REPO / "scripts" / "slurm-local.sh"
 TRAJMBRL = Path(sys.executable).with_name("trajmbrl")
-RUN_DIR = Path("outputs/smoke/cartpole/smoke_stable")
 JOBS = [("d", 0), ("d", 1), ("t", 0), ("t", 1)]  # Hydra's job order for models=d,t seed=0,1
 FAST = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]  # 2 jobs at once on 2 cores
 
@@ -58,8 +59,12 @@ if os.environ.get("TRAJMBRL_TEST_STALL") and os.environ.get("SLURM_JOB_ID"):
 '''
 
 
-def model_path(root: Path, key: str, seed: int) -> Path:
-    return root / RUN_DIR / "models" / key / "n=all_t=all" / f"seed={seed}" / "model.pt"
+@functools.cache
+def model_path(root: Path, key: str, seed: int, *overrides: str) -> Path:
+    """Where the smoke sweep's job (``key``, ``seed``, ``overrides``) saves its model."""
+    cfg = compose_cfg("experiment=smoke", f"paths.root={root}", f"models={key}", f"seed={seed}",
+                      *overrides)
+    return Path(cfg.paths.model_dir) / "model.pt"
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +132,8 @@ def wait_for_queue(env: dict[str, str], job_id: str, timeout: float = 120) -> No
 
 def array_jobs(sweep: Path) -> set[str]:
     """SLURM array job ids that submitted into ``sweep`` (from submitit's folders)."""
-    return {p.name.split("_")[0] for p in (sweep / ".submitit").glob("*_*")}
+    names = (p.name for p in (sweep / ".submitit").iterdir() if p.is_dir())
+    return {m[1] for m in map(re.compile(r"^(\d+)_\d+$").match, names) if m}
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -247,20 +253,19 @@ def test_a_failing_job_names_its_log_and_the_others_complete(cluster, dataset, t
     run = trajmbrl(root, "-m", "hydra/launcher=slurm", "mode=train", "experiment=smoke",
                    "models=d", "train.num_traj=0,2,4", f"hydra.sweep.dir={sweep}",
                    "hydra.sweep.subdir=${hydra.job.num}", *FAST, env=cluster)
-    assert run.returncode != 0
-    message = "trajmbrl: error: train.num_traj must be an integer >= 1, got 0"
-    assert message in run.stderr
-    failed = re.search(r"Job (\d+)_0 \(task: 0\) with path (\S+)", run.stderr)
-    assert failed, run.stderr[-3000:]
-    job_id, result = failed[1], Path(failed[2])
-    assert "state: FAILED" in run.stderr
-    folder = sweep / ".submitit" / f"{job_id}_0"
-    assert result.parent == folder
-    assert message in (folder / f"{job_id}_0_0_log.err").read_text()
-    # the launcher gives up at the first failed job (here job 0, before the others are done);
-    # the rest of the array still runs to completion on the cluster
-    wait_for_queue(cluster, job_id)
-    models = root / RUN_DIR / "models" / "d"
-    assert (models / "n=2_t=all" / "seed=0" / "model.pt").exists()
-    assert (models / "n=4_t=all" / "seed=0" / "model.pt").exists()
-    assert not (models / "n=0_t=all").exists()
+    assert run.returncode == 1
+    # Hydra names the failed job's overrides and re-raises its error after the whole array ran
+    message = "train.num_traj must be an integer >= 1, got 0"
+    assert re.search(r"Error executing job with overrides: \[[^]]*'train.num_traj=0'", run.stderr)
+    assert f"TrajmbrlError: {message}" in run.stderr
+    # the job's own log (Hydra's <sweep>/<subdir>/*.log) records the error and where it is
+    (job_log,) = (sweep / "0").glob("*.log")
+    assert f"[ERROR] {message} (job log: {sweep / '0'})" in job_log.read_text()
+    (array,) = array_jobs(sweep)
+    assert "Job completed successfully" in (
+        sweep / ".submitit" / f"{array}_0" / f"{array}_0_0_log.out").read_text()
+    # the other jobs of the array completed (the launcher waited for them)
+    wait_for_queue(cluster, array, timeout=5)
+    assert model_path(root, "d", 0, "train.num_traj=2").exists()
+    assert model_path(root, "d", 0, "train.num_traj=4").exists()
+    assert not model_path(root, "d", 0, "train.num_traj=0").parent.exists()

@@ -214,6 +214,8 @@ class DynamicsModel(nn.Module):
         :param x: (B, in) raw; :param y: (B, out) raw. :returns: (E,).
         """
         self._check_dims(x, y)
+        dtype = self.net.head.weight.dtype
+        x, y = x.to(dtype), y.to(dtype)
         was_training = self.training
         self.eval()
         try:
@@ -236,7 +238,7 @@ class DynamicsModel(nn.Module):
         :returns: mean (E, B, out) raw; variance (E, B, out) raw for Gaussian models, else None.
         """
         self._check_dims(x)
-        xe = self._as_members(x)
+        xe = self._as_members(x.to(self.net.head.weight.dtype))
         was_training = self.training
         self.eval()
         try:

@@ -14,7 +14,12 @@ from omegaconf import DictConfig
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
-from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
+from trajmbrl.evaluation.rollout import (
+    predict_one_step_model,
+    predict_trajectory_members,
+    predict_trajectory_model,
+)
+from trajmbrl.evaluation.uncertainty import gaussian_scores, mixture_moments
 from trajmbrl.modes.common import device, load_env_dataset, positive, to_dict
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 
@@ -71,7 +76,11 @@ def run_horizon(cfg: DictConfig) -> None:
                   "param_dim": test.param_dim}
         model, meta = load_checkpoint(ckpt, expect=expect)
         model.to(dev)
-        source = str(cfg.eval.action_source) if model.spec.family == "one_step" else "direct"
+        source = "direct"
+        if model.spec.family == "one_step":
+            source = str(cfg.eval.action_source)
+            if cfg.eval.propagation != "mean":
+                source += f"-{cfg.eval.propagation}"
         out = metrics_path(cfg, key, source)
         fingerprint = config_hash({"model": meta.get("config_hash"), "eval": to_dict(cfg.eval),
                                    "horizon": horizon, "dataset": data.meta.get("sha256")})
@@ -79,18 +88,18 @@ def run_horizon(cfg: DictConfig) -> None:
             log.info("Metrics %s are up to date; skipping %s.", out, key)
             rows.append(pd.read_csv(out, comment="#"))
             continue
-        pred = predict(model, test, horizon, cfg)
-        mse = normalised_mse(
-            test.states[:, 1 : horizon + 1],
-            pred,
-            np.asarray(data.meta["state_min"]),
-            np.asarray(data.meta["state_max"]),
-        )
-        frame = tidy_errors(
-            mse, env=cfg.env.name, data=cfg.data.tag, model=key,
-            variant=str(cfg.train.variant), seed=int(cfg.seed),
-            action_source=source,
-        )
+        pred, var = predict_distribution(model, test, horizon, cfg)
+        true = test.states[:, 1 : horizon + 1]
+        lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
+        mse = normalised_mse(true, pred, lo, hi)
+        keys_ = {"env": cfg.env.name, "data": cfg.data.tag, "model": key,
+                 "variant": str(cfg.train.variant), "seed": int(cfg.seed),
+                 "action_source": source}
+        parts = [tidy_errors(mse, **keys_)]
+        if var is not None:
+            for name, values in gaussian_scores(true, pred, var, lo, hi).items():
+                parts.append(tidy_errors(values, **keys_).assign(metric=name))
+        frame = pd.concat(parts, ignore_index=True)
         if cfg.eval.render:
             render_video(cfg, key, test, pred)
         text = f"# config_hash={fingerprint}\n" + frame.to_csv(index=False)
@@ -110,10 +119,29 @@ def run_horizon(cfg: DictConfig) -> None:
 
 
 def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
-    """Predicted states (N, H, ds) from each test trajectory's initial state."""
+    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path)."""
+    return predict_distribution(model, test, horizon, cfg, moments=False)[0]
+
+
+def predict_distribution(
+    model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig, *, moments: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictive mean (N, H, ds) and, when there is one, variance (N, H, ds).
+
+    Trajectory models: member mixture (ensembles and/or Gaussian heads). One-step models: the
+    ``eval.propagation`` roll-out; with ts1/tsinf, ``eval.particles`` particles per trajectory
+    give the mean and variance.
+    """
     s0 = test.states[:, 0]
     if model.spec.family == "trajectory":
-        return predict_trajectory_model(model, s0, test.params, horizon)
+        if not moments:
+            return predict_trajectory_model(model, s0, test.params, horizon), None
+        means, variances = predict_trajectory_members(model, s0, test.params, horizon)
+        if means.shape[0] == 1 and variances is None:
+            return means[0], None
+        return mixture_moments(means, variances, axis=0)
+    propagation = str(cfg.eval.propagation)
+    particles = positive(cfg, "eval.particles", allow_none=False) if propagation != "mean" else 1
     sampler = None
     if cfg.eval.action_source == "controller":
         if "sampler" not in cfg.env:
@@ -121,10 +149,14 @@ def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> 
                 f"eval.action_source=controller needs a controller; env {cfg.env.name} has none"
             )
         sampler = instantiate(cfg.env.sampler)
-    return predict_one_step_model(
+    pred = predict_one_step_model(
         model, s0, test.actions, horizon,
         action_source=str(cfg.eval.action_source), sampler=sampler, params=test.params,
+        propagation=propagation, particles=particles, seed=int(cfg.seed),
     )
+    if particles == 1:
+        return pred, None
+    return mixture_moments(pred, None, axis=1)
 
 
 def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarray) -> None:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.plotting.figures import mse_vs_horizon
-from trajmbrl.plotting.tables import median_table, wilcoxon_table
+from trajmbrl.plotting.tables import median_table, uncertainty_table, wilcoxon_table
 from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
@@ -52,11 +52,15 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
         formats=list(cfg.plot.formats),
     )
     table = median_table(labelled, horizons)
-    tests = wilcoxon_table(frame[frame["action_source"] != "controller"], PAIRS, horizons)
+    tests = wilcoxon_table(frame[frame["action_source"].isin(["direct", "logged"])], PAIRS,
+                           horizons)
     tables = run_dir / "tables"
     atomic_write_text(tables / "median_nmse.csv", table.to_csv())
     if len(tests):
         atomic_write_text(tables / "wilcoxon.csv", tests.to_csv(index=False))
+    calibration = uncertainty_table(labelled, horizons)
+    if len(calibration):
+        atomic_write_text(tables / "uncertainty.csv", calibration.to_csv())
     fmt = lambda v: f"{v:.3g}"  # noqa: E731
     print(f"\nMedian normalised MSE on held-out test trajectories ({cfg.env.name}, "
           f"{cfg.data.tag}):")
@@ -64,6 +68,9 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
     if len(tests):
         print("\nPaired Wilcoxon signed-rank tests (trajectory vs one-step):")
         print(tests.to_string(index=False, float_format=fmt))
+    if len(calibration):
+        print("\nUncertainty (median NLL per dim, share of truth within 1 / 2 sigma):")
+        print(calibration.reset_index().to_string(index=False, float_format=fmt))
     print("\nFigure: " + ", ".join(str(p) for p in paths))
     return True
 

@@ -57,3 +57,24 @@ def wilcoxon_table(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def uncertainty_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
+    """Calibration per model at the given horizons: median NLL, mean 1- and 2-sigma coverage.
+
+    Well-calibrated Gaussian predictions cover about 0.68 (1 sigma) and 0.95 (2 sigma).
+    :returns: one row per model with columns ``nll@h``, ``cov1@h``, ``cov2@h``; empty when
+        no model reported uncertainty.
+    """
+    unc = frame[frame["metric"].isin(["nll", "cov1", "cov2"])]
+    if unc.empty:
+        return pd.DataFrame()
+    max_h = int(unc["horizon"].max())
+    hs = sorted({min(int(h), max_h) for h in horizons})
+    unc = unc[unc["horizon"].isin(hs)]
+    by = ["model", "metric", "horizon"]
+    nll = unc[unc["metric"] == "nll"].groupby(by)["value"].median()
+    cov = unc[unc["metric"] != "nll"].groupby(by)["value"].mean()
+    table = pd.concat([nll, cov]).unstack(["metric", "horizon"])
+    table.columns = [f"{m}@{h}" for m, h in table.columns]
+    return table[sorted(table.columns, key=lambda c: (c.split("@")[0], int(c.split("@")[1])))]

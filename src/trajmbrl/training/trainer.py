@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel
@@ -262,7 +262,8 @@ class ModelTrainer:
             raise TrajmbrlError(f"need at least 2 training samples, got {n}")
         if not (bool(torch.isfinite(x).all()) and bool(torch.isfinite(y).all())):
             raise TrajmbrlError("training data contains NaN or inf values; clean the dataset")
-        x, y = x.to(dev), y.to(dev)
+        dtype = model.net.head.weight.dtype
+        x, y = x.to(dev, dtype), y.to(dev, dtype)
 
         gen = torch.Generator(device=dev).manual_seed(int(cfg.seed))
         self._split(n, gen, dev)

@@ -1,0 +1,82 @@
+"""A learned one-step model as a batched environment (MBRL-Lib's ``ModelEnv`` vocabulary).
+
+``reset(obs)`` starts a batch of B roll-outs (rows are trajectories or particles), ``step(action)``
+advances all of them with the model. Propagation of ensembles / Gaussian heads:
+
+- ``mean``: the mean over members of the predicted mean (deterministic; the paper's choice);
+- ``ts1``: each row draws a random member at every step (trajectory sampling, TS-1);
+- ``tsinf``: each row is pinned to member ``row % E`` for the whole roll-out (TS-inf).
+
+With a Gaussian head, ``ts1`` / ``tsinf`` sample ``delta ~ N(mean, var)`` of the chosen member;
+deterministic models use the member's mean.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from torch import Tensor
+
+from trajmbrl.errors import TrajmbrlError
+
+if TYPE_CHECKING:
+    from trajmbrl.models.dynamics import DynamicsModel
+
+Propagation = Literal["mean", "ts1", "tsinf"]
+PROPAGATIONS = ("mean", "ts1", "tsinf")
+
+
+class ModelEnv:
+    """Roll a one-step :class:`DynamicsModel` forward on a batch of states.
+
+    :param model: a one-step model (``d, de, p, pe``).
+    :param propagation: ``mean`` | ``ts1`` | ``tsinf`` (see the module doc).
+    :param seed: seeds the member draws and Gaussian samples.
+    """
+
+    def __init__(self, model: DynamicsModel, *, propagation: str = "mean", seed: int = 0) -> None:
+        if model.spec.family != "one_step":
+            raise TrajmbrlError(f"ModelEnv needs a one-step model, got '{model.spec.key}'")
+        if propagation not in PROPAGATIONS:
+            raise TrajmbrlError(
+                f"eval.propagation must be one of {', '.join(PROPAGATIONS)}, got {propagation!r}"
+            )
+        self.model = model
+        self.propagation = propagation
+        self.device = next(model.parameters()).device
+        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self.state: Tensor | None = None
+        self.members: Tensor | None = None
+
+    def reset(self, obs: Tensor) -> Tensor:
+        """Start roll-outs from ``obs`` (B, ds). :returns: the states (B, ds) as float32."""
+        self.state = torch.as_tensor(obs, dtype=torch.float32, device=self.device).clone()
+        e = self.model.ensemble_size
+        self.members = torch.arange(self.state.shape[0], device=self.device) % e
+        return self.state
+
+    def step(self, action: Tensor) -> Tensor:
+        """Advance every row by one step. :param action: (B, du). :returns: next states (B, ds)."""
+        if self.state is None or self.members is None:
+            raise TrajmbrlError("ModelEnv.step() called before reset()")
+        act = torch.as_tensor(action, dtype=torch.float32, device=self.device)
+        x = torch.cat([self.state, act], dim=-1)
+        with torch.inference_mode():
+            if self.propagation == "mean":
+                delta = self.model.predict(x)
+            else:
+                mean, var = self.model.predict_members(x)  # (E, B, ds)
+                rows = torch.arange(x.shape[0], device=self.device)
+                if self.propagation == "ts1":
+                    member = torch.randint(0, mean.shape[0], (x.shape[0],),
+                                           generator=self.generator, device=self.device)
+                else:
+                    member = self.members
+                delta = mean[member, rows]
+                if var is not None:
+                    noise = torch.randn(delta.shape, generator=self.generator,
+                                        device=self.device)
+                    delta = delta + var[member, rows].clamp_min(0).sqrt() * noise
+        self.state = self.state + delta
+        return self.state
