@@ -147,3 +147,20 @@ def test_the_chain_runs_unchanged_on_every_env(run_mode, tmp_path, env, extra, m
     run_mode("mode=eval", f"envs={env}", "eval.models=[d,t]", "eval.num_traj=4", *extra)
     run_mode("mode=plot", f"envs={env}", *extra)
     assert (tmp_path / cfg.paths.run_dir / "figures/nmse_vs_horizon.png").exists()
+
+
+def test_baselines_are_scored_without_training(run_mode, tmp_path):
+    run_mode("mode=collect")
+    run_mode("mode=train", "models=t")
+    run_mode("mode=eval", "eval.models=[t]", "eval.baselines=[lin,zero]")
+    metrics = tmp_path / "outputs/smoke/cartpole/toy_stable/metrics"
+    zero = pd.read_csv(metrics / "zero__n=all_t=all__seed=0__direct.csv", comment="#")
+    data = load_dataset(tmp_path / "trajectories/cartpole/toy_stable")
+    test = data.test()
+    lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
+    expect = (((test.states[0, 5] - test.states[0, 0]) / (hi - lo)) ** 2).mean()
+    got = zero[(zero["traj"] == 0) & (zero["horizon"] == 5)]["value"].item()
+    assert got == pytest.approx(expect)
+    assert (metrics / "lin__n=all_t=all__seed=0__logged.csv").exists()
+    with pytest.raises(TrajmbrlError, match="eval.baselines"):
+        run_mode("mode=eval", "eval.models=[t]", "eval.baselines=[gp]")

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from trajmbrl.data.pairs import one_step_samples
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
@@ -44,9 +46,7 @@ def run(cfg: DictConfig) -> None:
 
 
 def run_horizon(cfg: DictConfig) -> None:
-    """Evaluate every key in ``eval.models`` (or the selected model) and write tidy CSVs."""
-    from trajmbrl.models.checkpoint import load_checkpoint
-
+    """Evaluate ``eval.models`` (or the selected model) and ``eval.baselines``; tidy CSVs."""
     data = load_env_dataset(cfg)
     test = data.test()
     if test.num == 0:
@@ -59,63 +59,118 @@ def run_horizon(cfg: DictConfig) -> None:
         raise TrajmbrlError(
             f"eval.horizon={horizon} is longer than the test trajectories ({test.horizon} steps)"
         )
-    keys = list(cfg.eval.models) or [str(cfg.model.key)]
-    run_dir = Path(cfg.paths.run_dir)
-    dev = device(cfg)
-    rows = []
-    for key in keys:
-        model_path = run_dir / "models" / key / str(cfg.train.variant) / f"seed={cfg.seed}"
-        ckpt = model_path / "model.pt"
-        if not ckpt.exists():
-            raise TrajmbrlError(
-                f"No trained model {ckpt}\n  Train it with: trajmbrl mode=train "
-                f"envs={cfg.env.name} models={key}"
-                + (f" experiment={cfg.experiment_name}" if cfg.experiment_name != "default" else "")
-            )
-        expect = {"state_dim": test.state_dim, "action_dim": test.action_dim,
-                  "param_dim": test.param_dim}
-        model, meta = load_checkpoint(ckpt, expect=expect)
-        model.to(dev)
-        source = "direct"
-        if model.spec.family == "one_step":
-            source = str(cfg.eval.action_source)
-            if cfg.eval.propagation != "mean":
-                source += f"-{cfg.eval.propagation}"
-        out = metrics_path(cfg, key, source)
-        fingerprint = config_hash({"model": meta.get("config_hash"), "eval": to_dict(cfg.eval),
-                                   "horizon": horizon, "dataset": data.meta.get("sha256")})
-        if out.exists() and not cfg.overwrite and _csv_hash(out) == fingerprint:
-            log.info("Metrics %s are up to date; skipping %s.", out, key)
-            rows.append(pd.read_csv(out, comment="#"))
-            continue
-        pred, var = predict_distribution(model, test, horizon, cfg)
-        true = test.states[:, 1 : horizon + 1]
-        lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
-        mse = normalised_mse(true, pred, lo, hi)
-        keys_ = {"env": cfg.env.name, "data": cfg.data.tag, "model": key,
-                 "variant": str(cfg.train.variant), "seed": int(cfg.seed),
-                 "action_source": source}
-        parts = [tidy_errors(mse, **keys_)]
-        if var is not None:
-            for name, values in gaussian_scores(true, pred, var, lo, hi).items():
-                parts.append(tidy_errors(values, **keys_).assign(metric=name))
-        frame = pd.concat(parts, ignore_index=True)
-        if cfg.eval.render:
-            render_video(cfg, key, test, pred)
-        text = f"# config_hash={fingerprint}\n" + frame.to_csv(index=False)
-        atomic_write_text(out, text)
-        share = diverged(mse).mean()
-        final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
-        log.info(
-            "%s: median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
-            key, horizon, final, 100 * share, out,
-        )
-        rows.append(frame)
-    summary = pd.concat(rows, ignore_index=True)
+    frames = [evaluate_model(cfg, key, data, test, horizon)
+              for key in list(cfg.eval.models) or [str(cfg.model.key)]]
+    frames += [evaluate_baseline(cfg, key, data, test, horizon) for key in cfg.eval.baselines]
     from trajmbrl.plotting.tables import median_table
 
-    table = median_table(summary, horizons=list(cfg.plot.horizons))
+    table = median_table(pd.concat(frames, ignore_index=True), list(cfg.plot.horizons))
     print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+
+
+def evaluate_model(
+    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int
+) -> pd.DataFrame:
+    """Predict the test split with the trained model ``key``; write and return its tidy rows."""
+    from trajmbrl.models.checkpoint import load_checkpoint
+
+    ckpt = Path(cfg.paths.run_dir) / "models" / key / str(cfg.train.variant)
+    ckpt = ckpt / f"seed={cfg.seed}" / "model.pt"
+    if not ckpt.exists():
+        xp = f" experiment={cfg.experiment_name}" if cfg.experiment_name != "default" else ""
+        raise TrajmbrlError(
+            f"No trained model {ckpt}\n  Train it with: trajmbrl mode=train "
+            f"envs={cfg.env.name} models={key}{xp}"
+        )
+    expect = {"state_dim": test.state_dim, "action_dim": test.action_dim,
+              "param_dim": test.param_dim}
+    model, meta = load_checkpoint(ckpt, expect=expect)
+    model.to(device(cfg))
+    source = "direct"
+    if model.spec.family == "one_step":
+        source = str(cfg.eval.action_source)
+        if cfg.eval.propagation != "mean":
+            source += f"-{cfg.eval.propagation}"
+    fingerprint = config_hash({"model": meta.get("config_hash"), "eval": to_dict(cfg.eval),
+                               "horizon": horizon, "dataset": data.meta.get("sha256")})
+    cached = _cached(cfg, key, source, fingerprint)
+    if cached is not None:
+        return cached
+    pred, var = predict_distribution(model, test, horizon, cfg)
+    if cfg.eval.render:
+        render_video(cfg, key, test, pred)
+    return score_and_write(cfg, key, source, fingerprint, data, test, pred, var)
+
+
+def evaluate_baseline(
+    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int
+) -> pd.DataFrame:
+    """``lin``: least-squares one-step model fitted on the training split, rolled out with the
+    logged actions; ``zero``: predicts the initial state at every horizon."""
+    from trajmbrl.models.baselines import LinearModel, ZeroModel
+
+    fingerprint = config_hash({"baseline": key, "eval": to_dict(cfg.eval), "horizon": horizon,
+                               "dataset": data.meta.get("sha256")})
+    source = "logged" if key == "lin" else "direct"
+    cached = _cached(cfg, key, source, fingerprint)
+    if cached is not None:
+        return cached
+    s0 = torch.as_tensor(test.states[:, 0], dtype=torch.float64)
+    if key == "zero":
+        pred = ZeroModel(test.state_dim).query(s0, torch.arange(1, horizon + 1)).numpy()
+    elif key == "lin":
+        x, y, _ = one_step_samples(data.train())
+        lin = LinearModel(test.state_dim, test.action_dim)
+        lin.fit(torch.as_tensor(x), torch.as_tensor(y))
+        state, out = s0, []
+        acts = torch.as_tensor(test.actions, dtype=torch.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for t in range(horizon):
+                state = lin.step(state, acts[:, t])
+                out.append(state)
+        pred = torch.stack(out, dim=1).numpy()
+    else:
+        raise TrajmbrlError(f"eval.baselines accepts lin and zero, got {key!r}")
+    return score_and_write(cfg, key, source, fingerprint, data, test, pred, None)
+
+
+def score_and_write(
+    cfg: DictConfig,
+    key: str,
+    source: str,
+    fingerprint: str,
+    data: TrajectoryData,
+    test: TrajectoryData,
+    pred: np.ndarray,
+    var: np.ndarray | None,
+) -> pd.DataFrame:
+    """Normalised MSE (and uncertainty scores) of (N, H, ds) predictions -> tidy CSV."""
+    horizon = pred.shape[1]
+    true = test.states[:, 1 : horizon + 1]
+    lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
+    mse = normalised_mse(true, pred, lo, hi)
+    keys = {"env": cfg.env.name, "data": cfg.data.tag, "model": key,
+            "variant": str(cfg.train.variant), "seed": int(cfg.seed), "action_source": source}
+    parts = [tidy_errors(mse, **keys)]
+    if var is not None:
+        for name, values in gaussian_scores(true, pred, var, lo, hi).items():
+            parts.append(tidy_errors(values, **keys).assign(metric=name))
+    frame = pd.concat(parts, ignore_index=True)
+    out = metrics_path(cfg, key, source)
+    atomic_write_text(out, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+    final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
+    log.info("%s: median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
+             key, horizon, final, 100 * diverged(mse).mean(), out)
+    return frame
+
+
+def _cached(cfg: DictConfig, key: str, source: str, fingerprint: str) -> pd.DataFrame | None:
+    """The existing metrics of this evaluation if they were made with the same config."""
+    out = metrics_path(cfg, key, source)
+    if out.exists() and not cfg.overwrite and _csv_hash(out) == fingerprint:
+        log.info("Metrics %s are up to date; skipping %s.", out, key)
+        return pd.read_csv(out, comment="#")
+    return None
 
 
 def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
