@@ -28,6 +28,9 @@ EXAMPLE = conf_dir() / "local" / "slurm.example.yaml"
 def launch_mocked(tmp_path: Path, *overrides: str, jobs: list[list[str]] | None = None):
     """Launch ``jobs`` through the composed launcher with a mocked submitit executor.
 
+    Tests pass ``local=slurm.example`` so that a developer's own conf/local/default.yaml cannot
+    change the outcome.
+
     :returns: (the launcher, the AutoExecutor mock class).
     """
     GlobalHydra.instance().clear()
@@ -54,7 +57,8 @@ def submitted(executor) -> dict:
 
 def test_slurm_launcher_passes_partition_timeout_and_parallelism(tmp_path):
     launcher, executor = launch_mocked(
-        tmp_path, "hydra/launcher=slurm", "mode=train", "hydra.launcher.partition=debug",
+        tmp_path, "hydra/launcher=slurm", "local=slurm.example", "mode=train",
+        "hydra.launcher.partition=short",
         "hydra.launcher.timeout_min=7", "hydra.launcher.array_parallelism=3",
         jobs=[["envs=cartpole", "seed=0"], ["envs=cartpole", "seed=1"]],
     )
@@ -62,7 +66,7 @@ def test_slurm_launcher_passes_partition_timeout_and_parallelism(tmp_path):
     executor.assert_called_once_with(cluster="slurm", folder=f"{tmp_path}/sweep/.submitit/%j",
                                      slurm_max_num_timeout=2)
     params = submitted(executor)
-    assert params["slurm_partition"] == "debug"
+    assert params["slurm_partition"] == "short"
     assert params["timeout_min"] == 7
     assert params["slurm_array_parallelism"] == 3
     assert params["cpus_per_task"] == 2 and params["mem_gb"] == 8
@@ -117,7 +121,7 @@ def test_the_example_site_file_blocks_work_when_uncommented(tmp_path):
 
 
 def test_local_launcher_runs_the_same_layout_without_slurm_keys(tmp_path):
-    launcher, executor = launch_mocked(tmp_path, "hydra/launcher=local",
+    launcher, executor = launch_mocked(tmp_path, "hydra/launcher=local", "local=slurm.example",
                                        "hydra.launcher.timeout_min=5")
     assert type(launcher).__name__ == "LocalLauncher"
     assert executor.call_args.kwargs["cluster"] == "local"

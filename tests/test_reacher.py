@@ -205,6 +205,9 @@ def _renderer_or_skip() -> None:
         pytest.skip(f"no working MuJoCo GL backend (EGL/OSMesa) on this machine: {err}")
 
 
+# imageio-ffmpeg's frame reader leaves its subprocess pipes to the garbage collector
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_render_comparison_writes_frames(tmp_path) -> None:
     import imageio.v3 as iio
 
