@@ -86,3 +86,19 @@ paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale
 smoke-paper: ## all four sections at toy scale (minutes)
 	$(MAKE) sec52 sec53 sec55 SCALE=toy
 	$(MAKE) sec54 SCALE=toy SEC54_GRID="train.num_traj=1,3 train.t_range=10,20 seed=0,1"
+
+# ---- SLURM (docs/cluster.md) ----
+.PHONY: slurm-up slurm-down show-slurm test-slurm
+
+slurm-up: ## start the local single-node SLURM dev cluster (root), then: . /tmp/trajmbrl-slurm/env.sh
+	scripts/slurm-local.sh up >/dev/null
+	@echo "SLURM is up; in your shell run: . $${SLURM_LOCAL_DIR:-/tmp/trajmbrl-slurm}/env.sh"
+
+slurm-down: ## stop the local SLURM dev cluster (cancels its jobs)
+	scripts/slurm-local.sh down
+
+show-slurm: setup ## the launcher settings a LAUNCHER=slurm sweep uses (site values resolved)
+	$(TRAJ) hydra/launcher=slurm --cfg all -p hydra.launcher --resolve
+
+test-slurm: setup ## the SLURM tests on the local dev cluster (root; brings it up/down; ~2.5 min)
+	scripts/ci-slurm.sh

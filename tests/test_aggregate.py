@@ -15,10 +15,16 @@ from trajmbrl.modes.aggregate import collect_metrics, main, parse_variant, per_r
 
 def write_metrics(root: Path, experiment: str, model: str, variant: str, seed: int,
                   source: str, mse: np.ndarray, env: str = "cartpole",
-                  tag: str = "stable") -> Path:
-    """A metrics CSV exactly as mode=eval writes it (hash comment + tidy_errors rows)."""
-    frame = tidy_errors(mse, env=env, data=tag, model=model, variant=variant, seed=seed,
-                        action_source=source)
+                  tag: str = "stable", **scores: np.ndarray) -> Path:
+    """A metrics CSV exactly as mode=eval writes it (hash comment + tidy_errors rows).
+
+    ``scores``: extra metrics (e.g. ``nll=`` of probabilistic models), appended as eval does.
+    """
+    keys = {"env": env, "data": tag, "model": model, "variant": variant, "seed": seed,
+            "action_source": source}
+    frame = pd.concat([tidy_errors(mse, **keys)]
+                      + [tidy_errors(v, **keys).assign(metric=k) for k, v in scores.items()],
+                      ignore_index=True)
     path = (root / experiment / env / tag / "metrics"
             / f"{model}__{variant}__seed={seed}__{source}.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,8 +97,11 @@ def test_per_run_table_has_one_row_per_model_and_seed(tmp_path):
     for model in ("d", "t"):
         for seed in (0, 1):
             mse = np.tile(np.arange(1.0, 11.0), (4, 1)) * (seed + 1)
-            write_metrics(tmp_path, "smoke", model, "n=all_t=all", seed, "logged", mse)
-    table = per_run_table(collect_metrics(tmp_path), horizons=[1, 10, 50])
+            write_metrics(tmp_path, "smoke", model, "n=all_t=all", seed, "logged", mse,
+                          nll=np.full((4, 10), -5.0))  # other metrics don't enter the table
+    frame = collect_metrics(tmp_path)
+    assert set(frame["metric"]) == {"nmse", "nll"} and len(frame) == 4 * 2 * 40
+    table = per_run_table(frame, horizons=[1, 10, 50])
     assert len(table) == 4
     assert list(table.columns) == ["h=1", "h=10", "diverged"]  # 50 clipped to the data (10)
     flat = table.reset_index()

@@ -34,8 +34,10 @@ def _app(cfg: DictConfig) -> None:
     except TrajmbrlError as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # let the launcher record this job as failed and carry on with the others
-            log.error("%s (job log: %s)", exc, Path(HydraConfig.get().runtime.output_dir))
-            raise
+            hc = HydraConfig.get()
+            job_log = Path(hc.runtime.output_dir) / f"{hc.job.name}.log"
+            log.error("%s (job log: %s)", exc, job_log)
+            raise TrajmbrlError(f"{exc}\n  job log: {job_log}") from None
         print(f"trajmbrl: error: {exc}", file=sys.stderr)
         sys.exit(2)
 

@@ -81,7 +81,8 @@ def collect_metrics(root: Path) -> pd.DataFrame:
     table = table[KEYS + rest]
     table["experiment"] = table["experiment"].astype("string")
     table["seed"] = table["seed"].astype(int)
-    return table.sort_values(KEYS + ["traj", "horizon"], kind="stable").reset_index(drop=True)
+    order = KEYS + ["metric", "traj", "horizon"]
+    return table.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def per_run_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.modes.aggregate import collect_metrics, per_run_table
 from trajmbrl.plotting.figures import mse_vs_horizon
 from trajmbrl.plotting.tables import median_table, uncertainty_table, wilcoxon_table
 from trajmbrl.utils.atomic import atomic_write_text
@@ -36,10 +37,9 @@ def run(cfg: DictConfig) -> None:
 
 def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
     """Median normalised MSE vs horizon figure, median table and Wilcoxon tests."""
-    files = sorted((run_dir / "metrics").glob("*.csv"))
-    if not files:
+    if not sorted((run_dir / "metrics").glob("*.csv")):
         return False
-    frame = pd.concat([pd.read_csv(f, comment="#") for f in files], ignore_index=True)
+    frame = collect_metrics(run_dir)
     frame["label"] = frame["model"] + frame["action_source"].map(
         lambda s: "" if s in ("direct", "logged") else f" ({s})"
     )
@@ -58,6 +58,7 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
     atomic_write_text(tables / "median_nmse.csv", table.to_csv())
     if len(tests):
         atomic_write_text(tables / "wilcoxon.csv", tests.to_csv(index=False))
+    atomic_write_text(tables / "runs.csv", per_run_table(frame, horizons).to_csv(index=False))
     calibration = uncertainty_table(labelled, horizons)
     if len(calibration):
         atomic_write_text(tables / "uncertainty.csv", calibration.to_csv())

@@ -40,6 +40,8 @@ def run(cfg: DictConfig) -> None:
 
     model = DynamicsModel(spec, seed=int(cfg.seed)).to(dev)
     out.mkdir(parents=True, exist_ok=True)
+    if (out / "train_state.pt").exists():
+        log.info("Resuming the interrupted training from %s", out / "train_state.pt")
     trainer = ModelTrainer(
         model,
         train_config(cfg),
