@@ -4,7 +4,7 @@ Usage: ``python scripts/bench_train.py [--quick] [--threads N] [--samples N] [--
 FLOPs per member-sample are counted from layer shapes: ``3 * sum_l 2 * in_l * out_l``
 (forward + backward ~ 3x forward). The roofline is this machine's measured float32 ``torch.mm``
 rate on the hidden-layer shape (batch x 250) @ (250 x 250); a big square GEMM is shown for
-reference. Timings are the best of ``--reps`` repetitions (the machine may be shared).
+reference. Variants are timed round-robin, best of ``--reps`` rounds (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     n = args.samples or (12_800 if args.quick else 100_000)
-    reps = args.reps or (1 if args.quick else 3)
+    reps = args.reps or (1 if args.quick else 2)
     b = args.batch
     fps = flops_per_sample()
 

@@ -260,7 +260,8 @@ def test_a_failing_job_names_its_log_and_the_others_complete(cluster, dataset, t
     assert f"TrajmbrlError: {message}" in run.stderr
     # the job's own log (Hydra's <sweep>/<subdir>/*.log) records the error and where it is
     (job_log,) = (sweep / "0").glob("*.log")
-    assert f"[ERROR] {message} (job log: {sweep / '0'})" in job_log.read_text()
+    assert f"[ERROR] {message} (job log: {job_log})" in job_log.read_text()
+    assert f"job log: {job_log}" in run.stderr  # the terminal names the failed job's log
     (array,) = array_jobs(sweep)
     assert "Job completed successfully" in (
         sweep / ".submitit" / f"{array}_0" / f"{array}_0_0_log.out").read_text()
