@@ -158,6 +158,18 @@ class LQRSampler:
         """Keep a finished rollout (states (T+1, 4)) iff it did not terminate and is finite."""
         return (not terminated) and bool(np.all(np.isfinite(states)))
 
+    def diverged(self, states: np.ndarray) -> bool:
+        """Did the closed loop leave the balancing region (|x| > 9.6 m or |theta| > 24 deg) at
+        any step? :param states: (T+1, 4)."""
+        from trajmbrl.envs.cartpole import THETA_THRESHOLD, X_THRESHOLD
+
+        with np.errstate(invalid="ignore"):
+            return bool(
+                ~np.isfinite(states).all()
+                or (np.abs(states[:, 0]) > X_THRESHOLD).any()
+                or (np.abs(states[:, 2]) > THETA_THRESHOLD).any()
+            )
+
     def env_overrides(self) -> dict[str, object]:
         """Env kwargs this data mode needs (see :func:`env_kwargs_for_mode`)."""
         return env_kwargs_for_mode(self.mode)

@@ -29,6 +29,8 @@ class CollectReport:
     accepted: int = 0
     rejected: int = 0
     terminated_early: int = 0
+    #: rollouts (accepted or not) that left the sampler's safe region, when it defines one
+    diverged: int | None = None
     env_steps: int = 0
     seconds: float = 0.0
     per_split: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -43,6 +45,11 @@ class CollectReport:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "terminated_early": self.terminated_early,
+            "diverged": self.diverged,
+            "diverged_share": (
+                None if self.diverged is None
+                else round(self.diverged / max(1, self.accepted + self.rejected), 4)
+            ),
             "acceptance_rate": round(self.acceptance_rate, 4),
             "env_steps": self.env_steps,
             "seconds": round(self.seconds, 3),
@@ -137,6 +144,10 @@ def collect(
                 report.env_steps += len(actions)
                 full = len(actions) == horizon
                 report.terminated_early += int(not full)
+                if hasattr(sampler, "diverged"):
+                    report.diverged = (report.diverged or 0) + int(
+                        (not full) or sampler.diverged(states)
+                    )
                 if full and sampler.accept(states, terminated):
                     records.append((states, actions, rewards, params, int(traj_seed), split_id))
                     stats["accepted"] += 1

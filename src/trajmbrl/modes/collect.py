@@ -67,6 +67,10 @@ def run(cfg: DictConfig) -> None:
             100 * report["acceptance_rate"],
             report["steps_per_second"] or 0.0,
         )
+        if report.get("diverged_share") is not None:
+            log.info("Diverged (left the safe region, incl. rejected attempts): %.1f%% of %d "
+                     "rollouts", 100 * report["diverged_share"],
+                     report["accepted"] + report["rejected"])
 
 
 def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
