@@ -51,6 +51,7 @@ format: setup ## ruff format + fixes
 bench: setup ## speed figures: training roofline, evaluation, collection
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_collect.py
+	$(BIN)/python scripts/bench_eval.py
 
 # ---- the paper, one target per section (LAUNCHER=basic|local|slurm; SCALE=toy for minutes) ----
 SCALE ?= paper
