@@ -164,3 +164,29 @@ def test_baselines_are_scored_without_training(run_mode, tmp_path):
     assert (metrics / "lin__n=all_t=all__seed=0__logged.csv").exists()
     with pytest.raises(TrajmbrlError, match="eval.baselines"):
         run_mode("mode=eval", "eval.models=[t]", "eval.baselines=[gp]")
+
+
+# imageio-ffmpeg leaves its writer pipes to the garbage collector
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_eval_renders_a_reacher_video(run_mode, tmp_path):
+    run_mode("mode=collect", "envs=reacher", "env.horizon=12")
+    run_mode("mode=train", "envs=reacher", "models=t", "env.horizon=12")
+    run_mode("mode=eval", "envs=reacher", "eval.models=[t]", "eval.render=true",
+             "env.horizon=12")
+    videos = list((tmp_path / "outputs/smoke/reacher/toy_default/videos").iterdir())
+    assert len(videos) == 1 and videos[0].suffix in (".mp4", ".gif")
+    assert videos[0].stat().st_size > 1000
+
+
+def test_same_seed_same_tables(run_mode, tmp_path):
+    run_mode("mode=collect")
+    run_mode("mode=train", "models=t")
+    tables = tmp_path / "outputs/smoke/cartpole/toy_stable/tables"
+    run_mode("mode=eval", "eval.models=[t]")
+    run_mode("mode=plot")
+    first = {p.name: p.read_bytes() for p in tables.iterdir()}
+    run_mode("mode=train", "models=t", "overwrite=true")
+    run_mode("mode=eval", "eval.models=[t]", "overwrite=true")
+    run_mode("mode=plot")
+    assert {p.name: p.read_bytes() for p in tables.iterdir()} == first
