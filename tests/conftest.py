@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -22,6 +23,15 @@ def compose_cfg(*overrides: str):
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(conf_dir()), version_base=HYDRA_VERSION_BASE):
         return compose("config", overrides=list(overrides))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks: intra-op threads only add barrier overhead (and hurt on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture

@@ -10,15 +10,6 @@ from trajmbrl.models import DynamicsModel, ModelSpec
 from trajmbrl.training import ModelTrainer, TrainConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: intra-op threads only add barrier overhead (and hurt on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -17,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from trajmbrl.envs import state_option
 from trajmbrl.errors import TrajmbrlError
 
 #: |x| above this terminates an episode (2 x 4.8 m, as the original)
@@ -158,11 +159,9 @@ class CartpoleEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """:returns: the (4,) initial observation and an empty info dict."""
         super().reset(seed=seed)
-        if options is not None and "state" in options:
-            state = np.asarray(options["state"], dtype=np.float64).reshape(-1)
-            if state.shape != (4,):
-                raise TrajmbrlError(f"reset option 'state' must have 4 entries, got {state.shape}")
-            self.state = state.copy()
+        state = state_option(options, 4)
+        if state is not None:
+            self.state = state
         else:
             lim = np.array([self.init_x, self.init_vel, self.init_theta, self.init_vel])
             self.state = self.np_random.uniform(-lim, lim)

@@ -28,6 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from trajmbrl.envs import state_option
 from trajmbrl.errors import TrajmbrlError
 
 PWM_MAX = 65535.0
@@ -160,11 +161,9 @@ class CrazyflieEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """:returns: the (9,) initial observation and an info dict with the full ``state``."""
         super().reset(seed=seed)
-        if options is not None and "state" in options:
-            state = np.asarray(options["state"], dtype=np.float64).reshape(-1)
-            if state.shape != (12,):
-                raise TrajmbrlError(f"reset option 'state' must have 12 entries, got {state.shape}")
-            self.state = state.copy()
+        state = state_option(options, 12)
+        if state is not None:
+            self.state = state
         else:
             rng = self.np_random
             self.state = np.zeros(12)
