@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trajmbrl.data.storage import TrajectoryData, load_dataset
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
 
@@ -85,3 +86,16 @@ def positive(cfg: DictConfig, key: str, *, allow_none: bool = True, minimum: int
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise TrajmbrlError(f"{key} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def write_hashed_csv(path: Path, frame: Any, fingerprint: str) -> None:
+    """Write a tidy CSV atomically, its first line ``# config_hash=<fingerprint>``."""
+    atomic_write_text(path, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+
+
+def is_current(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
+    """True when ``path`` exists, was written with ``fingerprint`` and overwrite is off."""
+    if overwrite or not path.exists():
+        return False
+    with open(path) as fh:
+        return fh.readline().strip() == f"# config_hash={fingerprint}"

@@ -17,8 +17,15 @@ from trajmbrl.evaluation.efficiency import (
     select_eval_trajectories,
     tidy_scores,
 )
-from trajmbrl.modes.common import device, load_env_dataset, positive, to_dict
-from trajmbrl.utils.atomic import atomic_write_text, config_hash, sha256_file
+from trajmbrl.modes.common import (
+    device,
+    is_current,
+    load_env_dataset,
+    positive,
+    to_dict,
+    write_hashed_csv,
+)
+from trajmbrl.utils.atomic import config_hash, sha256_file
 
 log = logging.getLogger("trajmbrl")
 SEED_DIR = re.compile(r"seed=(\d+)$")
@@ -58,7 +65,7 @@ def run(cfg: DictConfig) -> None:
         {"eval": to_dict(cfg.eval), "k": k, "horizon": horizon,
          "models": [(str(p), sha256_file(p)) for p in paths]}
     )
-    if out.exists() and not cfg.overwrite and _first_line(out) == f"# config_hash={fingerprint}":
+    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Efficiency scores %s are up to date.", out)
         return
     dev = device(cfg)
@@ -79,13 +86,9 @@ def run(cfg: DictConfig) -> None:
             )
         )
     frame = pd.concat(frames, ignore_index=True)
-    atomic_write_text(out, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+    write_hashed_csv(out, frame, fingerprint)
     means = frame.groupby(["model", "metric"])["value"].apply(
         lambda v: float(np.mean(np.minimum(v, 100.0)))
     )
     log.info("Scored %d models on %d test trajectories -> %s\n%s", len(paths), k, out, means)
 
-
-def _first_line(path: Path) -> str:
-    with open(path) as fh:
-        return fh.readline().strip()

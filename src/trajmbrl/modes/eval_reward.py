@@ -12,7 +12,14 @@ from omegaconf import DictConfig
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.reward import reward_for, reward_prediction, reward_table
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
-from trajmbrl.modes.common import device, load_env_dataset, positive, to_dict
+from trajmbrl.modes.common import (
+    device,
+    is_current,
+    load_env_dataset,
+    positive,
+    to_dict,
+    write_hashed_csv,
+)
 from trajmbrl.utils.atomic import atomic_write_text, config_hash, sha256_file
 
 log = logging.getLogger("trajmbrl")
@@ -40,7 +47,7 @@ def run(cfg: DictConfig) -> None:
     out = run_dir / "reward" / "returns.csv"
     fingerprint = config_hash({"eval": to_dict(cfg.eval), "horizon": horizon,
                                "models": {k: sha256_file(p) for k, p in paths.items()}})
-    if out.exists() and not cfg.overwrite and _first_line(out) == f"# config_hash={fingerprint}":
+    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Reward predictions %s are up to date.", out)
         return
     dev = device(cfg)
@@ -65,7 +72,7 @@ def run(cfg: DictConfig) -> None:
         test, train, predicted, reward_fn=reward_for(cfg.env.name), seed=int(cfg.seed),
         horizon=horizon,
     )
-    atomic_write_text(out, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+    write_hashed_csv(out, frame, fingerprint)
     reward_outputs(cfg, frame, run_dir)
 
 
@@ -86,7 +93,3 @@ def reward_outputs(cfg: DictConfig, frame: pd.DataFrame, run_dir: Path) -> None:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nFigure: " + ", ".join(str(p) for p in paths))
 
-
-def _first_line(path: Path) -> str:
-    with open(path) as fh:
-        return fh.readline().strip()

@@ -22,8 +22,15 @@ from trajmbrl.evaluation.rollout import (
     predict_trajectory_model,
 )
 from trajmbrl.evaluation.uncertainty import gaussian_scores, mixture_moments
-from trajmbrl.modes.common import device, load_env_dataset, positive, to_dict
-from trajmbrl.utils.atomic import atomic_write_text, config_hash
+from trajmbrl.modes.common import (
+    device,
+    is_current,
+    load_env_dataset,
+    positive,
+    to_dict,
+    write_hashed_csv,
+)
+from trajmbrl.utils.atomic import config_hash
 
 log = logging.getLogger("trajmbrl")
 
@@ -157,7 +164,7 @@ def score_and_write(
             parts.append(tidy_errors(values, **keys).assign(metric=name))
     frame = pd.concat(parts, ignore_index=True)
     out = metrics_path(cfg, key, source)
-    atomic_write_text(out, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+    write_hashed_csv(out, frame, fingerprint)
     final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
     log.info("%s: median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
              key, horizon, final, 100 * diverged(mse).mean(), out)
@@ -167,7 +174,7 @@ def score_and_write(
 def _cached(cfg: DictConfig, key: str, source: str, fingerprint: str) -> pd.DataFrame | None:
     """The existing metrics of this evaluation if they were made with the same config."""
     out = metrics_path(cfg, key, source)
-    if out.exists() and not cfg.overwrite and _csv_hash(out) == fingerprint:
+    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Metrics %s are up to date; skipping %s.", out, key)
         return pd.read_csv(out, comment="#")
     return None
@@ -233,8 +240,3 @@ def metrics_path(cfg: DictConfig, key: str, source: str) -> Path:
     name = f"{key}__{cfg.train.variant}__seed={cfg.seed}__{source}.csv"
     return Path(cfg.paths.run_dir) / "metrics" / name
 
-
-def _csv_hash(path: Path) -> str | None:
-    with open(path) as fh:
-        first = fh.readline().strip()
-    return first.split("=", 1)[1] if first.startswith("# config_hash=") else None
