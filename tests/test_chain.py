@@ -74,7 +74,8 @@ def test_missing_dataset_names_the_collect_command(run_mode):
 
 def test_missing_model_names_the_train_command(run_mode):
     run_mode("mode=collect")
-    with pytest.raises(TrajmbrlError, match="trajmbrl mode=train envs=cartpole models=te"):
+    hint = "trajmbrl mode=train envs=cartpole experiment=smoke scale=toy models=te"
+    with pytest.raises(TrajmbrlError, match=hint):
         run_mode("mode=eval", "eval.models=[te]")
 
 

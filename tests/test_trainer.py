@@ -193,17 +193,17 @@ def test_state_file_mismatch_and_corruption(tmp_path):
 def test_nan_loss_names_lr():
     x, y = _data(300)
     model = DynamicsModel(_spec("d", hidden=16))
-    with pytest.raises(TrajmbrlError, match="models.lr"):
+    with pytest.raises(TrajmbrlError, match="model.lr"):
         ModelTrainer(model, TrainConfig(epochs=3, lr=1e30), progress=False).fit(x, y)
 
 
 def test_bad_config_and_data():
-    with pytest.raises(TrajmbrlError, match="models.batch_size"):
+    with pytest.raises(TrajmbrlError, match="model.batch_size"):
         TrainConfig(batch_size=0)
-    with pytest.raises(TrajmbrlError, match="models.resample"):
+    with pytest.raises(TrajmbrlError, match="train.resample"):
         TrainConfig(resample="jackknife")  # type: ignore[arg-type]
     model = DynamicsModel(_spec("de", hidden=8))
-    with pytest.raises(TrajmbrlError, match="models.elites"):
+    with pytest.raises(TrajmbrlError, match="train.elites"):
         ModelTrainer(model, TrainConfig(elites=6))
     x, y = _data(50)
     with pytest.raises(TrajmbrlError, match="expects 3 / 2"):

@@ -139,13 +139,14 @@ class CartpoleEnv(gym.Env):
                 raise TrajmbrlError(f"env.{key} must be a finite number >= 0, got {value!r}")
         if terminate and init_theta >= THETA_THRESHOLD:
             raise TrajmbrlError(
-                f"env.init_theta={init_theta} must be below the termination angle "
-                f"{THETA_THRESHOLD:.4f} rad (or set env.terminate=false)"
+                f"env.kwargs.init_theta={init_theta} must be below the termination angle "
+                f"{THETA_THRESHOLD:.4f} rad (or set env.kwargs.terminate=false)"
             )
         if terminate and init_x >= X_THRESHOLD:
             raise TrajmbrlError(
-                f"env.init_x={init_x} must be below the termination position {X_THRESHOLD} m "
-                "(or set env.terminate=false)"
+                f"env.kwargs.init_x={init_x} must be below the termination position "
+                f"{X_THRESHOLD} m "
+                "(or set env.kwargs.terminate=false)"
             )
         self.terminate = bool(terminate)
         self.init_x, self.init_theta, self.init_vel = init_x, init_theta, init_vel

@@ -4,37 +4,49 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from trajmbrl.data.collect import collect
 from trajmbrl.data.storage import dataset_paths, save_dataset
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.common import positive, provenance, to_dict
-from trajmbrl.utils.atomic import config_hash
+from trajmbrl.modes.common import build, check_required, positive, provenance, to_dict
+from trajmbrl.utils.atomic import config_hash, sha256_file
 
 log = logging.getLogger("trajmbrl")
 
 
 def run(cfg: DictConfig) -> None:
     """Collect (or import) the dataset at ``paths.dataset`` unless an identical one exists."""
+    check_required(cfg, cfg.env.get("required"))
     env_cfg = to_dict(cfg.env)
-    fingerprint = config_hash({"env": env_cfg, "data_seed": cfg.data.seed})
+    source = env_cfg.get("importer", {}).get("path")
+    fingerprint = config_hash({
+        "env": env_cfg,
+        "data_seed": cfg.data.seed,
+        # imported logs: a changed source file is new data
+        "source_sha256": sha256_file(source) if source and Path(source).is_file() else None,
+    })
     npz, js = dataset_paths(cfg.paths.dataset)
     if npz.exists() and not cfg.overwrite:
         previous = _manifest_hash(js)
-        if previous == fingerprint:
+        if previous == fingerprint and _intact(npz, js):
             log.info("Dataset %s already collected with this config; nothing to do.", npz)
             return
+        if previous == fingerprint:
+            raise TrajmbrlError(
+                f"Dataset {npz} does not match its manifest (interrupted or edited).\n"
+                "  Pass overwrite=true to collect it again."
+            )
         raise TrajmbrlError(
             f"Dataset {npz} exists but was collected with a different config.\n"
             "  Pass overwrite=true to replace it, or data.tag=<name> to write a new one."
         )
     if "importer" in cfg.env:
-        data, extra = instantiate(cfg.env.importer)
+        data, extra = build(cfg.env.importer)
     else:
         data, extra = _simulate(cfg)
     manifest: dict[str, Any] = {
@@ -78,7 +90,7 @@ def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     num_train = positive(cfg, "env.num_train", allow_none=False, minimum=0)
     num_test = positive(cfg, "env.num_test", allow_none=False, minimum=0)
     horizon = positive(cfg, "env.horizon", allow_none=False)
-    sampler = instantiate(cfg.env.sampler)
+    sampler = build(cfg.env.sampler)
     env_kwargs = dict(to_dict(cfg.env.kwargs) or {})
     env_kwargs.update(getattr(sampler, "env_overrides", lambda: {})())
     indices = to_dict(cfg.env.state_indices)
@@ -112,6 +124,14 @@ def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
 
 def manifest_count(split: Any, value: int) -> int:
     return int((split == value).sum())
+
+
+def _intact(npz: Path, js: Path) -> bool:
+    """The npz's sha256 equals the one its manifest records."""
+    try:
+        return json.loads(js.read_text()).get("sha256") == sha256_file(npz)
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def _manifest_hash(path: Any) -> str | None:

@@ -13,11 +13,38 @@ from omegaconf import DictConfig, OmegaConf
 
 from trajmbrl.data.storage import TrajectoryData, load_dataset
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.utils.atomic import atomic_write_text
+from trajmbrl.utils.atomic import atomic_write_text, config_hash
 
 log = logging.getLogger("trajmbrl")
 
 PACKAGES = ("trajmbrl", "torch", "numpy", "scipy", "gymnasium", "mujoco", "hydra-core", "pandas")
+
+
+def build(node: DictConfig) -> Any:
+    """``hydra.utils.instantiate`` that lets a TrajmbrlError from the target through unwrapped
+    (Hydra wraps every exception in InstantiationException, which would hide our message)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, TrajmbrlError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def check_required(cfg: DictConfig, keys: Any) -> None:
+    """Raise one clear error naming every required key that is unset (null or empty)."""
+    missing = [k for k in keys or [] if OmegaConf.select(cfg, k) in (None, "", [])]
+    if missing:
+        raise TrajmbrlError(
+            f"{cfg.env.name} needs {', '.join(missing)}: set "
+            + " ".join(f"{k}=..." for k in missing)
+        )
 
 
 def to_dict(cfg: DictConfig | Any) -> Any:
@@ -63,14 +90,44 @@ def device(cfg: DictConfig) -> torch.device:
     return torch.device(name)
 
 
-def collect_command(cfg: DictConfig) -> str:
-    """The command that creates the dataset this run needs."""
-    parts = [f"trajmbrl mode=collect envs={cfg.env.name}"]
+def command(cfg: DictConfig, mode: str, *extra: str, multirun: bool = False) -> str:
+    """The trajmbrl command that runs ``mode`` for this run's env, experiment, scale and data."""
+    parts = [f"trajmbrl{' -m' if multirun else ''} mode={mode} envs={cfg.env.name}"]
     if cfg.experiment_name != "default":
         parts.append(f"experiment={cfg.experiment_name}")
+    if cfg.get("scale_name"):
+        parts.append(f"scale={cfg.scale_name}")
     if "data_mode" in cfg.env and cfg.env.data_mode != "stable":
         parts.append(f"env.data_mode={cfg.env.data_mode}")
-    return " ".join(parts)
+    return " ".join([*parts, *extra])
+
+
+def collect_command(cfg: DictConfig) -> str:
+    """The command that creates the dataset this run needs."""
+    return command(cfg, "collect")
+
+
+def model_checkpoint(cfg: DictConfig, key: str, meta_expect: dict[str, Any]) -> Any:
+    """Load the trained model ``key`` of this run (variant, seed) checked against the data.
+
+    :param meta_expect: dimensions the checkpoint must have (state_dim, action_dim, param_dim).
+    :returns: (model, meta); a missing checkpoint names the command that trains it.
+    """
+    from trajmbrl.models.checkpoint import load_checkpoint
+
+    path = Path(cfg.paths.run_dir) / "models" / key / str(cfg.train.variant)
+    path = path / f"seed={cfg.seed}" / "model.pt"
+    if not path.exists():
+        raise TrajmbrlError(
+            f"No trained model {path}\n  Train it with: {command(cfg, 'train', f'models={key}')}"
+        )
+    return load_checkpoint(path, expect=meta_expect)
+
+
+def data_dims(data: TrajectoryData) -> dict[str, int]:
+    """The dimensions a checkpoint must match to be evaluated on ``data``."""
+    return {"state_dim": data.state_dim, "action_dim": data.action_dim,
+            "param_dim": data.param_dim}
 
 
 def load_env_dataset(cfg: DictConfig) -> TrajectoryData:
@@ -94,8 +151,23 @@ def write_hashed_csv(path: Path, frame: Any, fingerprint: str) -> None:
 
 
 def is_current(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
-    """True when ``path`` exists, was written with ``fingerprint`` and overwrite is off."""
+    """True when ``path`` was written with ``fingerprint``; False when absent or ``overwrite``.
+
+    :raises TrajmbrlError: ``path`` holds results of another config (never silently replaced).
+    """
     if overwrite or not path.exists():
         return False
     with open(path) as fh:
-        return fh.readline().strip() == f"# config_hash={fingerprint}"
+        if fh.readline().strip() == f"# config_hash={fingerprint}":
+            return True
+    raise TrajmbrlError(
+        f"{path} holds results of a different evaluation config.\n"
+        "  Pass overwrite=true to replace them, or experiment_name=<name> to keep both."
+    )
+
+
+def eval_fingerprint(cfg: DictConfig, horizon: int, **extra: Any) -> str:
+    """Hash of the settings that change evaluation results (not which models are listed)."""
+    keys = ("task", "num_traj", "action_source", "propagation", "particles")
+    return config_hash({"eval": {k: cfg.eval.get(k) for k in keys}, "horizon": horizon,
+                        **extra})

@@ -18,14 +18,16 @@ from trajmbrl.evaluation.efficiency import (
     tidy_scores,
 )
 from trajmbrl.modes.common import (
+    command,
+    data_dims,
     device,
+    eval_fingerprint,
     is_current,
     load_env_dataset,
     positive,
-    to_dict,
     write_hashed_csv,
 )
-from trajmbrl.utils.atomic import config_hash, sha256_file
+from trajmbrl.utils.atomic import sha256_file
 
 log = logging.getLogger("trajmbrl")
 SEED_DIR = re.compile(r"seed=(\d+)$")
@@ -58,13 +60,11 @@ def run(cfg: DictConfig) -> None:
     if not paths:
         raise TrajmbrlError(
             f"No grid models under {Path(cfg.paths.run_dir) / 'models'} for {keys}\n"
-            f"  Train them with: trajmbrl -m mode=train experiment={cfg.experiment_name}"
+            f"  Train them with: {command(cfg, 'train', multirun=True)}"
         )
     out = efficiency_csv(cfg)
-    fingerprint = config_hash(
-        {"eval": to_dict(cfg.eval), "k": k, "horizon": horizon,
-         "models": [(str(p), sha256_file(p)) for p in paths]}
-    )
+    fingerprint = eval_fingerprint(cfg, horizon, k=k,
+                                   models=[(str(p), sha256_file(p)) for p in paths])
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Efficiency scores %s are up to date.", out)
         return
@@ -72,7 +72,7 @@ def run(cfg: DictConfig) -> None:
     true = test.states[:, 1 : horizon + 1]
     frames = []
     for path in paths:
-        model, _ = load_checkpoint(path, expect={"state_dim": test.state_dim})
+        model, _ = load_checkpoint(path, expect=data_dims(test))
         model.to(dev)
         num_traj, t_range = parse_variant(path.parent.parent.name)
         match = SEED_DIR.search(path.parent.name)

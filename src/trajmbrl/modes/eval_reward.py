@@ -6,29 +6,29 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.reward import reward_for, reward_prediction, reward_table
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
 from trajmbrl.modes.common import (
+    build,
+    data_dims,
     device,
+    eval_fingerprint,
     is_current,
     load_env_dataset,
+    model_checkpoint,
     positive,
-    to_dict,
     write_hashed_csv,
 )
-from trajmbrl.utils.atomic import atomic_write_text, config_hash, sha256_file
+from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
 
 
 def run(cfg: DictConfig) -> None:
     """True vs predicted returns on the test split: models in ``eval.models``, GP, direct NN."""
-    from trajmbrl.models.checkpoint import load_checkpoint
-
     data = load_env_dataset(cfg)
     train, test = data.train(), data.test()
     horizon = positive(cfg, "eval.horizon") or test.horizon
@@ -36,26 +36,19 @@ def run(cfg: DictConfig) -> None:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
     run_dir = Path(cfg.paths.run_dir)
     keys = list(cfg.eval.models) or [str(cfg.model.key)]
-    paths = {k: run_dir / "models" / k / str(cfg.train.variant) / f"seed={cfg.seed}" / "model.pt"
-             for k in keys}
-    for key, path in paths.items():
-        if not path.exists():
-            raise TrajmbrlError(
-                f"No trained model {path}\n  Train it with: trajmbrl mode=train "
-                f"experiment={cfg.experiment_name} models={key}"
-            )
+    models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
     out = run_dir / "reward" / "returns.csv"
-    fingerprint = config_hash({"eval": to_dict(cfg.eval), "horizon": horizon,
-                               "models": {k: sha256_file(p) for k, p in paths.items()}})
+    fingerprint = eval_fingerprint(
+        cfg, horizon, models={k: meta.get("config_hash") for k, (_, meta) in models.items()}
+    )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Reward predictions %s are up to date.", out)
         return
     dev = device(cfg)
     s0 = test.states[:, 0]
-    sampler = instantiate(cfg.env.sampler) if "sampler" in cfg.env else None
+    sampler = build(cfg.env.sampler) if "sampler" in cfg.env else None
     predicted = {}
-    for key, path in paths.items():
-        model, _ = load_checkpoint(path, expect={"state_dim": test.state_dim})
+    for key, (model, _) in models.items():
         model.to(dev)
         if model.spec.family == "trajectory":
             predicted[key] = predict_trajectory_model(model, s0, test.params, horizon)

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from trajmbrl.data.pairs import one_step_samples
@@ -23,14 +22,16 @@ from trajmbrl.evaluation.rollout import (
 )
 from trajmbrl.evaluation.uncertainty import gaussian_scores, mixture_moments
 from trajmbrl.modes.common import (
+    build,
+    data_dims,
     device,
+    eval_fingerprint,
     is_current,
     load_env_dataset,
+    model_checkpoint,
     positive,
-    to_dict,
     write_hashed_csv,
 )
-from trajmbrl.utils.atomic import config_hash
 
 log = logging.getLogger("trajmbrl")
 
@@ -79,33 +80,23 @@ def evaluate_model(
     cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int
 ) -> pd.DataFrame:
     """Predict the test split with the trained model ``key``; write and return its tidy rows."""
-    from trajmbrl.models.checkpoint import load_checkpoint
-
-    ckpt = Path(cfg.paths.run_dir) / "models" / key / str(cfg.train.variant)
-    ckpt = ckpt / f"seed={cfg.seed}" / "model.pt"
-    if not ckpt.exists():
-        xp = f" experiment={cfg.experiment_name}" if cfg.experiment_name != "default" else ""
-        raise TrajmbrlError(
-            f"No trained model {ckpt}\n  Train it with: trajmbrl mode=train "
-            f"envs={cfg.env.name} models={key}{xp}"
-        )
-    expect = {"state_dim": test.state_dim, "action_dim": test.action_dim,
-              "param_dim": test.param_dim}
-    model, meta = load_checkpoint(ckpt, expect=expect)
+    model, meta = model_checkpoint(cfg, key, data_dims(test))
     model.to(device(cfg))
     source = "direct"
     if model.spec.family == "one_step":
         source = str(cfg.eval.action_source)
         if cfg.eval.propagation != "mean":
             source += f"-{cfg.eval.propagation}"
-    fingerprint = config_hash({"model": meta.get("config_hash"), "eval": to_dict(cfg.eval),
-                               "horizon": horizon, "dataset": data.meta.get("sha256")})
+    fingerprint = eval_fingerprint(cfg, horizon, model=meta.get("config_hash"),
+                                   dataset=data.meta.get("sha256"))
     cached = _cached(cfg, key, source, fingerprint)
-    if cached is not None:
+    if cached is not None and not cfg.eval.render:
         return cached
     pred, var = predict_distribution(model, test, horizon, cfg)
     if cfg.eval.render:
         render_video(cfg, key, test, pred)
+    if cached is not None:
+        return cached
     return score_and_write(cfg, key, source, fingerprint, data, test, pred, var)
 
 
@@ -116,8 +107,7 @@ def evaluate_baseline(
     logged actions; ``zero``: predicts the initial state at every horizon."""
     from trajmbrl.models.baselines import LinearModel, ZeroModel
 
-    fingerprint = config_hash({"baseline": key, "eval": to_dict(cfg.eval), "horizon": horizon,
-                               "dataset": data.meta.get("sha256")})
+    fingerprint = eval_fingerprint(cfg, horizon, baseline=key, dataset=data.meta.get("sha256"))
     source = "logged" if key == "lin" else "direct"
     cached = _cached(cfg, key, source, fingerprint)
     if cached is not None:
@@ -210,7 +200,7 @@ def predict_distribution(
             raise TrajmbrlError(
                 f"eval.action_source=controller needs a controller; env {cfg.env.name} has none"
             )
-        sampler = instantiate(cfg.env.sampler)
+        sampler = build(cfg.env.sampler)
     pred = predict_one_step_model(
         model, s0, test.actions, horizon,
         action_source=str(cfg.eval.action_source), sampler=sampler, params=test.params,

@@ -40,6 +40,8 @@ def run(cfg: DictConfig) -> None:
 
     model = DynamicsModel(spec, seed=int(cfg.seed)).to(dev)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.overwrite:
+        (out / "train_state.pt").unlink(missing_ok=True)  # start afresh, as asked
     if (out / "train_state.pt").exists():
         log.info("Resuming the interrupted training from %s", out / "train_state.pt")
     trainer = ModelTrainer(
@@ -89,6 +91,7 @@ def train_config(cfg: DictConfig) -> Any:
         # a single model trains on all its data; resampling only diversifies ensemble members
         resample=str(cfg.train.resample) if int(cfg.model.ensemble_size) > 1 else "none",
         seed=int(cfg.seed),
+        elites=positive(cfg, "train.elites"),
     )
 
 

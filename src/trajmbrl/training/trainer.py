@@ -32,9 +32,18 @@ STATE_FORMAT = "trajmbrl.trainstate/1"
 RESAMPLES = ("bootstrap", "kfold", "none")
 
 
+#: the CLI key of each TrainConfig field, for error messages
+CONFIG_KEYS = {
+    "epochs": "model.epochs", "batch_size": "model.batch_size", "lr": "model.lr",
+    "weight_decay": "model.weight_decay", "patience": "train.patience",
+    "val_fraction": "train.val_fraction", "resample": "train.resample",
+    "elites": "train.elites", "min_rel_improvement": "train.min_rel_improvement",
+}
+
+
 @dataclass
 class TrainConfig:
-    """Training hyper-parameters (Hydra keys ``models.<name>``).
+    """Training hyper-parameters (CLI keys in :data:`CONFIG_KEYS`).
 
     ``patience``: epochs without a relative validation improvement > ``min_rel_improvement``
     before a member stops. ``val_fraction``: share held out (seeded shuffle); 0 means the training
@@ -66,7 +75,9 @@ class TrainConfig:
         ]
         for name, ok, want in checks:
             if not ok:
-                raise TrajmbrlError(f"models.{name} must be {want}, got {getattr(self, name)!r}")
+                raise TrajmbrlError(
+                    f"{CONFIG_KEYS.get(name, name)} must be {want}, got {getattr(self, name)!r}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,7 +156,7 @@ class ModelTrainer:
         self.progress = _auto_progress() if progress is None else bool(progress)
         e = model.ensemble_size
         if config.elites is not None and config.elites > e:
-            raise TrajmbrlError(f"models.elites ({config.elites}) exceeds the ensemble size {e}")
+            raise TrajmbrlError(f"train.elites ({config.elites}) exceeds the ensemble size {e}")
         for name, p in model.net.named_parameters():
             if p.shape[0] != e:
                 raise ValueError(f"parameter {name} has no leading ensemble dimension")
@@ -180,7 +191,7 @@ class ModelTrainer:
         elif cfg.resample == "kfold" and e > 1:
             if nt < e:
                 raise TrajmbrlError(
-                    f"models.resample=kfold needs at least {e} training samples, got {nt}"
+                    f"train.resample=kfold needs at least {e} training samples, got {nt}"
                 )
             folds = torch.tensor_split(torch.arange(nt, device=device), e)
             length = nt - min(f.shape[0] for f in folds)
@@ -310,7 +321,7 @@ class ModelTrainer:
                 if bad_member is not None:
                     raise TrajmbrlError(
                         f"training loss became NaN/inf in epoch {epoch} (member {bad_member}) of "
-                        f"model '{model.spec.key}'; lower the learning rate models.lr "
+                        f"model '{model.spec.key}'; lower the learning rate model.lr "
                         f"(now {cfg.lr:g}) or check the data for outliers"
                     )
                 for m in range(e):
