@@ -16,7 +16,8 @@ def make(key, family, prob, e, seed=0):
                      ensemble_size=e, probabilistic=prob, hidden=16, layers=2)
     model = DynamicsModel(spec, seed=seed)
     n_in = 4 if family == "one_step" else 6
-    model.fit_normalizers(torch.randn(64, n_in), torch.randn(64, 3))
+    gen = torch.Generator().manual_seed(seed)
+    model.fit_normalizers(torch.randn(64, n_in, generator=gen), torch.randn(64, 3, generator=gen))
     return model.eval()
 
 

@@ -59,10 +59,14 @@ def test_corrupt_or_truncated_file_is_reported_and_left_alone(tmp_path):
 
 
 def test_pickled_object_arrays_are_refused(tmp_path):
+    data = toy_dataset()
+    arrays = {k: getattr(data, k) for k in ("states", "actions", "params", "rewards", "lengths",
+                                            "seeds", "split")}
+    arrays["states"] = np.empty(data.states.shape, dtype=object)  # needs pickle to load
     path = tmp_path / "evil.npz"
-    np.savez(path, states=np.array([object()], dtype=object))
+    np.savez(path, **arrays)
     (tmp_path / "evil.json").write_text("{}")
-    with pytest.raises(TrajmbrlError):
+    with pytest.raises(TrajmbrlError, match="corrupt"):
         load_dataset(path)
 
 

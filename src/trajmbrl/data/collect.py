@@ -128,44 +128,62 @@ def collect(
     splits = [(TRAIN, "train", child_seeds(seed, num_train, stream=0)),
               (TEST, "test", child_seeds(seed, num_test, stream=1))]
     total = num_train + num_test
-    records: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
+    records: list[tuple[Any, ...]] = []
     start = time.perf_counter()
     bar = tqdm(total=total, desc=f"collect {env_id}", unit="traj", disable=_quiet(progress))
-    for split_id, split_name, seeds in splits:
-        stats = {"accepted": 0, "rejected": 0}
-        for traj_seed in seeds:
-            rng = np.random.default_rng(int(traj_seed))
-            for _attempt in range(max_attempts):
-                params = np.asarray(sampler.sample_params(rng), dtype=np.float64)
-                reset_seed = int(rng.integers(0, 2**31 - 1))
-                states, actions, rewards, terminated = rollout(
-                    env, sampler, params, horizon, reset_seed, idx
+    try:
+        for split_id, split_name, seeds in splits:
+            stats = {"accepted": 0, "rejected": 0}
+            for traj_seed in seeds:
+                record, rejected = _first_accepted(
+                    env, env_id, sampler, int(traj_seed), horizon, idx, max_attempts, report
                 )
-                report.env_steps += len(actions)
-                full = len(actions) == horizon
-                report.terminated_early += int(not full)
-                if hasattr(sampler, "diverged"):
-                    report.diverged = (report.diverged or 0) + int(
-                        (not full) or sampler.diverged(states)
-                    )
-                if full and sampler.accept(states, terminated):
-                    records.append((states, actions, rewards, params, int(traj_seed), split_id))
-                    stats["accepted"] += 1
-                    break
-                stats["rejected"] += 1
-            else:
-                raise TrajmbrlError(
-                    f"No acceptable trajectory for {env_id} after {max_attempts} attempts "
-                    f"(seed {traj_seed}); the controller distribution or env.horizon is too hard."
-                )
-            bar.update(1)
-        report.accepted += stats["accepted"]
-        report.rejected += stats["rejected"]
-        report.per_split[split_name] = stats
-    bar.close()
-    env.close()
+                records.append((*record, int(traj_seed), split_id))
+                stats["accepted"] += 1
+                stats["rejected"] += rejected
+                bar.update(1)
+            report.accepted += stats["accepted"]
+            report.rejected += stats["rejected"]
+            report.per_split[split_name] = stats
+    finally:
+        bar.close()
+        env.close()
     report.seconds = time.perf_counter() - start
     return _stack(records, horizon), report
+
+
+def _first_accepted(
+    env: gym.Env,
+    env_id: str,
+    sampler: ControllerSampler,
+    traj_seed: int,
+    horizon: int,
+    idx: np.ndarray | None,
+    max_attempts: int,
+    report: CollectReport,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], int]:
+    """Draw theta and a reset seed from ``default_rng(traj_seed)`` until a rollout is accepted.
+
+    :returns: (states, actions, rewards, params) of the accepted rollout, rejected attempts.
+    """
+    rng = np.random.default_rng(traj_seed)
+    for attempt in range(max_attempts):
+        params = np.asarray(sampler.sample_params(rng), dtype=np.float64)
+        reset_seed = int(rng.integers(0, 2**31 - 1))
+        states, actions, rewards, terminated = rollout(
+            env, sampler, params, horizon, reset_seed, idx
+        )
+        report.env_steps += len(actions)
+        full = len(actions) == horizon
+        report.terminated_early += int(not full)
+        if hasattr(sampler, "diverged"):
+            report.diverged = (report.diverged or 0) + int((not full) or sampler.diverged(states))
+        if full and sampler.accept(states, terminated):
+            return (states, actions, rewards, params), attempt
+    raise TrajmbrlError(
+        f"No acceptable trajectory for {env_id} after {max_attempts} attempts (seed "
+        f"{traj_seed}); the controller distribution or env.horizon is too hard."
+    )
 
 
 def _stack(records: list[Any], horizon: int) -> TrajectoryData:

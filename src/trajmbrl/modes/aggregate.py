@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.utils.atomic import atomic_write_text
 
 #: the key columns of the aggregated table, in order; one row per (keys, traj, horizon, metric)
 KEYS = ["experiment", "env", "data", "model", "variant", "num_traj", "t_range", "seed",
@@ -112,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trajmbrl: error: {exc}", file=sys.stderr)
         return 2
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out)
+        atomic_write_text(args.out, table.to_csv())
     print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return 0
 

@@ -1,18 +1,8 @@
-"""One place that seeds Python, NumPy and torch, and derives child seeds."""
+"""Seed derivation: independent child seeds from one recorded seed."""
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
-import torch
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's global and torch's RNGs (library code uses explicit generators)."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
 
 
 def child_seeds(seed: int, n: int, *, stream: int = 0) -> np.ndarray:
