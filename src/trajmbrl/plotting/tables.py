@@ -8,6 +8,14 @@ import pandas as pd
 from trajmbrl.evaluation.metrics import divergence_share, horizon_summary, paired_wilcoxon
 
 
+def table_horizons(nmse: pd.DataFrame, horizons: list[int]) -> list[int]:
+    """``horizons`` clipped to the longest horizon that at least half the test trajectories
+    reach (variable-length logs end at different steps; a median over a few is noise)."""
+    reach = nmse.groupby("horizon")["traj"].nunique()
+    max_h = int(reach[reach >= 0.5 * reach.max()].index.max())
+    return sorted({min(int(h), max_h) for h in horizons})
+
+
 def median_table(frame: pd.DataFrame, horizons: list[int], by: tuple[str, ...] = ("model",)) -> (
     pd.DataFrame
 ):
@@ -17,8 +25,7 @@ def median_table(frame: pd.DataFrame, horizons: list[int], by: tuple[str, ...] =
     :returns: one row per ``by`` group; columns ``h=<k>`` and ``diverged``.
     """
     nmse = frame[frame["metric"] == "nmse"]
-    max_h = int(nmse["horizon"].max())
-    hs = sorted({min(int(h), max_h) for h in horizons})
+    hs = table_horizons(nmse, horizons)
     summary = horizon_summary(nmse[nmse["horizon"].isin(hs)], list(by))
     table = summary.pivot_table(index=list(by), columns="horizon", values="median")
     table.columns = [f"h={h}" for h in table.columns]
@@ -37,12 +44,11 @@ def wilcoxon_table(
     """
     nmse = frame[frame["metric"] == "nmse"]
     models = set(nmse["model"])
-    max_h = int(nmse["horizon"].max())
     rows = []
     for a, b in pairs:
         if a not in models or b not in models:
             continue
-        for h in sorted({min(int(h), max_h) for h in horizons}):
+        for h in table_horizons(nmse, horizons):
             at = nmse[(nmse["model"] == a) & (nmse["horizon"] == h)].groupby("traj")["value"]
             bt = nmse[(nmse["model"] == b) & (nmse["horizon"] == h)].groupby("traj")["value"]
             joined = pd.concat([at.median(), bt.median()], axis=1, keys=["a", "b"]).dropna()
@@ -69,8 +75,7 @@ def uncertainty_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
     unc = frame[frame["metric"].isin(["nll", "cov1", "cov2"])]
     if unc.empty:
         return pd.DataFrame()
-    max_h = int(unc["horizon"].max())
-    hs = sorted({min(int(h), max_h) for h in horizons})
+    hs = table_horizons(frame[frame["metric"] == "nmse"], horizons)
     unc = unc[unc["horizon"].isin(hs)]
     by = ["model", "metric", "horizon"]
     nll = unc[unc["metric"] == "nll"].groupby(by)["value"].median()
