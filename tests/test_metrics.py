@@ -55,3 +55,13 @@ def test_wilcoxon_detects_a_consistent_difference():
     assert paired_wilcoxon(a, a + 0.1) < 1e-6
     assert paired_wilcoxon(a, a + rng.normal(scale=0.1, size=40)) > 0.01
     assert np.isnan(paired_wilcoxon(a, a))
+
+
+def test_tables_stop_where_most_trajectories_have_ended():
+    from trajmbrl.plotting.tables import median_table, table_horizons
+
+    mse = np.full((4, 30), 0.1)
+    mse[1:, 10:] = np.nan  # three of four logs end after 10 steps
+    frame = tidy_errors(mse, model="t")
+    assert table_horizons(frame, [1, 10, 30]) == [1, 10]
+    assert list(median_table(frame, [1, 10, 30]).columns) == ["h=1", "h=10", "diverged"]
