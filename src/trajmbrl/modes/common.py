@@ -171,3 +171,10 @@ def eval_fingerprint(cfg: DictConfig, horizon: int, **extra: Any) -> str:
     keys = ("task", "num_traj", "action_source", "propagation", "particles")
     return config_hash({"eval": {k: cfg.eval.get(k) for k in keys}, "horizon": horizon,
                         **extra})
+
+
+def progress(cfg: DictConfig) -> bool:
+    """Show progress bars: ``progress=true|false``, or (null) only on an interactive terminal."""
+    import sys
+
+    return sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
+from tqdm.auto import tqdm
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.efficiency import (
@@ -19,6 +20,7 @@ from trajmbrl.evaluation.efficiency import (
 )
 from trajmbrl.modes.common import (
     command,
+    progress,
     data_dims,
     device,
     eval_fingerprint,
@@ -71,7 +73,7 @@ def run(cfg: DictConfig) -> None:
     dev = device(cfg)
     true = test.states[:, 1 : horizon + 1]
     frames = []
-    for path in paths:
+    for path in tqdm(paths, desc="score grid models", unit="model", disable=not progress(cfg)):
         model, _ = load_checkpoint(path, expect=data_dims(test))
         model.to(dev)
         num_traj, t_range = parse_variant(path.parent.parent.name)
