@@ -20,13 +20,13 @@ from trajmbrl.evaluation.efficiency import (
 )
 from trajmbrl.modes.common import (
     command,
-    progress,
     data_dims,
     device,
     eval_fingerprint,
     is_current,
     load_env_dataset,
     positive,
+    progress,
     write_hashed_csv,
 )
 from trajmbrl.utils.atomic import sha256_file
