@@ -19,6 +19,7 @@ import trajmbrl.envs  # noqa: F401  (registers the env ids)
 from trajmbrl.controllers.base import ControllerSampler
 from trajmbrl.data.storage import TEST, TRAIN, TrajectoryData
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.utils.progress import show_progress
 from trajmbrl.utils.seeding import child_seeds
 
 
@@ -130,7 +131,7 @@ def collect(
     total = num_train + num_test
     records: list[tuple[Any, ...]] = []
     start = time.perf_counter()
-    bar = tqdm(total=total, desc=f"collect {env_id}", unit="traj", disable=_quiet(progress))
+    bar = tqdm(total=total, desc=f"collect {env_id}", unit="traj", disable=not show_progress(progress))
     try:
         for split_id, split_name, seeds in splits:
             stats = {"accepted": 0, "rejected": 0}
@@ -201,11 +202,3 @@ def _stack(records: list[Any], horizon: int) -> TrajectoryData:
         split=np.asarray([r[5] for r in records], dtype=np.int8),
     )
 
-
-def _quiet(progress: bool | None) -> bool:
-    """tqdm ``disable`` flag: explicit, or quiet when stderr is not a terminal."""
-    import sys
-
-    if progress is None:
-        return not sys.stderr.isatty()
-    return not progress

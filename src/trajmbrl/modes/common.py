@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from trajmbrl.data.storage import TrajectoryData, load_dataset
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
+from trajmbrl.utils.progress import show_progress
 
 log = logging.getLogger("trajmbrl")
 
@@ -175,6 +176,4 @@ def eval_fingerprint(cfg: DictConfig, horizon: int, **extra: Any) -> str:
 
 def progress(cfg: DictConfig) -> bool:
     """Show progress bars: ``progress=true|false``, or (null) only on an interactive terminal."""
-    import sys
-
-    return sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress)
+    return show_progress(cfg.progress)

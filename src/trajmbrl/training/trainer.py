@@ -27,6 +27,7 @@ from tqdm import tqdm
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel
 from trajmbrl.utils.atomic import atomic_path
+from trajmbrl.utils.progress import show_progress
 
 STATE_FORMAT = "trajmbrl.trainstate/1"
 RESAMPLES = ("bootstrap", "kfold", "none")
@@ -126,13 +127,6 @@ def _data_digest(x: Tensor, y: Tensor) -> str:
     return h.hexdigest()
 
 
-def _auto_progress() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 class ModelTrainer:
     """Trains a :class:`DynamicsModel` (any key) with batched per-member resampling.
 
@@ -153,7 +147,7 @@ class ModelTrainer:
         self.model = model
         self.config = config
         self.state_path = Path(state_path) if state_path is not None else None
-        self.progress = _auto_progress() if progress is None else bool(progress)
+        self.progress = show_progress(progress)
         e = model.ensemble_size
         if config.elites is not None and config.elites > e:
             raise TrajmbrlError(f"train.elites ({config.elites}) exceeds the ensemble size {e}")
