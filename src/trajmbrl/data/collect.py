@@ -131,7 +131,8 @@ def collect(
     total = num_train + num_test
     records: list[tuple[Any, ...]] = []
     start = time.perf_counter()
-    bar = tqdm(total=total, desc=f"collect {env_id}", unit="traj", disable=not show_progress(progress))
+    bar = tqdm(total=total, desc=f"collect {env_id}", unit="traj",
+               disable=not show_progress(progress))
     try:
         for split_id, split_name, seeds in splits:
             stats = {"accepted": 0, "rejected": 0}
