@@ -61,13 +61,13 @@ class CrazyfliePDController:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """:param obs: (B, 9) Crazyflie observations. :returns: (B, 4) PWMs in [0, 65535]."""
         obs = np.asarray(obs, dtype=np.float64)
-        e = -obs[:, [PITCH_INDEX, ROLL_INDEX]]  # (B, 2) errors to the zero set-point
+        e = -obs[:, PITCH_INDEX : ROLL_INDEX - 1 : -1]  # (B, 2) pitch, roll errors to zero
         e_prev = e if self._e_prev is None else self._e_prev
         self._e_prev = e
         u = self.params[:, 0:2] * e + self.params[:, 2:4] * (e - e_prev)  # (B, 2) pitch, roll
-        u = self.gain_scale * u
+        u *= self.gain_scale
         pwm = self.equil + u[:, 0:1] * PITCH_MULT + u[:, 1:2] * ROLL_MULT
-        return np.clip(pwm, 0.0, PWM_MAX)
+        return np.minimum(np.maximum(pwm, 0.0, out=pwm), PWM_MAX, out=pwm)
 
 
 class CrazyfliePDSampler:
