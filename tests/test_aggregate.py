@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import tidy_errors
-from trajmbrl.modes.aggregate import collect_metrics, main, parse_variant, per_run_table
+from trajmbrl.modes.aggregate import collect_metrics, main, per_run_table
 
 
 def write_metrics(root: Path, experiment: str, model: str, variant: str, seed: int,

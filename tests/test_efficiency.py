@@ -11,7 +11,7 @@ from trajmbrl.evaluation.efficiency import (
     MSE_CAP,
     aggregate_grid,
     efficiency_scores,
-    parse_variant,
+    grid_cell,
     select_eval_trajectories,
     tidy_scores,
 )
@@ -109,9 +109,9 @@ def test_tidy_scores_and_variant_names():
     f = tidy_scores(s, np.array([4, 9]), model="d", num_traj=3, t_range=20, seed=1)
     assert list(f.columns) == ["model", "num_traj", "t_range", "seed", "traj", "metric", "value"]
     assert f[f["metric"] == "cosine"]["traj"].tolist() == [4, 9]
-    assert parse_variant("n=3_t=20") == (3, 20)
+    assert grid_cell("n=3_t=20") == (3, 20)
     with pytest.raises(TrajmbrlError, match="n=<num_traj>_t=<t_range>"):
-        parse_variant("n=all_t=20")
+        grid_cell("n=all_t=20")
 
 
 def _hand_frame():

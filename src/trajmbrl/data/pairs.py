@@ -9,6 +9,7 @@ Both builders apply the same data-size policy (fixing spec 8.12): a seeded subse
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -43,6 +44,19 @@ class SampleReport:
                 f"max_pairs={self.max_pairs}: kept {self.kept / max(self.candidates, 1):.2%})"
             )
         return text
+
+
+_VARIANT = re.compile(r"^n=(?P<n>all|\d+)_t=(?P<t>all|\d+)$")
+
+
+def parse_variant(variant: str) -> tuple[int | None, int | None]:
+    """``n=<num_traj|all>_t=<t_range|all>`` (the ``train.variant`` folder name) ->
+    (num_traj, t_range), None for ``all``."""
+    match = _VARIANT.match(str(variant))
+    if match is None:
+        raise TrajmbrlError(f"training variant {variant!r} is not of the form n=<N|all>_t=<T|all>")
+    n, t = match["n"], match["t"]
+    return (None if n == "all" else int(n)), (None if t == "all" else int(t))
 
 
 def select_training(

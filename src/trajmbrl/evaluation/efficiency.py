@@ -19,11 +19,10 @@ for comparisons across environments, and label it as such.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
+from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
 
 #: the three scores, in plotting order
@@ -160,19 +159,15 @@ def tidy_scores(scores: dict[str, np.ndarray], traj: np.ndarray, **keys: object)
     return frame
 
 
-_VARIANT = re.compile(r"^n=(\d+)_t=(\d+)$")
-
-
-def parse_variant(variant: str) -> tuple[int, int]:
-    """``"n=3_t=20"`` (the ``train.variant`` folder name) -> ``(num_traj, t_range)``."""
-    match = _VARIANT.match(str(variant))
-    if match is None:
+def grid_cell(variant: str) -> tuple[int, int]:
+    """``"n=3_t=20"`` -> ``(3, 20)``; a variant without explicit sizes is not a grid cell."""
+    num_traj, t_range = parse_variant(variant)
+    if num_traj is None or t_range is None:
         raise TrajmbrlError(
             f"model variant {variant!r} is not a data-efficiency grid cell "
-            "'n=<num_traj>_t=<t_range>'"
-            " (train with explicit train.num_traj and train.t_range)"
+            "'n=<num_traj>_t=<t_range>' (train with explicit train.num_traj and train.t_range)"
         )
-    return int(match.group(1)), int(match.group(2))
+    return num_traj, t_range
 
 
 def aggregate_grid(frame: pd.DataFrame, *, mse_cap: float | None = MSE_CAP) -> pd.DataFrame:

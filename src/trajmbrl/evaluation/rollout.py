@@ -48,14 +48,11 @@ def predict_trajectory_members(
     """
     device = next(model.parameters()).device
     n, ds = s0.shape
-    hs = np.arange(1, horizon + 1, dtype=np.float32)
-    x = np.concatenate(
-        [np.repeat(s0, horizon, axis=0), np.tile(hs, n)[:, None],
-         np.repeat(params, horizon, axis=0)],
-        axis=1,
-    )
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+    x = model.trajectory_inputs(as_t(s0), torch.arange(1, horizon + 1, device=device),
+                                as_t(params))
     with torch.inference_mode():
-        mean, var = model.predict_members(torch.as_tensor(x, dtype=torch.float32, device=device))
+        mean, var = model.predict_members(x)
     shape = (mean.shape[0], n, horizon, ds)
     to_np = lambda t: t.double().cpu().numpy().reshape(shape)  # noqa: E731
     return to_np(mean), (None if var is None else to_np(var))

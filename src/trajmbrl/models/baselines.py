@@ -1,29 +1,12 @@
-"""Cheap, honest baselines for result tables: least-squares linear one-step model, zero model."""
+"""Cheap, honest baselines for result tables: least-squares linear one-step model, zero model.
+
+Both are refitted at evaluation time (``eval.baselines=[lin,zero]``), so they have no files.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import torch
 from torch import Tensor
-
-from trajmbrl.errors import TrajmbrlError
-from trajmbrl.utils.atomic import atomic_write_json
-
-
-def _read_json(path: Path, kind: str) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise TrajmbrlError(f"{kind} baseline file not found: {path}")
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrajmbrlError(f"{kind} baseline file {path} is corrupt: {exc}") from exc
-    if not isinstance(d, dict) or d.get("kind") != kind:
-        raise TrajmbrlError(f"{path} is not a {kind} baseline file")
-    return d
 
 
 class LinearModel:
@@ -55,34 +38,6 @@ class LinearModel:
         """:param states: (B, ds); :param actions: (B, du). :returns: (B, ds) next states."""
         return states + self.predict(torch.cat([states, actions], -1))
 
-    def to_dict(self) -> dict[str, Any]:
-        if self.weight is None:
-            raise RuntimeError("LinearModel.to_dict before fit")
-        return {"kind": "linear", "state_dim": self.state_dim, "action_dim": self.action_dim,
-                "weight": self.weight.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LinearModel:
-        model = cls(int(d["state_dim"]), int(d["action_dim"]))
-        w = torch.tensor(d["weight"], dtype=torch.float64)
-        if w.shape != (model.state_dim + model.action_dim + 1, model.state_dim):
-            raise TrajmbrlError(f"linear baseline weight has shape {tuple(w.shape)}, expected "
-                                f"({model.state_dim + model.action_dim + 1}, {model.state_dim})")
-        model.weight = w
-        return model
-
-    def save(self, path: Path) -> None:
-        """Write JSON atomically."""
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: Path) -> LinearModel:
-        d = _read_json(path, "linear")
-        try:
-            return cls.from_dict(d)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TrajmbrlError(f"linear baseline file {path} is corrupt: {exc}") from exc
-
 
 class ZeroModel:
     """Predicts no change: ``s_h = s_0`` for every horizon (and ``s_{t+1} = s_t`` one-step)."""
@@ -97,22 +52,3 @@ class ZeroModel:
     def step(self, states: Tensor, actions: Tensor | None = None) -> Tensor:
         """:param states: (B, ds). :returns: (B, ds) the same states."""
         return states.clone()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "zero", "state_dim": self.state_dim}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ZeroModel:
-        return cls(int(d["state_dim"]))
-
-    def save(self, path: Path) -> None:
-        """Write JSON atomically."""
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: Path) -> ZeroModel:
-        d = _read_json(path, "zero")
-        try:
-            return cls.from_dict(d)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TrajmbrlError(f"zero baseline file {path} is corrupt: {exc}") from exc

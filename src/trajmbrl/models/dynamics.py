@@ -277,6 +277,18 @@ class DynamicsModel(nn.Module):
             raise TypeError("step() is for one-step models; use query() for trajectory models")
         return states + self.predict(torch.cat([states, actions], dim=-1))
 
+    def trajectory_inputs(self, s0: Tensor, horizons: Tensor, theta: Tensor) -> Tensor:
+        """Rows ``[s0_b, h, theta_b]`` for every (trajectory b, horizon h), b-major.
+
+        :param s0: (B, ds); :param horizons: (H,); :param theta: (B, dp). :returns: (B*H, in)
+        """
+        b, h = s0.shape[0], horizons.shape[0]
+        hcol = horizons.to(dtype=s0.dtype, device=s0.device).reshape(1, h, 1).expand(b, h, 1)
+        return torch.cat(
+            [s0.unsqueeze(1).expand(b, h, -1), hcol, theta.unsqueeze(1).expand(b, h, -1)],
+            dim=-1,
+        ).reshape(b * h, self.in_dim)
+
     @torch.no_grad()
     def query(
         self, s0: Tensor, horizons: Tensor, theta: Tensor, *, members: bool = False
@@ -290,11 +302,6 @@ class DynamicsModel(nn.Module):
         if self.spec.family != "trajectory":
             raise TypeError("query() is for trajectory models; use step() for one-step models")
         b, h = s0.shape[0], horizons.shape[0]
-        hcol = horizons.to(dtype=s0.dtype, device=s0.device).reshape(1, h, 1).expand(b, h, 1)
-        x = torch.cat(
-            [s0.unsqueeze(1).expand(b, h, -1), hcol, theta.unsqueeze(1).expand(b, h, -1)],
-            dim=-1,
-        ).reshape(b * h, self.in_dim)
-        mean, _ = self.predict_members(x)
+        mean, _ = self.predict_members(self.trajectory_inputs(s0, horizons, theta))
         mean = mean.reshape(self.ensemble_size, b, h, self.out_dim)
         return mean if members else mean.mean(0)

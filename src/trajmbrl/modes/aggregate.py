@@ -11,12 +11,12 @@ sweep's axes. From a shell::
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.atomic import atomic_write_text
 
@@ -26,18 +26,6 @@ KEYS = ["experiment", "env", "data", "model", "variant", "num_traj", "t_range", 
 #: columns every metrics CSV must have (written by ``evaluation.metrics.tidy_errors``)
 REQUIRED = ["env", "data", "model", "variant", "seed", "action_source", "traj", "horizon",
             "metric", "value"]
-_VARIANT = re.compile(r"^n=(?P<n>all|\d+)_t=(?P<t>all|\d+)$")
-
-
-def parse_variant(variant: str) -> tuple[int | None, int | None]:
-    """``n=<num_traj|all>_t=<t_range|all>`` -> (num_traj, t_range), None for ``all``."""
-    match = _VARIANT.match(str(variant))
-    if match is None:
-        raise TrajmbrlError(f"training variant {variant!r} is not of the form n=<N|all>_t=<T|all>")
-    n, t = match["n"], match["t"]
-    return (None if n == "all" else int(n)), (None if t == "all" else int(t))
-
-
 def metric_files(root: Path) -> list[Path]:
     """Every ``metrics/*.csv`` under ``root`` (sorted; hidden dirs such as .submitit skipped)."""
     root = Path(root)

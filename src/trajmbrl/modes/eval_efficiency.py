@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.efficiency import (
     efficiency_scores,
-    parse_variant,
+    grid_cell,
     select_eval_trajectories,
     tidy_scores,
 )
@@ -76,7 +76,7 @@ def run(cfg: DictConfig) -> None:
     for path in tqdm(paths, desc="score grid models", unit="model", disable=not progress(cfg)):
         model, _ = load_checkpoint(path, expect=data_dims(test))
         model.to(dev)
-        num_traj, t_range = parse_variant(path.parent.parent.name)
+        num_traj, t_range = grid_cell(path.parent.parent.name)
         match = SEED_DIR.search(path.parent.name)
         copy = int(match.group(1)) if match else 0
         pred = predict(model, test, horizon, cfg)

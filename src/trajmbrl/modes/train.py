@@ -62,9 +62,7 @@ def run(cfg: DictConfig) -> None:
         "env": cfg.env.name,
         "seed": int(cfg.seed),
         "samples": report.to_dict(),
-        "best_score": list(history.best_score),
-        "best_epoch": list(history.best_epoch),
-        "elite_members": list(history.elite_members),
+        **history.summary(),
         "config": to_dict(cfg),
         **provenance(),
     }
