@@ -27,13 +27,13 @@ setup: $(STAMP) ## create .venv (Python 3.11, exact pins from constraints.txt)
 demo: setup ## the main job: cartpole, one-step d vs trajectory t, table + figure (minutes)
 	$(TRAJ) mode=collect experiment=demo
 	$(SWEEP) mode=train experiment=demo models=d,t
-	$(TRAJ) mode=eval experiment=demo eval.models=[d,t]
+	$(TRAJ) mode=eval experiment=demo models=[d,t]
 	$(TRAJ) mode=plot experiment=demo
 
 smoke: setup ## every mode at toy scale (seconds)
 	$(TRAJ) mode=collect experiment=smoke
 	$(SWEEP) mode=train experiment=smoke models=d,t
-	$(TRAJ) mode=eval experiment=smoke eval.models=[d,t]
+	$(TRAJ) mode=eval experiment=smoke models=[d,t]
 	$(TRAJ) mode=plot experiment=smoke
 
 test: setup ## the default test suite (about a minute on 2 cores)
@@ -56,19 +56,20 @@ bench: setup ## speed figures: training roofline, evaluation, collection
 # ---- the paper, one target per section (LAUNCHER=basic|local|slurm; SCALE=toy for minutes) ----
 SCALE ?= paper
 XP = $(if $(filter toy,$(SCALE)),scale=toy,)
-ALL_MODELS := [d,de,p,pe,t,te,tp,tpe]
+# training sweeps one job per key; eval and plot take the experiment's list (one job per env)
+ALL_MODELS := d,de,p,pe,t,te,tp,tpe
 
 sec52: setup ## paper 5.2: long-horizon prediction, 4 systems x 8 models
-	$(SWEEP) experiment=sec52 $(XP) mode=collect models=t
-	$(SWEEP) experiment=sec52 $(XP) mode=train
-	$(SWEEP) experiment=sec52 $(XP) mode=eval models=t eval.models=$(ALL_MODELS)
-	$(SWEEP) experiment=sec52 $(XP) mode=plot models=t
+	$(SWEEP) experiment=sec52 $(XP) mode=collect
+	$(SWEEP) experiment=sec52 $(XP) mode=train models=$(ALL_MODELS)
+	$(SWEEP) experiment=sec52 $(XP) mode=eval
+	$(SWEEP) experiment=sec52 $(XP) mode=plot
 
 sec53: setup ## paper 5.3: cartpole stable / unstable / periodic data x 8 models
-	$(SWEEP) experiment=sec53 $(XP) mode=collect models=t
-	$(SWEEP) experiment=sec53 $(XP) mode=train
-	$(SWEEP) experiment=sec53 $(XP) mode=eval models=t eval.models=$(ALL_MODELS)
-	$(SWEEP) experiment=sec53 $(XP) mode=plot models=t
+	$(SWEEP) experiment=sec53 $(XP) mode=collect
+	$(SWEEP) experiment=sec53 $(XP) mode=train models=$(ALL_MODELS)
+	$(SWEEP) experiment=sec53 $(XP) mode=eval
+	$(SWEEP) experiment=sec53 $(XP) mode=plot
 
 sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies)
 	$(TRAJ) experiment=sec54 $(XP) mode=collect

@@ -20,9 +20,8 @@ def test_whole_chain_on_cartpole(run_mode, tmp_path, capsys):
     manifest = json.loads((tmp_path / "trajectories/cartpole/toy_stable.json").read_text())
     assert manifest["param_names"] == ["K_x", "K_xdot", "K_theta", "K_thetadot"]
     assert manifest["config"]["env"]["name"] == "cartpole" and "versions" in manifest
-    for key in ("d", "t"):
-        run_mode("mode=train", f"models={key}")
-    run_mode("mode=eval", "eval.models=[d,t]")
+    run_mode("mode=train", "models=[d,t]")  # a list trains each key in one process
+    run_mode("mode=eval", "models=[d,t]")
     run_mode("mode=plot")
     run = tmp_path / "outputs/smoke/cartpole/toy_stable"
     assert (run / "figures/nmse_vs_horizon.png").stat().st_size > 1000
@@ -76,7 +75,7 @@ def test_missing_model_names_the_train_command(run_mode):
     run_mode("mode=collect")
     hint = "trajmbrl mode=train envs=cartpole experiment=smoke scale=toy models=te"
     with pytest.raises(TrajmbrlError, match=hint):
-        run_mode("mode=eval", "eval.models=[te]")
+        run_mode("mode=eval", "models=[te]")
 
 
 def test_checkpoint_with_other_dimensions_is_refused(run_mode, tmp_path):
@@ -88,7 +87,7 @@ def test_checkpoint_with_other_dimensions_is_refused(run_mode, tmp_path):
     dst.parent.mkdir(parents=True)
     src.rename(dst)
     with pytest.raises(TrajmbrlError, match="state_dim"):
-        run_mode("mode=eval", "envs=crazyflie", "eval.models=[d]")
+        run_mode("mode=eval", "envs=crazyflie", "models=[d]")
     model, _ = load_checkpoint(dst / "n=all_t=all/seed=0/model.pt")
     assert model.spec.state_dim == 4
 
@@ -121,7 +120,7 @@ def test_corrupt_dataset_is_reported_not_replaced(run_mode, tmp_path):
 def test_one_step_closed_loop_eval(run_mode, tmp_path):
     run_mode("mode=collect")
     run_mode("mode=train", "models=d")
-    run_mode("mode=eval", "eval.models=[d]", "eval.action_source=controller")
+    run_mode("mode=eval", "models=[d]", "eval.action_source=controller")
     files = sorted((tmp_path / "outputs/smoke/cartpole/toy_stable/metrics").glob("*.csv"))
     assert [f.name for f in files] == ["d__n=all_t=all__seed=0__controller.csv"]
     frame = pd.read_csv(files[0], comment="#")
@@ -148,7 +147,7 @@ def test_the_chain_runs_unchanged_on_every_env(run_mode, tmp_path, env, extra, m
     assert data.num > 0 and (data.split == 1).any()
     for key in ("d", "t"):  # after the import, the logs' column mapping is not needed again
         run_mode("mode=train", f"envs={env}", f"models={key}")
-    run_mode("mode=eval", f"envs={env}", "eval.models=[d,t]", "eval.num_traj=4")
+    run_mode("mode=eval", f"envs={env}", "models=[d,t]", "eval.num_traj=4")
     run_mode("mode=plot", f"envs={env}")
     assert (tmp_path / cfg.paths.run_dir / "figures/nmse_vs_horizon.png").exists()
 
@@ -156,7 +155,7 @@ def test_the_chain_runs_unchanged_on_every_env(run_mode, tmp_path, env, extra, m
 def test_baselines_are_scored_without_training(run_mode, tmp_path):
     run_mode("mode=collect")
     run_mode("mode=train", "models=t")
-    run_mode("mode=eval", "eval.models=[t]", "eval.baselines=[lin,zero]")
+    run_mode("mode=eval", "models=[t]", "eval.baselines=[lin,zero]")
     metrics = tmp_path / "outputs/smoke/cartpole/toy_stable/metrics"
     zero = pd.read_csv(metrics / "zero__n=all_t=all__seed=0__direct.csv", comment="#")
     data = load_dataset(tmp_path / "trajectories/cartpole/toy_stable")
@@ -167,7 +166,7 @@ def test_baselines_are_scored_without_training(run_mode, tmp_path):
     assert got == pytest.approx(expect)
     assert (metrics / "lin__n=all_t=all__seed=0__logged.csv").exists()
     with pytest.raises(TrajmbrlError, match="eval.baselines"):
-        run_mode("mode=eval", "eval.models=[t]", "eval.baselines=[gp]")
+        run_mode("mode=eval", "models=[t]", "eval.baselines=[gp]")
 
 
 # imageio-ffmpeg leaves its writer pipes to the garbage collector
@@ -176,7 +175,7 @@ def test_baselines_are_scored_without_training(run_mode, tmp_path):
 def test_eval_renders_a_reacher_video(run_mode, tmp_path):
     run_mode("mode=collect", "envs=reacher", "env.horizon=12")
     run_mode("mode=train", "envs=reacher", "models=t", "env.horizon=12")
-    run_mode("mode=eval", "envs=reacher", "eval.models=[t]", "eval.render=true",
+    run_mode("mode=eval", "envs=reacher", "models=[t]", "eval.render=true",
              "env.horizon=12")
     videos = list((tmp_path / "outputs/smoke/reacher/toy_default/videos").iterdir())
     assert len(videos) == 1 and videos[0].suffix in (".mp4", ".gif")
@@ -187,10 +186,10 @@ def test_same_seed_same_tables(run_mode, tmp_path):
     run_mode("mode=collect")
     run_mode("mode=train", "models=t")
     tables = tmp_path / "outputs/smoke/cartpole/toy_stable/tables"
-    run_mode("mode=eval", "eval.models=[t]")
+    run_mode("mode=eval", "models=[t]")
     run_mode("mode=plot")
     first = {p.name: p.read_bytes() for p in tables.iterdir()}
     run_mode("mode=train", "models=t", "overwrite=true")
-    run_mode("mode=eval", "eval.models=[t]", "overwrite=true")
+    run_mode("mode=eval", "models=[t]", "overwrite=true")
     run_mode("mode=plot")
     assert {p.name: p.read_bytes() for p in tables.iterdir()} == first

@@ -1,13 +1,13 @@
 """Every env x model composes; unknown options fail with Hydra's list of options."""
 
-from pathlib import Path
-
 import pytest
 from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
 from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
+from trajmbrl.configs import model_config
+from trajmbrl.modes.common import model_dir, model_keys, model_settings
 
 ENVS = sorted(p.stem for p in (conf_dir() / "envs").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (conf_dir() / "models").glob("*.yaml"))
@@ -24,10 +24,11 @@ def test_the_expected_groups_exist():
 def test_every_env_model_pair_composes(env, model):
     extra = ["logs.path=x.csv", "logs.state=[a]", "logs.action=[b]"] if env == "logs" else []
     cfg = compose_cfg(f"envs={env}", f"models={model}", *extra)
-    assert cfg.model.key == model and cfg.env.name == env
+    assert model_keys(cfg) == [model] and cfg.env.name == env
+    assert model_settings(cfg, model) == model_config(model)
     container = OmegaConf.to_container(cfg, resolve=True)
     assert "???" not in str(container)
-    assert Path(cfg.paths.model_dir).parts[-3] == model
+    assert model_dir(cfg, model).parts[-3] == model
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -53,6 +54,6 @@ def test_command_line_beats_experiment():
 
 
 def test_model_dir_separates_data_size_variants():
-    a = compose_cfg("train.num_traj=3", "train.t_range=10").paths.model_dir
-    b = compose_cfg().paths.model_dir
-    assert "n=3_t=10" in a and "n=all_t=all" in b
+    a = model_dir(compose_cfg("train.num_traj=3", "train.t_range=10"), "t")
+    b = model_dir(compose_cfg(), "t")
+    assert a.parts[-2] == "n=3_t=10" and b.parts[-2] == "n=all_t=all"

@@ -10,7 +10,7 @@ def test_train_and_eval_on_cuda(run_mode, tmp_path):
     run_mode("mode=collect")
     for key in ("de", "tpe"):
         run_mode("mode=train", f"models={key}", "device=cuda")
-    run_mode("mode=eval", "eval.models=[de,tpe]", "device=cuda")
+    run_mode("mode=eval", "models=[de,tpe]", "device=cuda")
     assert len(list((tmp_path / "outputs/smoke/cartpole/toy_stable/metrics").glob("*.csv"))) == 2
 
 

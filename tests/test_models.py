@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from trajmbrl.configs import model_keys
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models import (
-    MODEL_KEYS,
     DynamicsModel,
     EnsembleMLP,
     LinearModel,
@@ -101,11 +101,13 @@ def test_logvar_soft_bounds_are_learnable():
 
 
 def test_spec_dims_and_dict_roundtrip():
-    for key, (family, prob, ens) in MODEL_KEYS.items():
+    for key in model_keys():
         spec = ModelSpec.for_key(key, state_dim=DS, action_dim=DU, param_dim=DP)
         assert ModelSpec.from_dict(spec.to_dict()) == spec
         m = DynamicsModel(spec)
-        assert (spec.family, spec.probabilistic, spec.ensemble_size) == (family, prob, ens)
+        family = "trajectory" if key.startswith("t") else "one_step"
+        assert (spec.family, spec.probabilistic, spec.ensemble_size) == (
+            family, "p" in key, 5 if key.endswith("e") else 1)
         assert m.in_dim == (DS + DU if family == "one_step" else DS + 1 + DP)
         assert m.out_dim == DS
     with pytest.raises(TrajmbrlError, match="unknown model key"):
@@ -145,7 +147,7 @@ def test_step_is_state_plus_mean_delta(key: str):
         m.query(s, torch.arange(3), torch.zeros(7, DP))
 
 
-@pytest.mark.parametrize("key", sorted(MODEL_KEYS))
+@pytest.mark.parametrize("key", model_keys())
 def test_checkpoint_roundtrip(key: str, tmp_path):
     m = _model(key, seed=3)
     path = tmp_path / f"{key}.pt"

@@ -22,6 +22,7 @@ from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
 from trajmbrl.models.checkpoint import load_checkpoint
 from trajmbrl.modes.aggregate import collect_metrics, per_run_table
+from trajmbrl.modes.common import model_dir
 
 pytestmark = pytest.mark.slurm
 
@@ -64,7 +65,7 @@ def model_path(root: Path, key: str, seed: int, *overrides: str) -> Path:
     """Where the smoke sweep's job (``key``, ``seed``, ``overrides``) saves its model."""
     cfg = compose_cfg("experiment=smoke", f"paths.root={root}", f"models={key}", f"seed={seed}",
                       *overrides)
-    return Path(cfg.paths.model_dir) / "model.pt"
+    return model_dir(cfg, key) / "model.pt"
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +220,7 @@ def test_rerun_completes_only_the_killed_job(slurm_sweep):
 
 def test_evaluate_and_aggregate_the_sweep(slurm_sweep):
     root = slurm_sweep["root"]
-    run = trajmbrl(root, "-m", "mode=eval", "experiment=smoke", "eval.models=[d,t]", "seed=0,1",
+    run = trajmbrl(root, "-m", "mode=eval", "experiment=smoke", "models=[d,t]", "seed=0,1",
                    f"hydra.sweep.dir={root / 'eval'}")
     assert run.returncode == 0, run.stderr[-3000:]
     frame = collect_metrics(root / "outputs" / "smoke")

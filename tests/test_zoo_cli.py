@@ -9,7 +9,7 @@ def test_every_key_trains_and_evaluates(run_mode, tmp_path):
     run_mode("mode=collect")
     for key in KEYS:
         run_mode("mode=train", f"models={key}", "model.epochs=1", "model.hidden=16")
-    run_mode("mode=eval", f"eval.models=[{','.join(KEYS)}]")
+    run_mode("mode=eval", f"models=[{','.join(KEYS)}]")
     run_mode("mode=plot")
     run = tmp_path / "outputs/smoke/cartpole/toy_stable"
     frame = pd.concat(pd.read_csv(p, comment="#") for p in (run / "metrics").glob("*.csv"))

@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from trajmbrl.configs import conf_dir
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes import MODES, register_resolvers
 
@@ -18,10 +19,8 @@ HYDRA_VERSION_BASE = "1.3"
 log = logging.getLogger("trajmbrl")
 
 
-def conf_dir() -> Path:
-    """The config directory: `conf/` at the repository root (editable install) or packaged."""
-    repo = Path(__file__).resolve().parents[2] / "conf"
-    return repo if (repo / "config.yaml").exists() else Path(__file__).resolve().parent / "conf"
+#: Command-line keys that no longer exist -> what replaces them.
+REMOVED = {"eval.models": "models=<key> or models=[k1,k2] (one syntax for train, eval, control)"}
 
 
 register_resolvers()
@@ -42,8 +41,21 @@ def _app(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
+def removed_key(args: list[str]) -> str | None:
+    """The error for the first override in ``args`` that names a removed key, else None."""
+    for arg in args:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        if "=" in arg and key in REMOVED:
+            return f"{key} was removed: use {REMOVED[key]}"
+    return None
+
+
 def main() -> None:
     """Console-script entry point."""
+    error = removed_key(sys.argv[1:])
+    if error:
+        print(f"trajmbrl: error: {error}", file=sys.stderr)
+        sys.exit(2)
     _app()
 
 

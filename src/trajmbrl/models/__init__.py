@@ -2,12 +2,11 @@
 
 from trajmbrl.models.baselines import LinearModel, ZeroModel
 from trajmbrl.models.checkpoint import load_checkpoint, save_checkpoint
-from trajmbrl.models.dynamics import MODEL_KEYS, DynamicsModel, ModelSpec
+from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.models.ensemble import EnsembleLinear, EnsembleMLP
 from trajmbrl.models.normalizer import Normalizer
 
 __all__ = [
-    "MODEL_KEYS",
     "DynamicsModel",
     "EnsembleLinear",
     "EnsembleMLP",

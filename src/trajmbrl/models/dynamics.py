@@ -1,9 +1,8 @@
 """Dynamics models: one-step ``f(s_t, a_t) -> s_{t+1}``, trajectory ``f(s_i, h, theta) -> s_{i+h}``.
 
 Both are an :class:`EnsembleMLP` wrapped between an input and an output :class:`Normalizer`, so
-every public method takes and returns raw units. Model keys (``conf/models/<key>.yaml``):
-``d/de`` one-step deterministic, ``p/pe`` one-step Gaussian, ``t/te`` trajectory deterministic,
-``tp/tpe`` trajectory Gaussian; the ``e`` suffix means an ensemble of 5.
+every public method takes and returns raw units. Model keys are defined by
+``conf/models/<key>.yaml`` alone (see :mod:`trajmbrl.configs`).
 
 Input layout (columns of ``x``):
 
@@ -26,18 +25,6 @@ from trajmbrl.models.normalizer import Normalizer
 
 Family = Literal["one_step", "trajectory"]
 FAMILIES: tuple[str, ...] = ("one_step", "trajectory")
-
-#: key -> (family, probabilistic, ensemble size), the paper's eight models.
-MODEL_KEYS: dict[str, tuple[Family, bool, int]] = {
-    "d": ("one_step", False, 1),
-    "de": ("one_step", False, 5),
-    "p": ("one_step", True, 1),
-    "pe": ("one_step", True, 5),
-    "t": ("trajectory", False, 1),
-    "te": ("trajectory", False, 5),
-    "tp": ("trajectory", True, 1),
-    "tpe": ("trajectory", True, 5),
-}
 
 # Rows per member evaluated at once in predict/eval_score (bounds activation memory).
 _CHUNK_ROWS = 32768
@@ -69,31 +56,20 @@ class ModelSpec:
 
     @classmethod
     def for_key(
-        cls,
-        key: str,
-        *,
-        state_dim: int,
-        action_dim: int,
-        param_dim: int,
-        ensemble_size: int | None = None,
-        hidden: int = 250,
-        layers: int = 3,
+        cls, key: str, *, state_dim: int, action_dim: int, param_dim: int, **overrides: Any
     ) -> ModelSpec:
-        """Spec of one of the paper's keys ``d de p pe t te tp tpe`` (ensemble size overridable)."""
-        if key not in MODEL_KEYS:
-            raise TrajmbrlError(f"unknown model key {key!r}; choose one of {sorted(MODEL_KEYS)}")
-        family, prob, ens = MODEL_KEYS[key]
-        return cls(
-            key=key,
-            family=family,
-            state_dim=state_dim,
-            action_dim=action_dim,
-            param_dim=param_dim,
-            ensemble_size=ens if ensemble_size is None else ensemble_size,
-            probabilistic=prob,
-            hidden=hidden,
-            layers=layers,
-        )
+        """Spec of a model key (``conf/models/<key>.yaml``, the one place a key is defined).
+
+        :param overrides: architecture settings (``hidden``, ``layers``, ``ensemble_size``);
+            one that contradicts what the key means raises :class:`TrajmbrlError`.
+        """
+        from trajmbrl.configs import model_config, resolve_model
+
+        cfg = resolve_model(key, model_config(key), overrides)
+        return cls(key=key, family=cfg["family"], state_dim=state_dim, action_dim=action_dim,
+                   param_dim=param_dim, ensemble_size=int(cfg["ensemble_size"]),
+                   probabilistic=bool(cfg["probabilistic"]), hidden=int(cfg["hidden"]),
+                   layers=int(cfg["layers"]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of the fields."""

@@ -11,10 +11,17 @@ def _or_all(value: object) -> str:
     return "all" if value is None else str(value)
 
 
+def _keys(models: object) -> str:
+    """``d-t`` for the selected ``models`` node (names Hydra's run directory)."""
+    return "-".join(str(k) for k in models) if isinstance(models, DictConfig) else str(models)
+
+
 def register_resolvers() -> None:
     """Register the config resolvers the YAML files use (idempotent)."""
     if not OmegaConf.has_resolver("trajmbrl.or_all"):
         OmegaConf.register_new_resolver("trajmbrl.or_all", _or_all)
+    if not OmegaConf.has_resolver("trajmbrl.keys"):
+        OmegaConf.register_new_resolver("trajmbrl.keys", _keys)
 
 
 def _lazy(module: str) -> Callable[[DictConfig], None]:

@@ -48,7 +48,7 @@ def collect_metrics(root: Path) -> pd.DataFrame:
     files = metric_files(root)
     if not files:
         raise TrajmbrlError(
-            f"No metrics CSVs under {root}\n  Evaluate first: trajmbrl mode=eval eval.models=[...]"
+            f"No metrics CSVs under {root}\n  Evaluate first: trajmbrl mode=eval models=[d,t]"
         )
     frames = []
     for path in files:

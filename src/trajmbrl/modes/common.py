@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from trajmbrl.configs import model_keys as registry_keys
+from trajmbrl.configs import resolve_model
 from trajmbrl.data.storage import TrajectoryData, load_dataset
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
@@ -46,6 +48,31 @@ def check_required(cfg: DictConfig, keys: Any) -> None:
             f"{cfg.env.name} needs {', '.join(missing)}: set "
             + " ".join(f"{k}=..." for k in missing)
         )
+
+
+def model_keys(cfg: DictConfig) -> list[str]:
+    """The selected model keys (``models=t`` or ``models=[d,t]``), in the order given."""
+    keys = [str(k) for k in cfg.get("models") or {}]
+    if not keys:
+        raise TrajmbrlError("models= selects no model: pass one key (models=t) or a list "
+                            f"(models=[d,t]) of {registry_keys()}")
+    return keys
+
+
+def models_override(keys: list[str]) -> str:
+    """The command-line override that selects ``keys``: ``models=t`` or ``models=[d,t]``."""
+    return f"models={keys[0]}" if len(keys) == 1 else f"models=[{','.join(keys)}]"
+
+
+def model_settings(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """Everything model ``key`` means: ``conf/models/<key>.yaml`` plus the ``model.*`` and
+    ``models.<key>.*`` overrides; an override that contradicts the key is rejected."""
+    return resolve_model(key, to_dict(cfg.models[key]), to_dict(cfg.get("model") or {}))
+
+
+def model_dir(cfg: DictConfig, key: str) -> Path:
+    """``<run_dir>/models/<key>/<variant>/seed=<seed>``: where model ``key`` of this run lives."""
+    return Path(cfg.paths.models_dir) / key / str(cfg.train.variant) / f"seed={cfg.seed}"
 
 
 def to_dict(cfg: DictConfig | Any) -> Any:
@@ -116,8 +143,7 @@ def model_checkpoint(cfg: DictConfig, key: str, meta_expect: dict[str, Any]) -> 
     """
     from trajmbrl.models.checkpoint import load_checkpoint
 
-    path = Path(cfg.paths.run_dir) / "models" / key / str(cfg.train.variant)
-    path = path / f"seed={cfg.seed}" / "model.pt"
+    path = model_dir(cfg, key) / "model.pt"
     if not path.exists():
         raise TrajmbrlError(
             f"No trained model {path}\n  Train it with: {command(cfg, 'train', f'models={key}')}"
@@ -141,6 +167,11 @@ def positive(cfg: DictConfig, key: str, *, allow_none: bool = True, minimum: int
     value = OmegaConf.select(cfg, key)
     if value is None and allow_none:
         return None
+    return positive_int(value, key, minimum=minimum)
+
+
+def positive_int(value: Any, key: str, *, minimum: int = 1) -> int:
+    """``value`` when it is an integer >= ``minimum``; otherwise an error naming ``key``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise TrajmbrlError(f"{key} must be an integer >= {minimum}, got {value!r}")
     return value

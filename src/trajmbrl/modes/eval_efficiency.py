@@ -25,6 +25,7 @@ from trajmbrl.modes.common import (
     eval_fingerprint,
     is_current,
     load_env_dataset,
+    model_keys,
     positive,
     progress,
     write_hashed_csv,
@@ -53,15 +54,15 @@ def run(cfg: DictConfig) -> None:
     horizon = positive(cfg, "eval.horizon") or min(100, test.horizon)
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
-    keys = list(cfg.eval.models) or [str(cfg.model.key)]
+    keys = model_keys(cfg)
     paths = sorted(
         p
         for key in keys
-        for p in (Path(cfg.paths.run_dir) / "models" / key).glob("n=*_t=*/seed=*/model.pt")
+        for p in (Path(cfg.paths.models_dir) / key).glob("n=*_t=*/seed=*/model.pt")
     )
     if not paths:
         raise TrajmbrlError(
-            f"No grid models under {Path(cfg.paths.run_dir) / 'models'} for {keys}\n"
+            f"No grid models under {cfg.paths.models_dir} for {keys}\n"
             f"  Train them with: {command(cfg, 'train', multirun=True)}"
         )
     out = efficiency_csv(cfg)

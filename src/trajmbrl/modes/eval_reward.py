@@ -19,6 +19,7 @@ from trajmbrl.modes.common import (
     is_current,
     load_env_dataset,
     model_checkpoint,
+    model_keys,
     positive,
     write_hashed_csv,
 )
@@ -28,14 +29,14 @@ log = logging.getLogger("trajmbrl")
 
 
 def run(cfg: DictConfig) -> None:
-    """True vs predicted returns on the test split: models in ``eval.models``, GP, direct NN."""
+    """True vs predicted returns on the test split: the selected ``models``, GP, direct NN."""
     data = load_env_dataset(cfg)
     train, test = data.train(), data.test()
     horizon = positive(cfg, "eval.horizon") or test.horizon
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
     run_dir = Path(cfg.paths.run_dir)
-    keys = list(cfg.eval.models) or [str(cfg.model.key)]
+    keys = model_keys(cfg)
     models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
     out = run_dir / "reward" / "returns.csv"
     fingerprint = eval_fingerprint(

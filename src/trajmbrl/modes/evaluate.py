@@ -29,6 +29,7 @@ from trajmbrl.modes.common import (
     is_current,
     load_env_dataset,
     model_checkpoint,
+    model_keys,
     positive,
     write_hashed_csv,
 )
@@ -54,7 +55,7 @@ def run(cfg: DictConfig) -> None:
 
 
 def run_horizon(cfg: DictConfig) -> None:
-    """Evaluate ``eval.models`` (or the selected model) and ``eval.baselines``; tidy CSVs."""
+    """Evaluate the selected ``models`` and ``eval.baselines``; tidy CSVs."""
     data = load_env_dataset(cfg)
     test = data.test()
     if test.num == 0:
@@ -67,8 +68,7 @@ def run_horizon(cfg: DictConfig) -> None:
         raise TrajmbrlError(
             f"eval.horizon={horizon} is longer than the test trajectories ({test.horizon} steps)"
         )
-    frames = [evaluate_model(cfg, key, data, test, horizon)
-              for key in list(cfg.eval.models) or [str(cfg.model.key)]]
+    frames = [evaluate_model(cfg, key, data, test, horizon) for key in model_keys(cfg)]
     frames += [evaluate_baseline(cfg, key, data, test, horizon) for key in cfg.eval.baselines]
     from trajmbrl.plotting.tables import median_table
 

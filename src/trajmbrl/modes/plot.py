@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.aggregate import collect_metrics, per_run_table
+from trajmbrl.modes.common import command, model_keys, models_override
 from trajmbrl.plotting.figures import mse_vs_horizon
 from trajmbrl.plotting.tables import median_table, uncertainty_table, wilcoxon_table
 from trajmbrl.utils.atomic import atomic_write_text
@@ -31,7 +32,7 @@ def run(cfg: DictConfig) -> None:
     if not any(drawn):
         raise TrajmbrlError(
             f"Nothing to plot under {run_dir}: no metrics/*.csv, efficiency/ or reward/ CSVs.\n"
-            f"  Evaluate first: trajmbrl mode=eval envs={cfg.env.name} eval.models=[...]"
+            f"  Evaluate first: {command(cfg, 'eval', models_override(model_keys(cfg)))}"
         )
 
 

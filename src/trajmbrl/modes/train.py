@@ -1,4 +1,4 @@
-"""mode=train: build samples from the training split and fit one model key."""
+"""mode=train: build samples from the training split and fit each selected model key."""
 
 from __future__ import annotations
 
@@ -13,27 +13,45 @@ from omegaconf import DictConfig
 from trajmbrl.data.pairs import one_step_samples, select_training, trajectory_pairs
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.common import device, load_env_dataset, positive, provenance, to_dict
+from trajmbrl.modes.common import (
+    device,
+    load_env_dataset,
+    model_dir,
+    model_keys,
+    model_settings,
+    positive,
+    positive_int,
+    provenance,
+    to_dict,
+)
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 
 log = logging.getLogger("trajmbrl")
 
 
 def run(cfg: DictConfig) -> None:
-    """Train ``cfg.model`` on ``paths.dataset``; write ``model.pt`` and ``history.csv``."""
+    """Train every selected key (``models=t`` or ``models=[d,t]``) on ``paths.dataset``."""
+    keys = model_keys(cfg)
+    settings = {key: model_settings(cfg, key) for key in keys}  # reject bad overrides first
+    data = load_env_dataset(cfg)
+    for key in keys:
+        train_model(cfg, settings[key], data)
+
+
+def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
+    """Train one model key (``model_cfg``: its settings); write ``model.pt`` and ``history.csv``."""
     from trajmbrl.models.checkpoint import save_checkpoint
     from trajmbrl.training.trainer import ModelTrainer
 
-    out = Path(cfg.paths.model_dir)
-    data = load_env_dataset(cfg)
+    out = model_dir(cfg, model_cfg["key"])
     fingerprint = config_hash(
-        {"model": to_dict(cfg.model), "train": to_dict(cfg.train), "seed": cfg.seed,
+        {"model": model_cfg, "train": to_dict(cfg.train), "seed": cfg.seed,
          "dataset": data.meta.get("sha256")}
     )
     if _finished(out / "model.pt", fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Model %s already trained with this config; nothing to do.", out / "model.pt")
         return
-    x, y, report, spec = build_training_set(cfg, data)
+    x, y, report, spec = build_training_set(cfg, model_cfg, data)
     log.info("%s", report.describe())
     dev = device(cfg)
     from trajmbrl.models.dynamics import DynamicsModel
@@ -46,7 +64,7 @@ def run(cfg: DictConfig) -> None:
         log.info("Resuming the interrupted training from %s", out / "train_state.pt")
     trainer = ModelTrainer(
         model,
-        train_config(cfg),
+        train_config(cfg, model_cfg),
         state_path=out / "train_state.pt",
         progress=cfg.progress,
     )
@@ -75,26 +93,28 @@ def run(cfg: DictConfig) -> None:
     )
 
 
-def train_config(cfg: DictConfig) -> Any:
-    """The trainer's plain config from ``model.*`` and ``train.*``."""
+def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
+    """The trainer's plain config from the model's settings and ``train.*``."""
     from trajmbrl.training.trainer import TrainConfig
 
     return TrainConfig(
-        epochs=positive(cfg, "model.epochs", allow_none=False),
-        batch_size=positive(cfg, "model.batch_size", allow_none=False),
-        lr=float(cfg.model.lr),
-        weight_decay=float(cfg.model.weight_decay),
+        epochs=_positive(model_cfg, "epochs"),
+        batch_size=_positive(model_cfg, "batch_size"),
+        lr=float(model_cfg["lr"]),
+        weight_decay=float(model_cfg["weight_decay"]),
         patience=positive(cfg, "train.patience", allow_none=False),
         val_fraction=float(cfg.train.val_fraction),
         # a single model trains on all its data; resampling only diversifies ensemble members
-        resample=str(cfg.train.resample) if int(cfg.model.ensemble_size) > 1 else "none",
+        resample=str(cfg.train.resample) if int(model_cfg["ensemble_size"]) > 1 else "none",
         seed=int(cfg.seed),
         elites=positive(cfg, "train.elites"),
     )
 
 
-def build_training_set(cfg: DictConfig, data: TrajectoryData) -> tuple[Any, ...]:
-    """Samples and model spec for ``cfg.model`` from the dataset's training split.
+def build_training_set(
+    cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
+) -> tuple[Any, ...]:
+    """Samples and model spec for one model (``model_cfg``) from the dataset's training split.
 
     :returns: x (M, in) float32, y (M, out) float32, SampleReport, ModelSpec
     """
@@ -109,7 +129,7 @@ def build_training_set(cfg: DictConfig, data: TrajectoryData) -> tuple[Any, ...]
         t_range=positive(cfg, "train.t_range"),
         seed=int(cfg.seed),
     )
-    family = str(cfg.model.family)
+    family = str(model_cfg["family"])
     if family == "one_step":
         x, y, report = one_step_samples(selected)
     elif family == "trajectory":
@@ -128,17 +148,22 @@ def build_training_set(cfg: DictConfig, data: TrajectoryData) -> tuple[Any, ...]
             f"Training samples from {cfg.paths.dataset} contain NaN/inf (diverged trajectories?)"
         )
     spec = ModelSpec(
-        key=str(cfg.model.key),
+        key=str(model_cfg["key"]),
         family=family,  # type: ignore[arg-type]
         state_dim=data.state_dim,
         action_dim=data.action_dim,
         param_dim=data.param_dim,
-        ensemble_size=positive(cfg, "model.ensemble_size", allow_none=False),
-        probabilistic=bool(cfg.model.probabilistic),
-        hidden=positive(cfg, "model.hidden", allow_none=False),
-        layers=positive(cfg, "model.layers", allow_none=False),
+        ensemble_size=_positive(model_cfg, "ensemble_size"),
+        probabilistic=bool(model_cfg["probabilistic"]),
+        hidden=_positive(model_cfg, "hidden"),
+        layers=_positive(model_cfg, "layers"),
     )
     return x, y, report, spec
+
+
+def _positive(model_cfg: dict[str, Any], name: str) -> int:
+    """An integer model setting >= 1; the error names ``model.<name>``."""
+    return positive_int(model_cfg[name], f"model.{name}")
 
 
 def _finished(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
