@@ -27,7 +27,7 @@ def test_whole_chain_on_cartpole(run_mode, tmp_path, capsys):
     assert (run / "figures/nmse_vs_horizon.png").stat().st_size > 1000
     assert (run / "figures/nmse_vs_horizon.pdf").exists()
     table = pd.read_csv(run / "tables/median_nmse.csv")
-    assert set(table["model"]) == {"d", "t"}
+    assert set(table["model"]) == {"d", "d (controller)", "t"}
     metrics = pd.concat(pd.read_csv(p, comment="#") for p in (run / "metrics").glob("*.csv"))
     assert set(metrics["horizon"]) == set(range(1, 41))
     assert metrics.groupby("model")["traj"].nunique().to_dict() == {"d": 5, "t": 5}
@@ -120,7 +120,7 @@ def test_corrupt_dataset_is_reported_not_replaced(run_mode, tmp_path):
 def test_one_step_closed_loop_eval(run_mode, tmp_path):
     run_mode("mode=collect")
     run_mode("mode=train", "models=d")
-    run_mode("mode=eval", "models=[d]", "eval.action_source=controller")
+    run_mode("mode=eval", "models=[d]", "eval.protocols=[controller]")
     files = sorted((tmp_path / "outputs/smoke/cartpole/toy_stable/metrics").glob("*.csv"))
     assert [f.name for f in files] == ["d__n=all_t=all__seed=0__controller.csv"]
     frame = pd.read_csv(files[0], comment="#")
@@ -154,9 +154,13 @@ def test_the_chain_runs_unchanged_on_every_env(run_mode, tmp_path, env, extra, m
 
 def test_baselines_are_scored_without_training(run_mode, tmp_path):
     run_mode("mode=collect")
-    run_mode("mode=train", "models=t")
-    run_mode("mode=eval", "models=[t]", "eval.baselines=[lin,zero]")
+    run_mode("mode=train", "models=t", "seed=1")
+    run_mode("mode=eval", "models=[t]", "eval.baselines=all", "seed=1")
     metrics = tmp_path / "outputs/smoke/cartpole/toy_stable/metrics"
+    names = {p.name.split("__")[0] + "/" + p.stem.split("__")[-1] for p in metrics.glob("*.csv")
+             if "seed=0" in p.name}  # baselines do not depend on the training seed
+    assert names == {"zero/direct", "hmean/direct", "lint/direct", "lin/logged",
+                     "lin/controller", "oracle/logged", "oracle/controller"}
     zero = pd.read_csv(metrics / "zero__n=all_t=all__seed=0__direct.csv", comment="#")
     data = load_dataset(tmp_path / "trajectories/cartpole/toy_stable")
     test = data.test()
@@ -166,7 +170,9 @@ def test_baselines_are_scored_without_training(run_mode, tmp_path):
     assert got == pytest.approx(expect)
     assert (metrics / "lin__n=all_t=all__seed=0__logged.csv").exists()
     with pytest.raises(TrajmbrlError, match="eval.baselines"):
-        run_mode("mode=eval", "models=[t]", "eval.baselines=[gp]")
+        run_mode("mode=eval", "models=[t]", "eval.baselines=[gp]", "seed=1")
+    oracle = pd.read_csv(metrics / "oracle__n=all_t=all__seed=0__controller.csv", comment="#")
+    assert oracle["value"].max() < 1e-6  # the true closed loop from s_0 + 1e-6 of the range
 
 
 # imageio-ffmpeg leaves its writer pipes to the garbage collector

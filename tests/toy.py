@@ -37,3 +37,33 @@ def toy_dataset(n: int = 6, horizon: int = 12, seed: int = 0, test: int = 2) -> 
         seeds=np.arange(n, dtype=np.int64),
         split=split,
     )
+
+
+class ToyController:
+    """The toy loop's controller ``u = -theta . s`` for a batch of theta (B, 2)."""
+
+    def __init__(self, params: np.ndarray) -> None:
+        self.params = np.asarray(params, dtype=np.float64)
+
+    def reset(self) -> None:
+        """Stateless."""
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """:param obs: (B, 2). :returns: (B, 1)."""
+        return -(self.params * obs).sum(axis=1, keepdims=True)
+
+
+class ToySampler:
+    """Rebuilds the toy controllers from stored theta (the closed-loop protocol's input)."""
+
+    param_names = ("k0", "k1")
+
+    def build(self, params: np.ndarray) -> ToyController:
+        return ToyController(params)
+
+
+def toy_step(state, action):
+    """The toy's exact one-step map on torch tensors: (R, 2), (R, 1) -> (R, 2)."""
+    import torch
+
+    return state @ torch.as_tensor(A.T) + action @ torch.as_tensor(B.T)

@@ -200,7 +200,7 @@ def is_current(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
 
 def eval_fingerprint(cfg: DictConfig, horizon: int, **extra: Any) -> str:
     """Hash of the settings that change evaluation results (not which models are listed)."""
-    keys = ("task", "num_traj", "action_source", "propagation", "particles")
+    keys = ("task", "num_traj", "propagation", "particles")
     return config_hash({"eval": {k: cfg.eval.get(k) for k in keys}, "horizon": horizon,
                         **extra})
 

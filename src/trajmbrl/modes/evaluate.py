@@ -8,19 +8,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from omegaconf import DictConfig
 
-from trajmbrl.data.pairs import one_step_samples
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
-from trajmbrl.evaluation.rollout import (
-    predict_one_step_model,
-    predict_trajectory_members,
-    predict_trajectory_model,
+from trajmbrl.evaluation.horizon import (
+    BASELINES,
+    ROLLOUT_BASELINES,
+    baseline_predictions,
+    model_predictions,
 )
-from trajmbrl.evaluation.uncertainty import gaussian_scores, mixture_moments
+from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
+from trajmbrl.evaluation.oracle import SIMULATORS
+from trajmbrl.evaluation.rollout import PROTOCOLS
+from trajmbrl.evaluation.uncertainty import gaussian_scores
 from trajmbrl.modes.common import (
     build,
     data_dims,
@@ -33,6 +34,7 @@ from trajmbrl.modes.common import (
     positive,
     write_hashed_csv,
 )
+from trajmbrl.utils.atomic import config_hash
 
 log = logging.getLogger("trajmbrl")
 
@@ -68,67 +70,107 @@ def run_horizon(cfg: DictConfig) -> None:
         raise TrajmbrlError(
             f"eval.horizon={horizon} is longer than the test trajectories ({test.horizon} steps)"
         )
-    frames = [evaluate_model(cfg, key, data, test, horizon) for key in model_keys(cfg)]
-    frames += [evaluate_baseline(cfg, key, data, test, horizon) for key in cfg.eval.baselines]
+    protocols = eval_protocols(cfg)
+    frames = [evaluate_model(cfg, key, data, test, horizon, protocols)
+              for key in model_keys(cfg)]
+    frames += [evaluate_baseline(cfg, key, data, test, horizon, protocols)
+               for key in eval_baselines(cfg)]
     from trajmbrl.plotting.tables import median_table
 
-    table = median_table(pd.concat(frames, ignore_index=True), list(cfg.plot.horizons))
+    table = median_table(pd.concat(frames, ignore_index=True), list(cfg.plot.horizons),
+                         by=("model", "action_source"))
     print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
+def eval_protocols(cfg: DictConfig) -> list[str]:
+    """``eval.protocols`` this env supports: ``controller`` needs the env's controller."""
+    protocols = list(cfg.eval.protocols)
+    unknown = sorted(set(protocols) - set(PROTOCOLS))
+    if unknown or not protocols:
+        raise TrajmbrlError(f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, "
+                            f"got {protocols}")
+    if "controller" in protocols and "sampler" not in cfg.env:
+        if protocols == ["controller"]:
+            raise TrajmbrlError(f"eval.protocols=[controller] needs a controller; env "
+                                f"{cfg.env.name} (logged data) has none: use [logged]")
+        log.info("%s has no controller (logged data): one-step models are rolled out with the "
+                 "logged actions only.", cfg.env.name)
+        protocols.remove("controller")
+    return protocols
+
+
+def eval_baselines(cfg: DictConfig) -> list[str]:
+    """``eval.baselines``: a list of keys, or ``all`` = every baseline that applies here
+    (``oracle`` only on simulated envs; a skipped one is logged with its reason)."""
+    value = cfg.eval.baselines
+    keys = list(BASELINES) if value == "all" else list(value or [])
+    unknown = [k for k in keys if k not in BASELINES]
+    if unknown:
+        raise TrajmbrlError(f"eval.baselines accepts {', '.join(BASELINES)} or all, got {unknown}")
+    if "oracle" in keys and cfg.env.name not in SIMULATORS:
+        reason = f"oracle needs a simulator; {cfg.env.name} is logged data"
+        if value != "all":
+            raise TrajmbrlError(f"eval.baselines: {reason} (remove oracle)")
+        log.info("Skipping baseline %s.", reason)
+        keys.remove("oracle")
+    return keys
+
+
 def evaluate_model(
-    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int
+    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int,
+    protocols: list[str],
 ) -> pd.DataFrame:
-    """Predict the test split with the trained model ``key``; write and return its tidy rows."""
+    """Predict the test split with the trained model ``key`` under every protocol; write and
+    return its tidy rows (one CSV per protocol; finished ones are read back, not recomputed)."""
     model, meta = model_checkpoint(cfg, key, data_dims(test))
     model.to(device(cfg))
-    source = "direct"
-    if model.spec.family == "one_step":
-        source = str(cfg.eval.action_source)
-        if cfg.eval.propagation != "mean":
-            source += f"-{cfg.eval.propagation}"
+    propagation = str(cfg.eval.propagation)
+    suffix = "" if propagation == "mean" else f"-{propagation}"
+    sources = (["direct"] if model.spec.family == "trajectory"
+               else [f"{p}{suffix}" for p in protocols])
     fingerprint = eval_fingerprint(cfg, horizon, model=meta.get("config_hash"),
                                    dataset=data.meta.get("sha256"))
-    cached = _cached(cfg, key, source, fingerprint)
-    if cached is not None and not cfg.eval.render:
-        return cached
-    pred, var = predict_distribution(model, test, horizon, cfg)
-    if cfg.eval.render:
-        render_video(cfg, key, test, pred)
-    if cached is not None:
-        return cached
-    return score_and_write(cfg, key, source, fingerprint, data, test, pred, var)
+    cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed)) for s in sources}
+    todo = [s.removesuffix(suffix) for s in sources if cached[s] is None]
+    if todo or cfg.eval.render:
+        preds = model_predictions(
+            model, test, horizon, protocols=todo or protocols[:1], sampler=_sampler(cfg, todo),
+            propagation=propagation, particles=positive(cfg, "eval.particles", allow_none=False),
+            seed=int(cfg.seed))
+        if cfg.eval.render:
+            render_video(cfg, key, test, next(iter(preds.values()))[0])
+        for source, (pred, var) in preds.items():
+            if cached.get(source) is None:
+                cached[source] = score_and_write(cfg, key, source, fingerprint, data, test,
+                                                 pred, var, seed=int(cfg.seed))
+    return pd.concat([cached[s] for s in sources], ignore_index=True)
 
 
 def evaluate_baseline(
-    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int
+    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int,
+    protocols: list[str],
 ) -> pd.DataFrame:
-    """``lin``: least-squares one-step model fitted on the training split, rolled out with the
-    logged actions; ``zero``: predicts the initial state at every horizon."""
-    from trajmbrl.models.baselines import LinearModel, ZeroModel
+    """Score baseline ``key`` (see evaluation/horizon.py), fitted on the training split. It
+    does not depend on the training seed: written once, with seed 0."""
+    fingerprint = config_hash({"num_traj": cfg.eval.num_traj, "horizon": horizon,
+                               "baseline": key, "dataset": data.meta.get("sha256")})
+    sources = protocols if key in ROLLOUT_BASELINES else ["direct"]
+    cached = {s: _cached(cfg, key, s, fingerprint, 0) for s in sources}
+    todo = [s for s in sources if cached[s] is None]
+    if todo:
+        lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
+        preds = baseline_predictions(key, data.train(), test, horizon, protocols=todo,
+                                     sampler=_sampler(cfg, todo), simulator=cfg.env.name,
+                                     state_range=(lo, hi))
+        for source, (pred, _) in preds.items():
+            cached[source] = score_and_write(cfg, key, source, fingerprint, data, test, pred,
+                                             None, seed=0)
+    return pd.concat([cached[s] for s in sources], ignore_index=True)
 
-    fingerprint = eval_fingerprint(cfg, horizon, baseline=key, dataset=data.meta.get("sha256"))
-    source = "logged" if key == "lin" else "direct"
-    cached = _cached(cfg, key, source, fingerprint)
-    if cached is not None:
-        return cached
-    s0 = torch.as_tensor(test.states[:, 0], dtype=torch.float64)
-    if key == "zero":
-        pred = ZeroModel(test.state_dim).query(s0, torch.arange(1, horizon + 1)).numpy()
-    elif key == "lin":
-        x, y, _ = one_step_samples(data.train())
-        lin = LinearModel(test.state_dim, test.action_dim)
-        lin.fit(torch.as_tensor(x), torch.as_tensor(y))
-        state, out = s0, []
-        acts = torch.as_tensor(test.actions, dtype=torch.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
-            for t in range(horizon):
-                state = lin.step(state, acts[:, t])
-                out.append(state)
-        pred = torch.stack(out, dim=1).numpy()
-    else:
-        raise TrajmbrlError(f"eval.baselines accepts lin and zero, got {key!r}")
-    return score_and_write(cfg, key, source, fingerprint, data, test, pred, None)
+
+def _sampler(cfg: DictConfig, protocols: list[str]) -> Any:
+    """The env's controller sampler when a closed-loop protocol is among ``protocols``."""
+    return build(cfg.env.sampler) if "controller" in protocols else None
 
 
 def score_and_write(
@@ -140,6 +182,8 @@ def score_and_write(
     test: TrajectoryData,
     pred: np.ndarray,
     var: np.ndarray | None,
+    *,
+    seed: int,
 ) -> pd.DataFrame:
     """Normalised MSE (and uncertainty scores) of (N, H, ds) predictions -> tidy CSV."""
     horizon = pred.shape[1]
@@ -147,68 +191,38 @@ def score_and_write(
     lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
     mse = normalised_mse(true, pred, lo, hi)
     keys = {"env": cfg.env.name, "data": cfg.data.tag, "model": key,
-            "variant": str(cfg.train.variant), "seed": int(cfg.seed), "action_source": source}
+            "variant": str(cfg.train.variant), "seed": seed, "action_source": source}
     parts = [tidy_errors(mse, **keys)]
     if var is not None:
         for name, values in gaussian_scores(true, pred, var, lo, hi).items():
             parts.append(tidy_errors(values, **keys).assign(metric=name))
     frame = pd.concat(parts, ignore_index=True)
-    out = metrics_path(cfg, key, source)
+    out = metrics_path(cfg, key, source, seed)
     write_hashed_csv(out, frame, fingerprint)
     final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
-    log.info("%s: median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
-             key, horizon, final, 100 * diverged(mse).mean(), out)
+    log.info("%s (%s): median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
+             key, source, horizon, final, 100 * diverged(mse).mean(), out)
     return frame
 
 
-def _cached(cfg: DictConfig, key: str, source: str, fingerprint: str) -> pd.DataFrame | None:
+def _cached(cfg: DictConfig, key: str, source: str, fingerprint: str,
+            seed: int) -> pd.DataFrame | None:
     """The existing metrics of this evaluation if they were made with the same config."""
-    out = metrics_path(cfg, key, source)
+    out = metrics_path(cfg, key, source, seed)
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
-        log.info("Metrics %s are up to date; skipping %s.", out, key)
+        log.info("Metrics %s are up to date; skipping %s (%s).", out, key, source)
         return pd.read_csv(out, comment="#")
     return None
 
 
 def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
-    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path)."""
-    return predict_distribution(model, test, horizon, cfg, moments=False)[0]
-
-
-def predict_distribution(
-    model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig, *, moments: bool = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictive mean (N, H, ds) and, when there is one, variance (N, H, ds).
-
-    Trajectory models: member mixture (ensembles and/or Gaussian heads). One-step models: the
-    ``eval.propagation`` roll-out; with ts1/tsinf, ``eval.particles`` particles per trajectory
-    give the mean and variance.
-    """
-    s0 = test.states[:, 0]
-    if model.spec.family == "trajectory":
-        if not moments:
-            return predict_trajectory_model(model, s0, test.params, horizon), None
-        means, variances = predict_trajectory_members(model, s0, test.params, horizon)
-        if means.shape[0] == 1 and variances is None:
-            return means[0], None
-        return mixture_moments(means, variances, axis=0)
-    propagation = str(cfg.eval.propagation)
-    particles = positive(cfg, "eval.particles", allow_none=False) if propagation != "mean" else 1
-    sampler = None
-    if cfg.eval.action_source == "controller":
-        if "sampler" not in cfg.env:
-            raise TrajmbrlError(
-                f"eval.action_source=controller needs a controller; env {cfg.env.name} has none"
-            )
-        sampler = build(cfg.env.sampler)
-    pred = predict_one_step_model(
-        model, s0, test.actions, horizon,
-        action_source=str(cfg.eval.action_source), sampler=sampler, params=test.params,
-        propagation=propagation, particles=particles, seed=int(cfg.seed),
-    )
-    if particles == 1:
-        return pred, None
-    return mixture_moments(pred, None, axis=1)
+    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path, the
+    first of ``eval.protocols`` for one-step models)."""
+    preds = model_predictions(
+        model, test, horizon, protocols=eval_protocols(cfg)[:1],
+        sampler=_sampler(cfg, eval_protocols(cfg)[:1]), propagation=str(cfg.eval.propagation),
+        particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
+    return next(iter(preds.values()))[0]
 
 
 def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarray) -> None:
@@ -225,8 +239,9 @@ def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarr
     log.info("Video of test trajectory 0 (true vs %s): %s", key, written)
 
 
-def metrics_path(cfg: DictConfig, key: str, source: str) -> Path:
+def metrics_path(cfg: DictConfig, key: str, source: str, seed: int | None = None) -> Path:
     """Where the tidy CSV of one (model, variant, seed, action source) goes."""
-    name = f"{key}__{cfg.train.variant}__seed={cfg.seed}__{source}.csv"
+    seed = int(cfg.seed) if seed is None else seed
+    name = f"{key}__{cfg.train.variant}__seed={seed}__{source}.csv"
     return Path(cfg.paths.run_dir) / "metrics" / name
 
