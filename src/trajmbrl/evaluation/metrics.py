@@ -85,17 +85,56 @@ def divergence_share(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return per_traj.groupby(level=list(range(len(by)))).mean().rename("diverged").reset_index()
 
 
-def paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided paired Wilcoxon signed-rank p-value of ``a`` vs ``b`` (same trajectories).
+def at_ceiling(values: np.ndarray | pd.Series) -> np.ndarray:
+    """The divergence rule of every table and test: NaN, non-finite, or at/above
+    :data:`ERROR_CEILING`. -> bool array of the input's shape."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(v) | (v >= ERROR_CEILING)
 
-    Non-finite errors are replaced by the ceiling (a diverged prediction is a large error).
-    Returns NaN when the test is undefined (fewer than 2 pairs or all differences zero).
+
+def worst_as_inf(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Values with every diverged entry (:func:`at_ceiling`) set to ``+inf`` (the worst)."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(at_ceiling(v), np.inf, v)
+
+
+def signed_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Paired error differences ``a - b`` with diverged errors ranked worst.
+
+    A diverged ``a`` against a finite ``b`` is ``+inf`` (and the reverse ``-inf``), so it outranks
+    every finite difference whatever the size of ``b``; two diverged errors tie (``0``).
     """
-    from scipy.stats import wilcoxon
+    a, b = worst_as_inf(a), worst_as_inf(b)
+    with np.errstate(invalid="ignore"):
+        diff = a - b
+    return np.where(np.isinf(a) & np.isinf(b), 0.0, diff)
 
-    a = np.nan_to_num(np.asarray(a, float), nan=ERROR_CEILING, posinf=ERROR_CEILING)
-    b = np.nan_to_num(np.asarray(b, float), nan=ERROR_CEILING, posinf=ERROR_CEILING)
-    diff = a - b
-    if len(diff) < 2 or np.all(diff == 0):
-        return float("nan")
-    return float(wilcoxon(a, b, zero_method="wilcox", alternative="two-sided").pvalue)
+
+def wilcoxon_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Two-sided paired Wilcoxon signed-rank test of errors ``a`` vs ``b`` (same trajectories).
+
+    Diverged errors are kept and rank worst (:func:`signed_differences`); infinite differences
+    share the top rank. Zero differences are dropped (``zero_method="wilcox"``).
+
+    :returns: (p-value, rank balance ``(T+ - T-) / (T+ + T-)`` in [-1, 1]: positive when ``a``
+        has the larger errors). Both NaN when undefined (fewer than 2 pairs, all ties).
+    """
+    from scipy.stats import rankdata, wilcoxon
+
+    diff = signed_differences(a, b)
+    diff = diff[diff != 0]
+    if len(np.asarray(a)) < 2 or len(diff) == 0:
+        return float("nan"), float("nan")
+    finite = np.abs(diff[np.isfinite(diff)])
+    top = 2.0 * (finite.max() if finite.size else 1.0) + 1.0
+    diff = np.where(np.isinf(diff), np.sign(diff) * top, diff)
+    ranks = rankdata(np.abs(diff))
+    balance = float((ranks[diff > 0].sum() - ranks[diff < 0].sum()) / ranks.sum())
+    p = float(wilcoxon(diff, zero_method="wilcox", alternative="two-sided").pvalue)
+    return p, balance
+
+
+def paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
+    """The p-value of :func:`wilcoxon_test` (NaN when undefined)."""
+    return wilcoxon_test(a, b)[0]

@@ -9,17 +9,24 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.aggregate import collect_metrics, per_run_table
+from trajmbrl.evaluation.stats import label_rows
+from trajmbrl.modes.aggregate import collect_metrics
 from trajmbrl.modes.common import command, model_keys, models_override
-from trajmbrl.plotting.figures import mse_vs_horizon
-from trajmbrl.plotting.tables import median_table, uncertainty_table, wilcoxon_table
+from trajmbrl.plotting.comparisons import comparison_table
+from trajmbrl.plotting.figures import horizon_figure
+from trajmbrl.plotting.tables import (
+    divergence_stats,
+    fmt_value,
+    horizon_stats,
+    runs_table,
+    table_horizons,
+    uncertainty_table,
+    wide_table,
+    with_skill,
+)
 from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
-
-#: trajectory vs one-step comparisons tested for significance
-PAIRS = [("t", "d"), ("te", "de"), ("tp", "p"), ("tpe", "pe")]
-
 
 def run(cfg: DictConfig) -> None:
     """Draw whatever the run directory holds: horizon metrics, efficiency grid, rewards."""
@@ -37,44 +44,89 @@ def run(cfg: DictConfig) -> None:
 
 
 def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
-    """Median normalised MSE vs horizon figure, median table and Wilcoxon tests."""
+    """nMSE and skill vs horizon figures, seed-aggregated tables, Wilcoxon + Holm tests."""
     if not sorted((run_dir / "metrics").glob("*.csv")):
         return False
-    frame = collect_metrics(run_dir)
-    frame["label"] = frame["model"] + frame["action_source"].map(
-        lambda s: "" if s in ("direct", "logged") else f" ({s})"
-    )
-    labelled = frame.assign(model=frame["label"])
-    horizons = list(cfg.plot.horizons)
-    paths = mse_vs_horizon(
-        labelled,
-        run_dir / "figures" / "nmse_vs_horizon",
-        title=f"{cfg.env.name} ({cfg.data.tag}): normalised MSE vs horizon",
-        formats=list(cfg.plot.formats),
-    )
-    table = median_table(labelled, horizons)
-    tests = wilcoxon_table(frame[frame["action_source"].isin(["direct", "logged"])], PAIRS,
-                           horizons)
+    frame = label_rows(collect_metrics(run_dir))
+    rows = figure_rows(cfg, run_dir, frame)
+    scored = with_skill(frame)
+    hs = table_horizons(scored[scored["metric"] == "nmse"], list(cfg.plot.horizons))
+    stats = horizon_stats(scored, hs)
+    nmse_table = wide_table(stats, "nmse", divergence_stats(frame))
+    skill_table = wide_table(stats, "skill")
+    tests = comparison_table(scored[scored["metric"] == "nmse"], stats, hs)
+    calibration = uncertainty_table(frame, hs)
     tables = run_dir / "tables"
-    atomic_write_text(tables / "median_nmse.csv", table.to_csv())
+    atomic_write_text(tables / "horizon_stats.csv", stats.to_csv(index=False))
+    atomic_write_text(tables / "median_nmse.csv", nmse_table.to_csv(index=False))
+    atomic_write_text(tables / "runs.csv", runs_table(scored, hs).to_csv(index=False))
+    for name, table in (("skill", skill_table), ("wilcoxon", tests),
+                        ("uncertainty", calibration.reset_index())):
+        if len(table):
+            atomic_write_text(tables / f"{name}.csv", table.to_csv(index=False))
+    paths = horizon_figures(cfg, run_dir, scored, rows)
+    where = f"{cfg.env.name}, {cfg.data.tag}"
+    print(f"\nNormalised MSE on held-out test trajectories ({where}): median over seeds of the "
+          "median over trajectories [min, max across seeds]:")
+    print(nmse_table.to_string(index=False))
+    if len(skill_table):
+        print("\nSkill = nMSE / hmean nMSE on the same trajectory (< 1 beats no model):")
+        print(skill_table.to_string(index=False))
     if len(tests):
-        atomic_write_text(tables / "wilcoxon.csv", tests.to_csv(index=False))
-    atomic_write_text(tables / "runs.csv", per_run_table(frame, horizons).to_csv(index=False))
-    calibration = uncertainty_table(labelled, horizons)
+        print("\nPaired Wilcoxon signed-rank tests on per-trajectory errors averaged over seeds "
+              "(p_holm: Holm over the horizons of each comparison):")
+        print(format_tests(tests).to_string(index=False))
     if len(calibration):
-        atomic_write_text(tables / "uncertainty.csv", calibration.to_csv())
-    fmt = lambda v: f"{v:.3g}"  # noqa: E731
-    print(f"\nMedian normalised MSE on held-out test trajectories ({cfg.env.name}, "
-          f"{cfg.data.tag}):")
-    print(table.reset_index().to_string(index=False, float_format=fmt))
-    if len(tests):
-        print("\nPaired Wilcoxon signed-rank tests (trajectory vs one-step):")
-        print(tests.to_string(index=False, float_format=fmt))
-    if len(calibration):
-        print("\nUncertainty (median NLL per dim, share of truth within 1 / 2 sigma):")
-        print(calibration.reset_index().to_string(index=False, float_format=fmt))
-    print("\nFigure: " + ", ".join(str(p) for p in paths))
+        print("\nUncertainty (median NLL per dim, share of truth within 1 / 2 sigma; median over "
+              "seeds):")
+        print(calibration.reset_index().to_string(index=False, float_format=_fmt))
+    print("\nFigures: " + ", ".join(str(p) for p in paths))
     return True
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def format_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table for printing: ceilings marked, p-values with 3 digits."""
+    out = tests.drop(columns=["a", "variant"] if tests["variant"].nunique() == 1 else ["a"])
+    out = out.rename(columns={"b": "vs (at h)"})
+    for col in ("median_a", "median_b"):
+        out[col] = out[col].map(fmt_value)
+    for col in ("p_value", "p_holm"):
+        out[col] = out[col].map(_fmt)
+    return out
+
+
+def figure_rows(cfg: DictConfig, run_dir: Path, frame: pd.DataFrame) -> list[str] | None:
+    """The ``plot.rows`` labels (None = every row); each must name a row of ``frame``."""
+    rows = cfg.plot.get("rows")
+    if rows is None:
+        return None
+    rows = [str(r) for r in rows]
+    missing = [r for r in rows if r not in set(frame["row"])]
+    if missing:
+        raise TrajmbrlError(
+            f"plot.rows names {missing}, which {run_dir}/metrics does not hold; rows there: "
+            f"{sorted(set(frame['row']))}"
+        )
+    return rows
+
+
+def horizon_figures(cfg: DictConfig, run_dir: Path, scored: pd.DataFrame,
+                    rows: list[str] | None) -> list[Path]:
+    """figures/nmse_vs_horizon and (with hmean) figures/skill_vs_horizon of ``rows``."""
+    where = f"{cfg.env.name} ({cfg.data.tag})"
+    formats = list(cfg.plot.formats)
+    paths = horizon_figure(scored, run_dir / "figures" / "nmse_vs_horizon", rows=rows,
+                           title=f"{where}: normalised MSE vs horizon", formats=formats)
+    if (scored["metric"] == "skill").any():
+        paths += horizon_figure(
+            scored, run_dir / "figures" / "skill_vs_horizon", metric="skill", rows=rows,
+            reference=1.0, ylabel="skill = nMSE / hmean nMSE", formats=formats,
+            title=f"{where}: skill vs horizon (below 1 beats hmean)")
+    return paths
 
 
 def plot_efficiency(cfg: DictConfig, run_dir: Path) -> bool:

@@ -13,13 +13,15 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from trajmbrl.evaluation.metrics import horizon_summary  # noqa: E402
+from trajmbrl.evaluation.stats import sort_key  # noqa: E402
 from trajmbrl.utils.atomic import atomic_path  # noqa: E402
 
-#: the original's plot colours per model key (spec 5.1)
+#: the original's plot colours per model key (spec 5.1), then the baselines
 COLORS = {
     "d": "#0033ff", "de": "#3660b5", "p": "#00c414", "pe": "#52b536",
     "t": "#ff0000", "te": "#b53636", "tp": "#dcdc00", "tpe": "#b57f11",
     "lin": "#7f7f7f", "zero": "#000000",
+    "hmean": "#ff7f0e", "lint": "#17becf", "oracle": "#e377c2",
 }
 
 
@@ -35,31 +37,64 @@ def save_figure(fig: plt.Figure, stem: Path, formats: Sequence[str] = ("png", "p
     return paths
 
 
-def mse_vs_horizon(
+def seed_median_summary(frame: pd.DataFrame, hue: str = "row") -> pd.DataFrame:
+    """Per ``hue`` and horizon: the percentiles over test trajectories of each seed, then the
+    median over seeds (the line is the table's value). Diverged values sit at the ceiling.
+
+    :param frame: tidy rows ``hue, seed, traj, horizon, value`` of one metric.
+    """
+    per_seed = horizon_summary(frame, [hue, "seed"])
+    cols = ["p10", "p34", "median", "p66", "p90"]
+    return per_seed.groupby([hue, "horizon"], sort=True)[cols].median().reset_index()
+
+
+def line_style(model: str, source: str) -> dict[str, object]:
+    """Colour by model key; solid = direct / logged actions, dashed = closed loop, dotted =
+    sampled propagation."""
+    base, _, propagation = str(source).partition("-")
+    style = "--" if base == "controller" else "-"
+    return {"color": COLORS.get(str(model)), "ls": ":" if propagation else style}
+
+
+def horizon_figure(
     frame: pd.DataFrame,
     stem: Path,
     *,
+    metric: str = "nmse",
     title: str = "",
-    hue: str = "model",
+    ylabel: str = "normalised MSE",
+    rows: Sequence[str] | None = None,
+    reference: float | None = None,
     formats: Sequence[str] = ("png", "pdf"),
 ) -> list[Path]:
-    """Median normalised MSE vs horizon with 34-66 and 10-90 percentile bands, log scale.
+    """Median (over seeds) of the median over test trajectories vs horizon, with the 34-66 and
+    10-90 percentile bands over trajectories, log scale; one line per table row.
 
-    :param frame: tidy rows with columns ``hue``, traj, horizon, metric (``nmse``), value.
+    :param frame: tidy rows with ``row, model, action_source, seed, traj, horizon, metric,
+        value``; :param rows: the row labels to draw, in order (None = all).
+    :param reference: a horizontal line (e.g. 1 for skill scores).
     """
-    summary = horizon_summary(frame[frame["metric"] == "nmse"], [hue])
+    part = frame[frame["metric"] == metric]
+    if rows is not None:
+        part = part[part["row"].isin(list(rows))]
+    summary = seed_median_summary(part)
+    keys = part[["row", "model", "action_source"]].drop_duplicates()
+    styles = {r: line_style(m, s) for r, m, s in keys.itertuples(index=False)}
+    order = list(rows) if rows is not None else [
+        r for r, m, s in sorted(keys.itertuples(index=False), key=lambda k: sort_key(k[1], k[2]))]
     sns.set_theme(style="whitegrid", context="paper")
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, group in summary.groupby(hue, sort=True):
-        color = COLORS.get(str(name))
-        ax.plot(group["horizon"], group["median"], label=str(name), color=color, lw=1.6)
-        ax.fill_between(group["horizon"], group["p34"], group["p66"], color=color, alpha=0.3,
-                        lw=0)
-        ax.fill_between(group["horizon"], group["p10"], group["p90"], color=color, alpha=0.12,
-                        lw=0)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name in [r for r in order if r in styles]:
+        group = summary[summary["row"] == name]
+        (line,) = ax.plot(group["horizon"], group["median"], label=name, lw=1.6, **styles[name])
+        for lo, hi, alpha in (("p34", "p66", 0.25), ("p10", "p90", 0.1)):
+            ax.fill_between(group["horizon"], group[lo], group[hi], color=line.get_color(),
+                            alpha=alpha, lw=0)
+    if reference is not None:
+        ax.axhline(reference, color="black", lw=0.8, ls="-.")
     ax.set_yscale("log")
     ax.set_xlabel("prediction horizon (steps)")
-    ax.set_ylabel("normalised MSE")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "median, 34-66 and 10-90 percentiles over test trajectories")
-    ax.legend(title=hue, frameon=True)
+    ax.legend(frameon=True, fontsize=7, ncol=2 if len(styles) > 8 else 1)
     return save_figure(fig, stem, formats)
