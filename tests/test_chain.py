@@ -32,7 +32,7 @@ def test_whole_chain_on_cartpole(run_mode, tmp_path, capsys):
     assert set(metrics["horizon"]) == set(range(1, 41))
     assert metrics.groupby("model")["traj"].nunique().to_dict() == {"d": 5, "t": 5}
     out = capsys.readouterr().out
-    assert "Median normalised MSE" in out and "Figure:" in out
+    assert "Median normalised MSE" in out and "Figures:" in out
 
 
 def test_reruns_skip_finished_work_and_never_clobber(run_mode, tmp_path):

@@ -66,8 +66,8 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
             atomic_write_text(tables / f"{name}.csv", table.to_csv(index=False))
     paths = horizon_figures(cfg, run_dir, scored, rows)
     where = f"{cfg.env.name}, {cfg.data.tag}"
-    print(f"\nNormalised MSE on held-out test trajectories ({where}): median over seeds of the "
-          "median over trajectories [min, max across seeds]:")
+    print(f"\nMedian normalised MSE on held-out test trajectories ({where}); with several "
+          "seeds: median over seeds [min, max across seeds]:")
     print(nmse_table.to_string(index=False))
     if len(skill_table):
         print("\nSkill = nMSE / hmean nMSE on the same trajectory (< 1 beats no model):")
