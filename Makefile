@@ -60,16 +60,16 @@ XP = $(if $(filter toy,$(SCALE)),scale=toy,)
 ALL_MODELS := d,de,p,pe,t,te,tp,tpe
 
 sec52: setup ## paper 5.2: long-horizon prediction, 4 systems x 8 models
-	$(SWEEP) experiment=sec52 $(XP) mode=collect
+	$(SWEEP) experiment=sec52 $(XP) mode=collect seed=0
 	$(SWEEP) experiment=sec52 $(XP) mode=train models=$(ALL_MODELS)
 	$(SWEEP) experiment=sec52 $(XP) mode=eval
-	$(SWEEP) experiment=sec52 $(XP) mode=plot
+	$(SWEEP) experiment=sec52 $(XP) mode=plot seed=0
 
 sec53: setup ## paper 5.3: cartpole stable / unstable / periodic data x 8 models
-	$(SWEEP) experiment=sec53 $(XP) mode=collect
+	$(SWEEP) experiment=sec53 $(XP) mode=collect seed=0
 	$(SWEEP) experiment=sec53 $(XP) mode=train models=$(ALL_MODELS)
 	$(SWEEP) experiment=sec53 $(XP) mode=eval
-	$(SWEEP) experiment=sec53 $(XP) mode=plot
+	$(SWEEP) experiment=sec53 $(XP) mode=plot seed=0
 
 sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies)
 	$(TRAJ) experiment=sec54 $(XP) mode=collect

@@ -12,22 +12,44 @@ non-finite error, or one at or above the error ceiling, is the worst possible va
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 
+from trajmbrl import configs
+from trajmbrl.configs import model_config
 from trajmbrl.evaluation.metrics import worst_as_inf
 
 #: the columns that identify one table row (a run dir fixes env and data)
 ROW = ["env", "data", "model", "action_source", "variant"]
-#: trained model keys (everything else in a metrics CSV is a baseline)
-MODEL_KEYS = ("d", "de", "p", "pe", "t", "te", "tp", "tpe")
 #: baseline keys in table order (oracle replays the true simulator: shown, never a baseline)
 BASELINE_KEYS = ("zero", "hmean", "lin", "lint", "oracle")
-#: trajectory model -> its one-step counterpart
-COUNTERPART = {"t": "d", "te": "de", "tp": "p", "tpe": "pe"}
 #: reference of the skill score
 REFERENCE = "hmean"
 _PROTOCOLS = {"logged": "logged", "controller": "closed loop"}
+
+
+@cache
+def model_keys() -> tuple[str, ...]:
+    """The trained model keys (conf/models/), one-step first: d de p pe t te tp tpe."""
+    keys = configs.model_keys()
+    return tuple(sorted(keys, key=lambda k: (model_config(k)["family"] != "one_step", k)))
+
+
+@cache
+def counterpart(key: str) -> str | None:
+    """The one-step key that means the same as trajectory key ``key`` (t -> d, tpe -> pe)."""
+    if key not in model_keys() or model_config(key)["family"] != "trajectory":
+        return None
+    meaning = _meaning(key)
+    return next((k for k in model_keys() if model_config(k)["family"] == "one_step"
+                 and _meaning(k) == meaning), None)
+
+
+def _meaning(key: str) -> tuple[bool, bool]:
+    cfg = model_config(key)
+    return bool(cfg["probabilistic"]), int(cfg["ensemble_size"]) > 1
 
 
 def protocol_name(source: str) -> str:
@@ -48,7 +70,7 @@ def row_label(model: str, source: str) -> str:
 
 def sort_key(model: str, source: str) -> tuple[int, int, str]:
     """Table order: model keys, then baselines; direct, logged, then closed loop."""
-    order = (*MODEL_KEYS, *BASELINE_KEYS)
+    order = (*model_keys(), *BASELINE_KEYS)
     protocol = {"direct": 0, "logged": 1, "controller": 2}.get(str(source).partition("-")[0], 3)
     return (order.index(model) if model in order else len(order), protocol, str(source))
 

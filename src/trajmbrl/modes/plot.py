@@ -28,6 +28,7 @@ from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
 
+
 def run(cfg: DictConfig) -> None:
     """Draw whatever the run directory holds: horizon metrics, efficiency grid, rewards."""
     run_dir = Path(cfg.paths.run_dir)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from trajmbrl.evaluation.metrics import wilcoxon_test
-from trajmbrl.evaluation.stats import COUNTERPART, MODEL_KEYS, holm, seed_mean, sort_key
+from trajmbrl.evaluation.stats import counterpart, holm, model_keys, seed_mean, sort_key
 
 #: the opponent name of the strongest-baseline comparisons
 STRONGEST = "strongest baseline"
@@ -27,7 +27,7 @@ _KEYS = ["row", "model", "action_source", "variant"]
 
 def is_baseline(model: str, source: str) -> bool:
     """A row that a model must beat: trivial predictors, ``lin``, closed-loop one-step models."""
-    closed_loop = model in MODEL_KEYS and str(source).startswith("controller")
+    closed_loop = model in model_keys() and str(source).startswith("controller")
     return model in _BASELINES or closed_loop
 
 
@@ -41,9 +41,10 @@ def families(rows: pd.DataFrame) -> list[tuple[str, list[str]]]:
         rows["model"].iat[i], rows["action_source"].iat[i]))]
     for a in rows.itertuples(index=False):
         same = rows[rows["variant"] == a.variant]
-        if a.model in COUNTERPART:
-            out += [(a.row, [b]) for b in same.loc[same["model"] == COUNTERPART[a.model], "row"]]
-        if a.model in MODEL_KEYS:
+        one_step = counterpart(a.model)
+        if one_step is not None:
+            out += [(a.row, [b]) for b in same.loc[same["model"] == one_step, "row"]]
+        if a.model in model_keys():
             base = [b.row for b in same.itertuples(index=False)
                     if b.row != a.row and is_baseline(b.model, b.action_source)]
             if base:
