@@ -27,7 +27,7 @@ def test_whole_chain_on_cartpole(run_mode, tmp_path, capsys):
     assert (run / "figures/nmse_vs_horizon.png").stat().st_size > 1000
     assert (run / "figures/nmse_vs_horizon.pdf").exists()
     table = pd.read_csv(run / "tables/median_nmse.csv")
-    assert set(table["model"]) == {"d", "d (controller)", "t"}
+    assert set(table["row"]) == {"d (logged)", "d (closed loop)", "t"}
     metrics = pd.concat(pd.read_csv(p, comment="#") for p in (run / "metrics").glob("*.csv"))
     assert set(metrics["horizon"]) == set(range(1, 41))
     assert metrics.groupby("model")["traj"].nunique().to_dict() == {"d": 5, "t": 5}
