@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
@@ -113,7 +114,10 @@ def test_early_stopping_restores_best_weights_per_member():
     assert va is not None
     final = model.eval_score(x[va], y[va])
     frame = hist.to_frame()
-    last = frame[frame.epoch == hist.stopped_epoch].sort_values("member").val_score.to_numpy()
+    # a stopped member trains no more: its rows end patience epochs after its best epoch
+    ends = frame.groupby("member").epoch.max().to_numpy()
+    assert list(ends) == [b + 3 for b in hist.best_epoch]
+    last = frame.sort_values("epoch").groupby("member").val_score.last().to_numpy()
     for m in range(5):
         at_best = frame[(frame.epoch == hist.best_epoch[m]) & (frame.member == m)].val_score
         assert final[m].item() == pytest.approx(at_best.item(), rel=1e-5)
@@ -151,7 +155,8 @@ def test_resume_after_kill_equals_straight_run(tmp_path):
 
     first = DynamicsModel(_spec("pe", hidden=16), seed=0)
     with pytest.raises(KeyboardInterrupt):
-        ModelTrainer(first, cfg, state_path=state, progress=False).fit(x, y, on_epoch=kill)
+        ModelTrainer(first, cfg, state_path=state, progress=False, state_every=0).fit(
+            x, y, on_epoch=kill)
     assert state.exists()
 
     epochs_run: list[int] = []
@@ -211,3 +216,61 @@ def test_bad_config_and_data():
     x[3, 1] = float("nan")
     with pytest.raises(TrajmbrlError, match="NaN"):
         ModelTrainer(model, TrainConfig(), progress=False).fit(x, y)
+
+
+def test_trajectory_split_holds_out_whole_trajectories():
+    x, y = _data(600)
+    groups = torch.arange(600) // 20  # 30 trajectories of 20 samples
+    model = DynamicsModel(_spec("de", hidden=8), seed=0)
+    trainer = ModelTrainer(model, TrainConfig(epochs=1, val_fraction=0.2), progress=False)
+    trainer.fit(x, y, groups=groups)
+    tr, va, mem = trainer.train_indices, trainer.val_indices, trainer.member_indices
+    assert tr is not None and va is not None and mem is not None
+    train_traj, val_traj = set(groups[tr].tolist()), set(groups[va].tolist())
+    assert not train_traj & val_traj and len(val_traj) == 6 and len(train_traj) == 24
+    assert sorted(tr.tolist() + va.tolist()) == list(range(600))  # whole trajectories
+    for row in mem:  # bootstrap over trajectories: members miss some, never see validation
+        seen = set(groups[row].tolist())
+        assert seen <= train_traj and len(seen) < 24
+    # per-sample split as an option: trajectories then straddle train and validation
+    trainer = ModelTrainer(DynamicsModel(_spec("de", hidden=8), seed=0),
+                           TrainConfig(epochs=1, val_fraction=0.2, split="sample"),
+                           progress=False)
+    trainer.fit(x, y, groups=groups)
+    assert trainer.val_indices is not None and trainer.train_indices is not None
+    assert set(groups[trainer.val_indices].tolist()) & set(
+        groups[trainer.train_indices].tolist())
+
+
+def test_step_budget_without_early_stopping_keeps_final_weights():
+    x, y = _data(100)
+    model = DynamicsModel(_spec("de", hidden=8), seed=0)
+    cfg = TrainConfig(epochs=1, batch_size=32, steps=10, patience=None, val_fraction=0.2)
+    hist = ModelTrainer(model, cfg, progress=False).fit(x, y)
+    assert hist.steps == 10 and hist.stopped_epoch == 4  # 3 steps per epoch, last one partial
+    assert hist.best_epoch == [4] * 5  # no selection on validation: the final weights
+
+
+def test_bf16_trains_close_to_fp32(tmp_path):
+    from trajmbrl.training.curves import CurveLog
+    from trajmbrl.training.precision import fast_bf16
+
+    assert isinstance(fast_bf16("cpu")[0], bool)
+    x, y = _data(400)
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        model = DynamicsModel(_spec("d", hidden=32), seed=0)
+        cfg = TrainConfig(epochs=4, batch_size=64, lr=3e-3, precision=precision)
+        seen: list[int] = []
+        log = CurveLog(tmp_path / precision / "history.csv")
+
+        def on_epoch(epoch: int, hist: object, log: CurveLog = log, seen: list = seen) -> None:
+            log(epoch, hist)  # type: ignore[arg-type]
+            seen.append(len(pd.read_csv(log.path)))  # readable while training runs
+        hist = ModelTrainer(model, cfg, progress=False).fit(x, y, on_epoch=on_epoch)
+        assert seen == [1, 2, 3, 4]
+        assert pd.read_csv(log.path).equals(hist.to_frame())
+        scores[precision] = min(hist.best_score)
+        assert model.net.head.weight.dtype == torch.float32
+    assert scores["bf16"] == pytest.approx(scores["fp32"], rel=0.05)
+    assert scores["bf16"] != scores["fp32"]  # the products really ran in bf16

@@ -10,7 +10,7 @@ Both builders apply the same data-size policy (fixing spec 8.12): a seeded subse
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -20,7 +20,11 @@ from trajmbrl.errors import TrajmbrlError
 
 @dataclass
 class SampleReport:
-    """How a training set was built (goes into the checkpoint's metadata and the log)."""
+    """How a training set was built (goes into the checkpoint's metadata and the log).
+
+    ``traj``: (M,) the index (in the selected data) of the trajectory every sample comes from,
+    for trajectory-level validation splits and resampling; not part of :meth:`to_dict`.
+    """
 
     kind: str
     trajectories: int
@@ -29,9 +33,10 @@ class SampleReport:
     kept: int
     keep_rate: float | None = None
     max_pairs: int | None = None
+    traj: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "traj"}
 
     def describe(self) -> str:
         text = (
@@ -111,7 +116,8 @@ def one_step_samples(data: TrajectoryData) -> tuple[np.ndarray, np.ndarray, Samp
     a = data.actions[valid]
     x = np.concatenate([s, a], axis=1)
     y = s_next - s
-    report = SampleReport("one_step", data.num, t, int(valid.sum()), int(valid.sum()))
+    report = SampleReport("one_step", data.num, t, int(valid.sum()), int(valid.sum()),
+                          traj=np.nonzero(valid)[0])
     return x.astype(np.float32), y.astype(np.float32), report
 
 
@@ -164,6 +170,6 @@ def trajectory_pairs(
     )
     y = data.states[n, i + h]
     report = SampleReport(
-        "trajectory", data.num, t_range, total, int(keep), keep_rate, max_pairs
+        "trajectory", data.num, t_range, total, int(keep), keep_rate, max_pairs, traj=n
     )
     return x.astype(np.float32), y.astype(np.float32), report

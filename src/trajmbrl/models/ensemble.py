@@ -42,9 +42,14 @@ class EnsembleLinear(nn.Module):
         self.weight.copy_(w.mul_(2 * bound).sub_(bound))
         self.bias.copy_(b.mul_(2 * bound).sub_(bound))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """:param x: (E, B, in) -> (E, B, out)."""
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
+        """:param x: (E, B, in), or (A, B, in) for the A member indices ``members`` -> (., B, out).
+
+        A member subset only computes those members (stopped members cost nothing).
+        """
+        if members is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[members], x, self.weight[members])
 
     def extra_repr(self) -> str:
         return f"in={self.in_dim}, out={self.out_dim}, ensemble={self.ensemble}"
@@ -100,24 +105,33 @@ class EnsembleMLP(nn.Module):
             self.register_parameter("max_logvar", None)
             self.register_parameter("min_logvar", None)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """:param x: (E, B, in) normalised.
+    def forward(
+        self, x: Tensor, members: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """:param x: (E, B, in) normalised, or (A, B, in) for the member indices ``members``.
 
-        :returns: mean (E, B, out) and bounded log-variance (E, B, out) or None, normalised units.
+        :returns: mean (., B, out) and bounded log-variance (., B, out) or None, normalised
+            units, float32 also under bf16 autocast.
         """
         h = x
         for layer in self.hidden:
-            h = torch.relu_(layer(h))  # in place: baddbmm backward does not need its output
-        out = self.head(h)
+            h = torch.relu_(layer(h, members))  # in place: baddbmm backward needs no output
+        out = self.head(h, members).float()
         if not self.probabilistic:
             return out, None
+        hi, lo = self.max_logvar, self.min_logvar
+        if members is not None:
+            hi, lo = hi[members], lo[members]
         mean, lv = out[..., : self.out_dim], out[..., self.out_dim :]
-        lv = self.max_logvar - F.softplus(self.max_logvar - lv)
-        lv = self.min_logvar + F.softplus(lv - self.min_logvar)
+        lv = hi - F.softplus(hi - lv)
+        lv = lo + F.softplus(lv - lo)
         return mean, lv
 
-    def bound_penalty(self) -> Tensor:
-        """:returns: (E,) ``0.01 * (sum max_logvar - sum min_logvar)`` per member, or 0."""
+    def bound_penalty(self, members: Tensor | None = None) -> Tensor:
+        """:returns: (E,) (or (A,) for ``members``) ``0.01 * (sum max - sum min)`` log-variance
+        bounds per member, or zeros."""
         if self.max_logvar is None or self.min_logvar is None:
-            return self.head.bias.new_zeros(self.ensemble)
-        return 0.01 * (self.max_logvar.sum((1, 2)) - self.min_logvar.sum((1, 2)))
+            n = self.ensemble if members is None else members.shape[0]
+            return self.head.bias.new_zeros(n)
+        pen = 0.01 * (self.max_logvar.sum((1, 2)) - self.min_logvar.sum((1, 2)))
+        return pen if members is None else pen[members]

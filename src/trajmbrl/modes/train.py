@@ -41,6 +41,7 @@ def run(cfg: DictConfig) -> None:
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
     """Train one model key (``model_cfg``: its settings); write ``model.pt`` and ``history.csv``."""
     from trajmbrl.models.checkpoint import save_checkpoint
+    from trajmbrl.training.curves import CurveLog
     from trajmbrl.training.trainer import ModelTrainer
 
     out = model_dir(cfg, model_cfg["key"])
@@ -68,11 +69,15 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
         state_path=out / "train_state.pt",
         progress=cfg.progress,
     )
-    history = trainer.fit(
-        torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
-    )
-    frame = history.to_frame()
-    atomic_write_text(out / "history.csv", frame.to_csv(index=False))
+    curves = CurveLog(out / "history.csv", tensorboard=bool(cfg.train.tensorboard))
+    try:
+        history = trainer.fit(
+            torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev),
+            groups=torch.as_tensor(report.traj, device=dev), on_epoch=curves,
+        )
+    finally:
+        curves.close()
+    atomic_write_text(out / "history.csv", history.to_frame().to_csv(index=False))
     meta: dict[str, Any] = {
         "config_hash": fingerprint,
         "dataset": str(cfg.paths.dataset),
@@ -102,8 +107,11 @@ def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
         batch_size=_positive(model_cfg, "batch_size"),
         lr=float(model_cfg["lr"]),
         weight_decay=float(model_cfg["weight_decay"]),
-        patience=positive(cfg, "train.patience", allow_none=False),
+        patience=positive(cfg, "train.patience"),
         val_fraction=float(cfg.train.val_fraction),
+        split=str(cfg.train.split),  # type: ignore[arg-type]
+        steps=positive(cfg, "train.steps"),
+        precision=str(cfg.train.precision),  # type: ignore[arg-type]
         # a single model trains on all its data; resampling only diversifies ensemble members
         resample=str(cfg.train.resample) if int(model_cfg["ensemble_size"]) > 1 else "none",
         seed=int(cfg.seed),

@@ -1,5 +1,6 @@
-"""Model training: batched ensemble trainer with early stopping and resumable state."""
+"""Batched ensemble training (Adam, early stopping per member, resumable state)."""
 
-from trajmbrl.training.trainer import History, ModelTrainer, TrainConfig
+from trajmbrl.training.config import History, TrainConfig
+from trajmbrl.training.trainer import ModelTrainer
 
 __all__ = ["History", "ModelTrainer", "TrainConfig"]
