@@ -1,4 +1,4 @@
-"""The four modes. Only this package (and cli.py) reads Hydra's DictConfig."""
+"""The modes. Only this package (and cli.py) reads Hydra's DictConfig."""
 
 from __future__ import annotations
 
@@ -40,4 +40,5 @@ MODES: dict[str, Callable[[DictConfig], None]] = {
     "train": _lazy("train"),
     "eval": _lazy("evaluate"),
     "plot": _lazy("plot"),
+    "control": _lazy("control"),
 }

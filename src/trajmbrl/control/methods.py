@@ -1,0 +1,258 @@
+"""The control methods. Each spends a round's system episodes (``run_round``), refits on all
+episodes so far (``update``) and recommends a policy that ``evaluate`` runs on fresh episodes.
+
+Model-based searches (``model_cma``, ``model_cma_onestep``, ``model_gp``) maximise a predicted
+score with CMA-ES from the best theta seen on the system; on per-episode tasks (reacher) they
+search again for every episode's initial state. Model-free ones (``env_cma``, ``env_bo``,
+``random``) spend episodes on candidate theta directly; ``reference`` runs the hand-designed
+theta; ``mpc_pets`` plans actions every step (:mod:`trajmbrl.control.mpc`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from trajmbrl.control.fit import ModelRecipe, fit_model
+from trajmbrl.control.mpc import CEMPlanner, CEMSettings, run_mpc_episodes
+from trajmbrl.control.scorers import gp_scores, onestep_scores, trajectory_scores
+from trajmbrl.control.search import BayesOpt, CMASettings, cma_maximize, cma_strategy
+from trajmbrl.control.system import EpisodeLog, System
+from trajmbrl.control.tasks import ControlTask
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.reward import fit_gp
+
+METHODS = ("model_cma", "model_cma_onestep", "model_gp", "env_cma", "env_bo", "random",
+           "reference", "mpc_pets")
+#: model family each model-based method needs (its model is the recipe's key or counterpart)
+NEEDS_MODEL = {"model_cma": "trajectory", "model_cma_onestep": "one_step",
+               "mpc_pets": "one_step"}
+
+
+def method_recipe(method: str, recipe: ModelRecipe | None) -> ModelRecipe | None:
+    """The model a method trains: ``model_cma`` the trajectory key (``te``, or the counterpart
+    of a one-step choice), ``model_cma_onestep`` the one-step key (``de`` for ``te``),
+    ``mpc_pets`` the probabilistic one-step key of the same ensemble shape (``pe`` / ``p``)."""
+    if recipe is None or method not in NEEDS_MODEL:
+        return None
+    if method == "mpc_pets":
+        return recipe.with_key("pe" if recipe.ensemble else "p")
+    return recipe.for_family(NEEDS_MODEL[method])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a method needs besides the task (plain values; see conf/control)."""
+
+    cma: CMASettings = CMASettings()
+    mpc: CEMSettings = CEMSettings()
+    recipe: ModelRecipe | None = None
+    kappa: float = 0.0
+    explore_std: float = 0.05
+    replan_every: int | None = None
+    bo_sampler: str = "gp"
+
+
+class Method:
+    """Base: a fixed theta policy (subclasses set ``theta`` and ``predicted``)."""
+
+    model_key = ""
+
+    def __init__(self, task: ControlTask, system: System, settings: Settings, seed: int,
+                 init_states: np.ndarray) -> None:
+        self.task, self.system, self.cfg, self.seed = task, system, settings, seed
+        self.s0 = init_states  # (S, ds) initial states a candidate is scored on in a model
+        self.rng = np.random.default_rng([seed, 4])
+        self.theta: np.ndarray | None = None
+        self.predicted = float("nan")
+
+    def update(self, log: EpisodeLog, round_: int) -> None:
+        """Refit on every episode so far; default: recommend the best episode's theta."""
+        self.theta = log.thetas[int(np.nanargmax(log.scores))]
+
+    def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
+        """Spend one system episode per seed (default: the recommendation)."""
+        for s in seeds:
+            self.system.run(self.theta, int(s), log)
+
+    def evaluate(self, seeds: np.ndarray) -> tuple[np.ndarray, float]:
+        """True scores (N,) of the recommendation on fresh episodes, and its predicted score."""
+        return np.array([self.system.run(self.theta, int(s)) for s in seeds]), self.predicted
+
+
+class RandomSearch(Method):
+    """Uniform random theta; recommends the best episode seen."""
+
+    def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
+        for s in seeds:
+            self.system.run(self.task.to_theta(self.rng.uniform(size=self.task.dim)), int(s), log)
+
+
+class Reference(Method):
+    """The hand-designed theta, every episode."""
+
+    def update(self, log: EpisodeLog, round_: int) -> None:
+        if self.task.reference is None:
+            raise TrajmbrlError(f"control.method=reference: the {self.task.name} task has no "
+                                "hand-designed controller")
+        self.theta = self.task.reference
+
+
+class EnvCMA(Method):
+    """CMA-ES on the system: one generation per round (population = the round's episodes),
+    started at the best random theta; recommends the distribution mean."""
+
+    es: object | None = None
+
+    def update(self, log: EpisodeLog, round_: int) -> None:
+        if self.es is None:
+            super().update(log, round_)
+            return
+        self.theta = self.task.to_theta(np.asarray(self.es.result.xfavorite))  # type: ignore
+
+    def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
+        if self.es is None:
+            x0 = self.task.to_unit(self.theta)
+            self.es = cma_strategy(x0, self.cfg.cma.sigma, len(seeds), self.seed)
+        z = np.asarray(self.es.ask(), dtype=np.float64)  # type: ignore[attr-defined]
+        f = [self.system.run(self.task.to_theta(zi), int(s), log) for zi, s in zip(z, seeds)]
+        self.es.tell(list(z), [-v for v in f])  # type: ignore[attr-defined]
+
+
+class EnvBO(Method):
+    """Bayesian optimisation on the system (optuna), seeded with the random episodes;
+    recommends the best episode seen."""
+
+    bo: BayesOpt | None = None
+
+    def update(self, log: EpisodeLog, round_: int) -> None:
+        if self.bo is None:
+            self.bo = BayesOpt(self.task.dim, self.seed, self.cfg.bo_sampler)
+            for th, sc in zip(log.thetas, log.scores):
+                self.bo.add(self.task.to_unit(th), sc)
+        self.theta = self.task.to_theta(self.bo.best())
+
+    def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
+        assert self.bo is not None
+        for s in seeds:
+            z = self.bo.ask()
+            self.bo.tell(self.system.run(self.task.to_theta(z), int(s), log))
+
+
+class ModelSearch(Method):
+    """CMA-ES over theta on a learned score model (trajectory, closed-loop one-step or GP)."""
+
+    def __init__(self, kind: str, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.kind = kind
+        self.objective: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None
+        recipe = self.cfg.recipe
+        if kind != "gp":
+            if recipe is None:  # pragma: no cover (the mode always passes one)
+                raise TrajmbrlError(f"model_cma{'_onestep' if kind == 'one_step' else ''} "
+                                    "needs a model: set models=<key>")
+            self.recipe = recipe.for_family(kind)  # type: ignore[union-attr]
+            self.model_key = self.recipe.key
+        else:
+            self.model_key = "gp"
+
+    def update(self, log: EpisodeLog, round_: int) -> None:
+        seed = self.seed * 1000 + round_
+        if self.kind == "gp":
+            x = np.concatenate([np.stack([s[0] for s in log.states]), np.stack(log.params)], 1)
+            seg_scores = [self.system.score(s) for s in log.states]
+            gp = fit_gp(x, np.asarray(seg_scores), seed)
+            self.objective = lambda th, s0, h: gp_scores(gp, th, s0)
+        elif self.kind == "trajectory":
+            model = fit_model(self.recipe, log.to_data(), seed)
+            kappa = self.cfg.kappa
+            self.objective = lambda th, s0, h: trajectory_scores(model, self.task, th, s0, h,
+                                                                 kappa)
+        else:
+            model = fit_model(self.recipe, log.to_data(), seed)
+            self.objective = lambda th, s0, h: onestep_scores(model, self.task, th, s0, h)
+        self.best_seen = self.task.to_unit(log.thetas[int(np.nanargmax(log.scores))])
+        if not self.task.per_episode:
+            self.theta, self.predicted = self.plan(self.s0, self.task.horizon)
+
+    def plan(self, s0: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
+        """Best theta (dp,) for initial states s0 (S, ds) over ``steps``, and its prediction."""
+        assert self.objective is not None
+        obj = self.objective
+        z, f = cma_maximize(lambda z: obj(self.task.to_theta(z), s0, steps), self.best_seen,
+                            self.cfg.cma, int(self.rng.integers(2**31 - 1)))
+        return self.task.to_theta(z), f
+
+    def _chooser(self, explore: bool) -> Callable[[np.ndarray, int], np.ndarray]:
+        def choose(state: np.ndarray, steps: int) -> np.ndarray:
+            theta = self.theta if self.theta is not None and not self.task.per_episode else \
+                self.plan(state[None, :], steps)[0]
+            if explore:
+                noise = self.rng.normal(0.0, self.cfg.explore_std, self.task.dim)
+                theta = self.task.to_theta(self.task.to_unit(theta) + noise)
+            return theta
+        return choose
+
+    def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
+        for k, s in enumerate(seeds):
+            self.system.run_planned(self._chooser(explore=k > 0), int(s),
+                                    self.cfg.replan_every, log)
+
+    def evaluate(self, seeds: np.ndarray) -> tuple[np.ndarray, float]:
+        if not self.task.per_episode:
+            return super().evaluate(seeds)
+        preds: list[float] = []
+
+        def choose(state: np.ndarray, steps: int) -> np.ndarray:
+            theta, f = self.plan(state[None, :], steps)
+            if steps == self.task.horizon:
+                preds.append(f)
+            return theta
+
+        true = np.array([self.system.run_planned(choose, int(s), self.cfg.replan_every)
+                         for s in seeds])
+        return true, float(np.mean(preds))
+
+
+class MPCPets(Method):
+    """CEM-MPC on a one-step probabilistic ensemble, refit every round."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        if self.cfg.recipe is None:
+            raise TrajmbrlError("mpc_pets needs a model: set models=<key>")
+        self.recipe = method_recipe("mpc_pets", self.cfg.recipe)  # type: ignore[assignment]
+        self.model_key = self.recipe.key
+        self.planner: CEMPlanner | None = None
+
+    def update(self, log: EpisodeLog, round_: int) -> None:
+        model = fit_model(self.recipe, log.to_data(), self.seed * 1000 + round_)
+        self.planner = CEMPlanner(model, self.task, self.cfg.mpc, self.seed * 1000 + round_)
+
+    def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
+        assert self.planner is not None
+        run_mpc_episodes(self.task, self.planner, seeds, log)
+
+    def evaluate(self, seeds: np.ndarray) -> tuple[np.ndarray, float]:
+        assert self.planner is not None
+        return run_mpc_episodes(self.task, self.planner, seeds), float("nan")
+
+
+def make_method(name: str, task: ControlTask, system: System, settings: Settings, seed: int,
+                init_states: np.ndarray) -> Method:
+    """The method called ``name`` (one of :data:`METHODS`)."""
+    args = (task, system, settings, seed, init_states)
+    if name == "model_cma":
+        return ModelSearch("trajectory", *args)
+    if name == "model_cma_onestep":
+        return ModelSearch("one_step", *args)
+    if name == "model_gp":
+        return ModelSearch("gp", *args)
+    simple = {"env_cma": EnvCMA, "env_bo": EnvBO, "random": RandomSearch,
+              "reference": Reference, "mpc_pets": MPCPets}
+    if name not in simple:
+        raise TrajmbrlError(f"control.method={name!r} is unknown; choose one of "
+                            f"{', '.join(METHODS)}")
+    return simple[name](*args)

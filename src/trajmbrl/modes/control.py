@@ -1,0 +1,144 @@
+"""mode=control (issue 13): optimise controller parameters in a learned model, prove them on the
+system; one tidy CSV per (method, model, seed), then the learning-curve figure and final table
+redrawn from every CSV of the env."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+from threadpoolctl import threadpool_limits
+
+from trajmbrl.control.fit import ModelRecipe
+from trajmbrl.control.loop import Budget, run_control
+from trajmbrl.control.methods import METHODS, NEEDS_MODEL, Settings, method_recipe
+from trajmbrl.control.mpc import CEMSettings
+from trajmbrl.control.search import CMASettings
+from trajmbrl.control.tasks import make_task
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.modes.common import is_current, positive, to_dict, write_hashed_csv
+from trajmbrl.training.trainer import TrainConfig
+from trajmbrl.utils.atomic import atomic_write_text, config_hash
+
+log = logging.getLogger("trajmbrl")
+
+
+def control_dir(cfg: DictConfig) -> Path:
+    """``outputs/<experiment>/<env>/control`` (``toy_control`` at ``scale=toy``)."""
+    name = f"{cfg.scale_name}_control" if cfg.get("scale_name") else "control"
+    return Path(cfg.paths.output_dir) / str(cfg.experiment_name) / str(cfg.env.name) / name
+
+
+def recipe(cfg: DictConfig) -> ModelRecipe:
+    """The `models=` choice as a plain model recipe (architecture + training settings)."""
+    train = TrainConfig(
+        epochs=positive(cfg, "model.epochs", allow_none=False),
+        batch_size=positive(cfg, "model.batch_size", allow_none=False),
+        lr=float(cfg.model.lr), weight_decay=float(cfg.model.weight_decay),
+        patience=positive(cfg, "train.patience", allow_none=False),
+        val_fraction=float(cfg.train.val_fraction),
+        resample=str(cfg.train.resample) if int(cfg.model.ensemble_size) > 1 else "none",
+        seed=int(cfg.seed),
+    )
+    return ModelRecipe(str(cfg.model.key), positive(cfg, "model.hidden", allow_none=False),
+                       positive(cfg, "model.layers", allow_none=False), train,
+                       positive(cfg, "control.max_pairs"),
+                       positive(cfg, "model.ensemble_size", allow_none=False))
+
+
+def settings(cfg: DictConfig) -> tuple[Settings, Budget]:
+    """Plain settings and budget from the `control` node (errors name the key)."""
+    c = cfg.control
+    kappa, explore = float(c.kappa), float(c.explore_std)
+    if kappa < 0 or explore < 0:
+        raise TrajmbrlError(f"control.kappa and control.explore_std must be >= 0, got "
+                            f"{kappa}, {explore}")
+    st = Settings(
+        cma=CMASettings(int(c.cma.popsize), int(c.cma.iterations), float(c.cma.sigma)),
+        mpc=CEMSettings(**{k: v for k, v in to_dict(c.mpc).items()}),
+        recipe=recipe(cfg) if c.method in NEEDS_MODEL else None,
+        kappa=kappa, explore_std=explore,
+        replan_every=positive(cfg, "control.replan_every"), bo_sampler=str(c.bo_sampler),
+    )
+    budget = Budget(
+        *(positive(cfg, f"control.{k}", allow_none=False, minimum=0) for k in
+          ("random_episodes", "chosen_episodes", "rounds", "eval_episodes", "init_states"))
+    )
+    return st, budget
+
+
+def run(cfg: DictConfig) -> None:
+    """Run ``control.method`` for ``seed`` (unless up to date), then redraw the report."""
+    out = control_dir(cfg)
+    if not cfg.control.report_only:
+        method = str(cfg.control.method)
+        if method not in METHODS:
+            raise TrajmbrlError(f"control.method={method!r} is unknown; choose one of "
+                                f"{', '.join(METHODS)}")
+        st, budget = settings(cfg)
+        model_recipe = method_recipe(method, st.recipe)
+        model_key = model_recipe.key if model_recipe else "none"
+        path = out / "runs" / f"{method}__{model_key}__seed={cfg.seed}.csv"
+        fingerprint = _fingerprint(cfg, model_key)
+        if is_current(path, fingerprint, overwrite=bool(cfg.overwrite)):
+            log.info("Control run %s is up to date.", path)
+        else:
+            task = make_task(str(cfg.env.name), positive(cfg, "control.horizon"))
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # tiny batches: one thread is 4-10x faster on a busy host
+            try:
+                with threadpool_limits(limits=1):
+                    frame = run_control(task, method, st, budget, int(cfg.seed))
+            finally:
+                torch.set_num_threads(threads)
+            write_hashed_csv(path, frame, fingerprint)
+            last = frame.iloc[-1]
+            log.info("%s seed %s: true score %.3f after %d episodes (predicted %.3f), %.1f s",
+                     method, cfg.seed, last.true_score, last.episodes, last.predicted_score,
+                     last.wall_clock)
+    if cfg.control.report or cfg.control.report_only:
+        report(out, list(cfg.plot.formats))
+
+
+def _fingerprint(cfg: DictConfig, model_key: str) -> str:
+    """Hash of everything that changes a run's numbers (not the report switches)."""
+    control = {k: v for k, v in to_dict(cfg.control).items() if k not in ("report", "report_only")}
+    model: Any = None
+    if model_key != "none":
+        model = {"key": model_key, **{k: v for k, v in to_dict(cfg.model).items() if k != "key"},
+                 "train": to_dict(cfg.train)}
+    return config_hash({"control": control, "model": model, "seed": int(cfg.seed),
+                        "env": str(cfg.env.name)})
+
+
+def read_runs(out: Path) -> pd.DataFrame:
+    """Every run CSV under ``out/runs`` concatenated (empty frame when none)."""
+    paths = sorted((out / "runs").glob("*.csv"))
+    if not paths:
+        return pd.DataFrame()
+    return pd.concat([pd.read_csv(p, skiprows=1, keep_default_na=False,
+                                  na_values=["", "NaN", "nan"]) for p in paths],
+                     ignore_index=True)
+
+
+def report(out: Path, formats: list[str]) -> None:
+    """Learning-curve figure and final table of every run CSV under ``out``."""
+    from trajmbrl.plotting.control import final_table, learning_curves
+
+    frame = read_runs(out)
+    if frame.empty:
+        raise TrajmbrlError(f"No control runs under {out / 'runs'}; run mode=control first")
+    frame["model"] = frame["model"].fillna("").astype(str)
+    table = final_table(frame)
+    atomic_write_text(out / "tables" / "control.csv", table.to_csv(index=False))
+    env = str(frame["env"].iloc[0])
+    paths = learning_curves(frame, out / "figures" / "learning_curve", formats=formats,
+                            title=f"{env}: true score vs system episodes (median over seeds)")
+    print(f"\nControl on {env} (last round of each seed; scores in [0, 1] except reacher):")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("\nTable: " + str(out / "tables" / "control.csv"))
+    print("Figure: " + ", ".join(str(p) for p in paths))

@@ -1,0 +1,135 @@
+"""mode=control: model_cma finds a known optimum, every method runs through the CLI config,
+same seed same CSV, bad keys fail with one clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+
+from trajmbrl.control.fit import ModelRecipe
+from trajmbrl.control.methods import METHODS, Settings, make_method
+from trajmbrl.control.search import CMASettings
+from trajmbrl.control.system import EpisodeLog, System
+from trajmbrl.control.tasks import ControlTask
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.training.trainer import TrainConfig
+
+A, B = 0.9, 0.5  # x_{t+1} = A x_t + B u_t, u = -k x: deadbeat gain k* = A / B = 1.8
+
+
+class LinearEnv(gym.Env):
+    """Scalar linear system, x_0 ~ U(-2, 2)."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,))
+    action_space = gym.spaces.Box(-np.inf, np.inf, (1,))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = self.np_random.uniform(-2.0, 2.0, size=1)
+        return self.x.copy(), {}
+
+    def step(self, action):
+        self.x = A * self.x + B * np.asarray(action, dtype=np.float64).reshape(1)
+        return self.x.copy(), 0.0, False, False, {}
+
+
+class Gain:
+    """u = -k x for a batch of gains (B, 1)."""
+
+    def __init__(self, params):
+        self.params = np.asarray(params, dtype=np.float64)
+
+    def reset(self):
+        pass
+
+    def act(self, obs):
+        return -self.params * np.asarray(obs)
+
+
+class GainSampler:
+    param_names = ("k",)
+
+    def build(self, params):
+        return Gain(params)
+
+
+def linear_task() -> ControlTask:
+    if "test/Linear-v0" not in gym.registry:
+        gym.register(id="test/Linear-v0", entry_point=LinearEnv, disable_env_checker=True)
+    return ControlTask("linear", "test/Linear-v0", GainSampler(), 10, np.array([0.0]),
+                       np.array([3.0]), lambda s: -np.asarray(s)[..., 0] ** 2)
+
+
+def test_model_cma_finds_the_deadbeat_gain_of_a_linear_system():
+    task = linear_task()
+    system = System(task)
+    log = EpisodeLog()
+    for i, k in enumerate(np.linspace(0.0, 3.0, 16)):
+        system.run(np.array([k]), i, log)
+    recipe = ModelRecipe("t", 64, 2, TrainConfig(epochs=30, batch_size=64, patience=10,
+                                                 resample="none"), max_pairs=3000)
+    settings = Settings(cma=CMASettings(popsize=8, iterations=15, sigma=0.3), recipe=recipe)
+    s0 = system.initial_states(np.arange(100, 108))
+    method = make_method("model_cma", task, system, settings, 0, s0)
+    method.update(log, 0)
+    assert method.theta is not None
+    assert abs(method.theta[0] - A / B) < 0.15, method.theta
+    assert method.predicted > -0.05  # near-zero predicted cost at the optimum
+    true, _ = method.evaluate(np.arange(200, 205))
+    assert true.mean() > -0.05
+
+
+SMOKE = ("control.random_episodes=4", "control.chosen_episodes=2", "control.rounds=1",
+         "control.eval_episodes=2", "control.init_states=2", "control.horizon=15",
+         "control.cma.popsize=4", "control.cma.iterations=2", "control.mpc.horizon=3",
+         "control.mpc.population=8", "control.mpc.elites=2", "control.mpc.iterations=1",
+         "control.mpc.particles=2", "model.epochs=1", "model.hidden=16", "models=te",
+         "control.report=false")
+
+
+def _runs(root: Path) -> Path:
+    return root / "outputs" / "smoke" / "cartpole" / "toy_control"
+
+
+def test_every_method_runs_through_the_cli_config(run_mode, tmp_path):
+    for method in METHODS:
+        run_mode("mode=control", "envs=cartpole", f"control.method={method}", *SMOKE)
+    run_mode("mode=control", "envs=cartpole", "control.report_only=true", "plot.formats=[png]")
+    out = _runs(tmp_path)
+    frame = pd.concat([pd.read_csv(p, skiprows=1) for p in (out / "runs").glob("*.csv")])
+    assert set(frame["method"]) == set(METHODS)
+    assert (frame.groupby("method")["round"].max() == 1).all()
+    assert frame["episodes"].max() == 6 and frame["true_score"].between(0, 1).all()
+    assert frame.loc[frame.method == "mpc_pets", "model"].iloc[0] == "pe"
+    assert frame.loc[frame.method == "model_cma_onestep", "model"].iloc[0] == "de"
+    table = pd.read_csv(out / "tables" / "control.csv")
+    assert set(table["method"]) == set(METHODS)
+    assert (out / "figures" / "learning_curve.png").exists()
+
+
+def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
+    run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE)
+    path = _runs(tmp_path) / "runs" / "model_cma__te__seed=0.csv"
+    first = path.read_text()
+    run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE)
+    assert path.read_text() == first  # up to date: skipped, not rewritten
+    run_mode("mode=control", "envs=cartpole", "control.method=model_cma", "overwrite=true",
+             *SMOKE)
+    a = pd.read_csv(path, skiprows=1).drop(columns="wall_clock")
+    b = pd.read_csv(pd.io.common.StringIO(first), skiprows=1).drop(columns="wall_clock")
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(TrajmbrlError, match="different evaluation config"):
+        run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE,
+                 "control.kappa=1.0")
+
+
+@pytest.mark.parametrize("bad, key", [("control.method=magic", "control.method"),
+                                      ("control.rounds=0", "control.rounds"),
+                                      ("control.method=reference envs=reacher", "reference")])
+def test_bad_control_keys_name_the_key(run_mode, bad, key):
+    with pytest.raises(TrajmbrlError, match=key):
+        run_mode("mode=control", *SMOKE, *bad.split())
