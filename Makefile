@@ -10,7 +10,7 @@ TRAJ := $(BIN)/trajmbrl
 SWEEP := $(BIN)/trajmbrl -m hydra/launcher=$(LAUNCHER)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-all smoke lint format bench sec52 sec53 sec54 sec55 paper smoke-paper
+.PHONY: help setup demo test test-all smoke lint format bench sec52 sec53 sec54 sec55 paper smoke-paper control
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -82,6 +82,18 @@ sec55: setup ## paper 5.5: reward prediction on cartpole (t, d, GP, direct NN)
 	$(SWEEP) experiment=sec55 $(XP) mode=train
 	$(TRAJ) experiment=sec55 $(XP) mode=eval
 	$(TRAJ) experiment=sec55 $(XP) mode=plot
+
+# ---- issue 13: control with learned models (docs/control.md) ----
+CONTROL = $(SWEEP) experiment=control $(XP) control.report=false
+CONTROL_REPORT = $(TRAJ) experiment=control $(XP) control.report_only=true
+
+control: setup ## control with trajectory models: cartpole all methods x 5 seeds, crazyflie, reacher
+	$(CONTROL) envs=cartpole
+	$(CONTROL) envs=crazyflie control.method=model_cma,env_cma,random
+	$(CONTROL) envs=reacher control.method=model_cma,random seed=0,1,2
+	$(CONTROL_REPORT) envs=cartpole
+	$(CONTROL_REPORT) envs=crazyflie
+	$(CONTROL_REPORT) envs=reacher
 
 paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trajmbrl.configs import model_config
 from trajmbrl.control.fit import ModelRecipe
 from trajmbrl.control.methods import METHODS, Settings, make_method
 from trajmbrl.control.search import CMASettings
@@ -70,11 +71,12 @@ def test_model_cma_finds_the_deadbeat_gain_of_a_linear_system():
     log = EpisodeLog()
     for i, k in enumerate(np.linspace(0.0, 3.0, 16)):
         system.run(np.array([k]), i, log)
-    recipe = ModelRecipe("t", 64, 2, TrainConfig(epochs=30, batch_size=64, patience=10,
-                                                 resample="none"), max_pairs=3000)
-    settings = Settings(cma=CMASettings(popsize=8, iterations=15, sigma=0.3), recipe=recipe)
+    settings = {**model_config("t"), "hidden": 64, "layers": 2}
+    recipe = ModelRecipe("t", settings, TrainConfig(epochs=30, batch_size=64, patience=10,
+                                                    resample="none"), max_pairs=3000)
+    st = Settings(cma=CMASettings(popsize=8, iterations=15, sigma=0.3), recipe=recipe)
     s0 = system.initial_states(np.arange(100, 108))
-    method = make_method("model_cma", task, system, settings, 0, s0)
+    method = make_method("model_cma", task, system, st, 0, s0)
     method.update(log, 0)
     assert method.theta is not None
     assert abs(method.theta[0] - A / B) < 0.15, method.theta

@@ -3,52 +3,47 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 
+from trajmbrl.configs import model_config, model_keys
 from trajmbrl.data.pairs import one_step_samples, trajectory_pairs
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.models.dynamics import MODEL_KEYS, DynamicsModel, ModelSpec
+from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.training.trainer import ModelTrainer, TrainConfig
 
-#: the other family's key of the same shape (ensemble, Gaussian head)
-COUNTERPART = {"d": "t", "de": "te", "p": "tp", "pe": "tpe", "t": "d", "te": "de", "tp": "p",
-               "tpe": "pe"}
+
+def key_like(key: str, *, family: str | None = None, probabilistic: bool | None = None) -> str:
+    """The model key of ``family`` / ``probabilistic`` (None = as ``key``) that is an ensemble
+    exactly when ``key`` is: ``key_like("te", family="one_step") == "de"``,
+    ``key_like("te", family="one_step", probabilistic=True) == "pe"``."""
+    base = model_config(key)
+    want = {"family": family or base["family"],
+            "probabilistic": base["probabilistic"] if probabilistic is None else probabilistic,
+            "ensemble": base["ensemble_size"] > 1}
+    for k in model_keys():
+        c = model_config(k)
+        if (c["family"], c["probabilistic"], c["ensemble_size"] > 1) == tuple(want.values()):
+            return k
+    raise TrajmbrlError(f"no model key has {want}; see conf/models/")
 
 
 @dataclass(frozen=True)
 class ModelRecipe:
-    """A model key with its architecture and training settings (plain values)."""
+    """A model key's settings (``conf/models/<key>.yaml`` + overrides) and training config."""
 
     key: str
-    hidden: int
-    layers: int
+    settings: dict[str, Any]
     train: TrainConfig
     #: trajectory models: pairs sampled per fit (None = all)
     max_pairs: int | None = 20000
-    ensemble_size: int | None = None
-
-    @property
-    def ensemble(self) -> bool:
-        """More than one member (the key's default when ``ensemble_size`` is None)."""
-        return (self.ensemble_size or MODEL_KEYS[self.key][2]) > 1
 
     @property
     def family(self) -> str:
-        return MODEL_KEYS[self.key][0]
-
-    def with_key(self, key: str) -> ModelRecipe:
-        """The same recipe for another key (e.g. the one-step counterpart of ``te``)."""
-        if key not in MODEL_KEYS:
-            raise TrajmbrlError(f"unknown model key {key!r}; choose one of {sorted(MODEL_KEYS)}")
-        size = self.ensemble_size if self.ensemble_size and MODEL_KEYS[key][2] > 1 else None
-        return ModelRecipe(key, self.hidden, self.layers, self.train, self.max_pairs, size)
-
-    def for_family(self, family: str) -> ModelRecipe:
-        """This recipe if it is of ``family``, else its counterpart (``te`` <-> ``de``)."""
-        return self if self.family == family else self.with_key(COUNTERPART[self.key])
+        return str(self.settings["family"])
 
 
 def fit_model(recipe: ModelRecipe, data: TrajectoryData, seed: int) -> DynamicsModel:
@@ -64,11 +59,12 @@ def fit_model(recipe: ModelRecipe, data: TrajectoryData, seed: int) -> DynamicsM
                                    max_pairs=recipe.max_pairs, seed=seed)
     keep = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
     x, y = x[keep], y[keep]
+    s = recipe.settings
     spec = ModelSpec.for_key(recipe.key, state_dim=data.state_dim, action_dim=data.action_dim,
-                             param_dim=data.param_dim, ensemble_size=recipe.ensemble_size,
-                             hidden=recipe.hidden, layers=recipe.layers)
+                             param_dim=data.param_dim, ensemble_size=s["ensemble_size"],
+                             hidden=s["hidden"], layers=s["layers"])
     model = DynamicsModel(spec, seed=seed)
-    ModelTrainer(model, replace(recipe.train, seed=seed), progress=False).fit(torch.as_tensor(x),
-                                                          torch.as_tensor(y))
+    ModelTrainer(model, replace(recipe.train, seed=seed), progress=False).fit(
+        torch.as_tensor(x), torch.as_tensor(y))
     model.eval()
     return model

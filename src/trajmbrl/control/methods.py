@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trajmbrl.control.fit import ModelRecipe, fit_model
+from trajmbrl.control.fit import ModelRecipe, fit_model, key_like
 from trajmbrl.control.mpc import CEMPlanner, CEMSettings, run_mpc_episodes
 from trajmbrl.control.scorers import gp_scores, onestep_scores, trajectory_scores
 from trajmbrl.control.search import BayesOpt, CMASettings, cma_maximize, cma_strategy
@@ -31,15 +31,15 @@ NEEDS_MODEL = {"model_cma": "trajectory", "model_cma_onestep": "one_step",
                "mpc_pets": "one_step"}
 
 
-def method_recipe(method: str, recipe: ModelRecipe | None) -> ModelRecipe | None:
-    """The model a method trains: ``model_cma`` the trajectory key (``te``, or the counterpart
-    of a one-step choice), ``model_cma_onestep`` the one-step key (``de`` for ``te``),
-    ``mpc_pets`` the probabilistic one-step key of the same ensemble shape (``pe`` / ``p``)."""
-    if recipe is None or method not in NEEDS_MODEL:
+def method_model_key(method: str, selected: str) -> str | None:
+    """The model key ``method`` trains given the ``models=`` choice: ``model_cma`` its
+    trajectory key (``te``; ``de`` -> ``te``), ``model_cma_onestep`` its one-step key
+    (``te`` -> ``de``), ``mpc_pets`` the probabilistic one-step key (``te`` -> ``pe``)."""
+    if method not in NEEDS_MODEL:
         return None
     if method == "mpc_pets":
-        return recipe.with_key("pe" if recipe.ensemble else "p")
-    return recipe.for_family(NEEDS_MODEL[method])
+        return key_like(selected, family="one_step", probabilistic=True)
+    return key_like(selected, family=NEEDS_MODEL[method])
 
 
 @dataclass(frozen=True)
@@ -148,12 +148,8 @@ class ModelSearch(Method):
         super().__init__(*args)  # type: ignore[arg-type]
         self.kind = kind
         self.objective: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None
-        recipe = self.cfg.recipe
         if kind != "gp":
-            if recipe is None:  # pragma: no cover (the mode always passes one)
-                raise TrajmbrlError(f"model_cma{'_onestep' if kind == 'one_step' else ''} "
-                                    "needs a model: set models=<key>")
-            self.recipe = recipe.for_family(kind)  # type: ignore[union-attr]
+            self.recipe = _recipe(self.cfg, kind)
             self.model_key = self.recipe.key
         else:
             self.model_key = "gp"
@@ -221,9 +217,7 @@ class MPCPets(Method):
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)  # type: ignore[arg-type]
-        if self.cfg.recipe is None:
-            raise TrajmbrlError("mpc_pets needs a model: set models=<key>")
-        self.recipe = method_recipe("mpc_pets", self.cfg.recipe)  # type: ignore[assignment]
+        self.recipe = _recipe(self.cfg, "one_step")
         self.model_key = self.recipe.key
         self.planner: CEMPlanner | None = None
 
@@ -238,6 +232,15 @@ class MPCPets(Method):
     def evaluate(self, seeds: np.ndarray) -> tuple[np.ndarray, float]:
         assert self.planner is not None
         return run_mpc_episodes(self.task, self.planner, seeds), float("nan")
+
+
+def _recipe(settings: Settings, family: str) -> ModelRecipe:
+    """The method's model recipe, checked to be of ``family``."""
+    recipe = settings.recipe
+    if recipe is None or recipe.family != family:
+        raise TrajmbrlError(f"this method needs a {family} model, got "
+                            f"{None if recipe is None else recipe.key}")
+    return recipe
 
 
 def make_method(name: str, task: ControlTask, system: System, settings: Settings, seed: int,

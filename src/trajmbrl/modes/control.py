@@ -13,14 +13,23 @@ import torch
 from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
+from trajmbrl.configs import model_config, resolve_model
 from trajmbrl.control.fit import ModelRecipe
 from trajmbrl.control.loop import Budget, run_control
-from trajmbrl.control.methods import METHODS, NEEDS_MODEL, Settings, method_recipe
+from trajmbrl.control.methods import METHODS, NEEDS_MODEL, Settings, method_model_key
 from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
 from trajmbrl.control.tasks import make_task
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.common import is_current, positive, to_dict, write_hashed_csv
+from trajmbrl.modes.common import (
+    is_current,
+    model_keys,
+    models_override,
+    positive,
+    positive_int,
+    to_dict,
+    write_hashed_csv,
+)
 from trajmbrl.training.trainer import TrainConfig
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 
@@ -33,24 +42,33 @@ def control_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.output_dir) / str(cfg.experiment_name) / str(cfg.env.name) / name
 
 
-def recipe(cfg: DictConfig) -> ModelRecipe:
-    """The `models=` choice as a plain model recipe (architecture + training settings)."""
+def model_key(cfg: DictConfig, method: str) -> str | None:
+    """The key ``method`` trains (None: no model), from the one selected ``models=`` key."""
+    keys = model_keys(cfg)
+    if len(keys) != 1 and method in NEEDS_MODEL:
+        raise TrajmbrlError(f"mode=control uses one model key, got {models_override(keys)}; "
+                            "sweep them with -m models=te,t")
+    return method_model_key(method, keys[0])
+
+
+def recipe(cfg: DictConfig, key: str) -> ModelRecipe:
+    """Model ``key`` (its YAML + the ``model.*`` overrides) with its training settings."""
+    node = cfg.models[key] if key in cfg.models else model_config(key)
+    s = resolve_model(key, to_dict(node), to_dict(cfg.get("model") or {}))
     train = TrainConfig(
-        epochs=positive(cfg, "model.epochs", allow_none=False),
-        batch_size=positive(cfg, "model.batch_size", allow_none=False),
-        lr=float(cfg.model.lr), weight_decay=float(cfg.model.weight_decay),
+        epochs=positive_int(s["epochs"], "model.epochs"),
+        batch_size=positive_int(s["batch_size"], "model.batch_size"),
+        lr=float(s["lr"]), weight_decay=float(s["weight_decay"]),
         patience=positive(cfg, "train.patience", allow_none=False),
         val_fraction=float(cfg.train.val_fraction),
-        resample=str(cfg.train.resample) if int(cfg.model.ensemble_size) > 1 else "none",
+        # a single model trains on all its data; resampling only diversifies ensemble members
+        resample=str(cfg.train.resample) if int(s["ensemble_size"]) > 1 else "none",
         seed=int(cfg.seed),
     )
-    return ModelRecipe(str(cfg.model.key), positive(cfg, "model.hidden", allow_none=False),
-                       positive(cfg, "model.layers", allow_none=False), train,
-                       positive(cfg, "control.max_pairs"),
-                       positive(cfg, "model.ensemble_size", allow_none=False))
+    return ModelRecipe(key, s, train, positive(cfg, "control.max_pairs"))
 
 
-def settings(cfg: DictConfig) -> tuple[Settings, Budget]:
+def settings(cfg: DictConfig, key: str | None) -> tuple[Settings, Budget]:
     """Plain settings and budget from the `control` node (errors name the key)."""
     c = cfg.control
     kappa, explore = float(c.kappa), float(c.explore_std)
@@ -60,7 +78,7 @@ def settings(cfg: DictConfig) -> tuple[Settings, Budget]:
     st = Settings(
         cma=CMASettings(int(c.cma.popsize), int(c.cma.iterations), float(c.cma.sigma)),
         mpc=CEMSettings(**{k: v for k, v in to_dict(c.mpc).items()}),
-        recipe=recipe(cfg) if c.method in NEEDS_MODEL else None,
+        recipe=recipe(cfg, key) if key else None,
         kappa=kappa, explore_std=explore,
         replan_every=positive(cfg, "control.replan_every"), bo_sampler=str(c.bo_sampler),
     )
@@ -79,11 +97,10 @@ def run(cfg: DictConfig) -> None:
         if method not in METHODS:
             raise TrajmbrlError(f"control.method={method!r} is unknown; choose one of "
                                 f"{', '.join(METHODS)}")
-        st, budget = settings(cfg)
-        model_recipe = method_recipe(method, st.recipe)
-        model_key = model_recipe.key if model_recipe else "none"
-        path = out / "runs" / f"{method}__{model_key}__seed={cfg.seed}.csv"
-        fingerprint = _fingerprint(cfg, model_key)
+        key = model_key(cfg, method)
+        st, budget = settings(cfg, key)
+        path = out / "runs" / f"{method}__{key or 'none'}__seed={cfg.seed}.csv"
+        fingerprint = _fingerprint(cfg, st)
         if is_current(path, fingerprint, overwrite=bool(cfg.overwrite)):
             log.info("Control run %s is up to date.", path)
         else:
@@ -104,13 +121,12 @@ def run(cfg: DictConfig) -> None:
         report(out, list(cfg.plot.formats))
 
 
-def _fingerprint(cfg: DictConfig, model_key: str) -> str:
+def _fingerprint(cfg: DictConfig, st: Settings) -> str:
     """Hash of everything that changes a run's numbers (not the report switches)."""
     control = {k: v for k, v in to_dict(cfg.control).items() if k not in ("report", "report_only")}
     model: Any = None
-    if model_key != "none":
-        model = {"key": model_key, **{k: v for k, v in to_dict(cfg.model).items() if k != "key"},
-                 "train": to_dict(cfg.train)}
+    if st.recipe is not None:
+        model = {"settings": st.recipe.settings, "train": st.recipe.train.to_dict()}
     return config_hash({"control": control, "model": model, "seed": int(cfg.seed),
                         "env": str(cfg.env.name)})
 
