@@ -17,7 +17,8 @@ def trajmbrl(cwd, *args):
 def test_help_lists_the_groups_and_their_options(tmp_path):
     run = trajmbrl(tmp_path, "--help")
     assert run.returncode == 0
-    for line in ("mode: collect, control, eval, plot, train", "models: d, de, p, pe, t, te, tp, tpe",
+    for line in ("mode: collect, control, eval, plot, train",
+                 "models: d, de, p, pe, t, te, tp, tpe",
                  "experiment: control, demo, sec52, sec53, sec54, sec55, smoke"):
         assert line in run.stdout
     assert "cartpole" in run.stdout and "crazyflie_hw" in run.stdout
