@@ -8,6 +8,7 @@ from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
 from trajmbrl.configs import model_config
 from trajmbrl.modes.common import model_dir, model_keys, model_settings
+from trajmbrl.modes.schema import validate
 
 ENVS = sorted(p.stem for p in (conf_dir() / "envs").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (conf_dir() / "models").glob("*.yaml"))
@@ -28,6 +29,7 @@ def test_every_env_model_pair_composes(env, model):
     assert model_settings(cfg, model) == model_config(model)
     container = OmegaConf.to_container(cfg, resolve=True)
     assert "???" not in str(container)
+    validate(cfg)  # every shipped config passes the typed schema
     assert model_dir(cfg, model).parts[-3] == model
 
 
@@ -37,6 +39,7 @@ def test_every_experiment_and_mode_composes(experiment, mode):
     cfg = compose_cfg(f"experiment={experiment}", f"mode={mode}", "scale=toy")
     assert cfg.mode.name == mode
     OmegaConf.to_container(cfg, resolve=True)
+    validate(cfg)
 
 
 @pytest.mark.parametrize(("group", "bad"), [("envs", "hopper"), ("models", "lstm"),

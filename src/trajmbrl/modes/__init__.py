@@ -30,6 +30,9 @@ def _lazy(module: str) -> Callable[[DictConfig], None]:
     def run(cfg: DictConfig) -> None:
         import importlib
 
+        from trajmbrl.modes.schema import validate
+
+        validate(cfg)  # before anything is read, written or deleted
         importlib.import_module(f"trajmbrl.modes.{module}").run(cfg)
 
     return run
