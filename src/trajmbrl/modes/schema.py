@@ -146,6 +146,10 @@ class ImportedEnv:
     data_tag: str = key()
     importer: dict[str, Any] = key()
     required: list[str] = key(optional=True)
+    # set for every env by scale=toy and experiment files; importers do not use them
+    horizon: int = key(ge=1, optional=True)
+    num_train: int = key(ge=0, optional=True)
+    num_test: int = key(ge=0, optional=True)
 
 
 @dataclass
@@ -249,7 +253,9 @@ def _unknown(full: str, schema: type, prefix: str) -> str:
     for k in known:  # the first group that has the name wins (model.epochs over models.*)
         by_leaf.setdefault(k.rsplit(".", 1)[-1], k)
     close = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.75)
-    if close:
+    if close and by_leaf[close[0]] == full:
+        hint = " (not a key of this env)"
+    elif close:
         hint = f" (did you mean {by_leaf[close[0]]}?)"
     else:
         near = difflib.get_close_matches(full, [f"{prefix}{f.name}" for f in fields(schema)],
