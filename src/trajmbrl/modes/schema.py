@@ -67,10 +67,10 @@ class Train:
 @dataclass
 class Eval:
     task: str = key(choices=("horizon", "efficiency", "reward"))
-    baselines: list[str] = key()
+    baselines: list[str] | str = key()  # a list of keys, or `all`
     num_traj: int | None = key(ge=1)
     horizon: int | None = key(ge=1)
-    action_source: str = key(choices=("logged", "controller"))
+    protocols: list[str] = key(choices=("logged", "controller"))
     propagation: str = key(choices=("mean", "ts1", "tsinf"))
     particles: int = key(ge=1)
     render: bool = key()
@@ -294,14 +294,17 @@ def _check_value(tp: Any, value: Any, meta: Any) -> str | None:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        tp = next(a for a in args if a is not type(None))
-        args = typing.get_args(tp)
+        problems = [_check_value(a, value, meta) for a in args if a is not type(None)]
+        if None in problems:
+            return None
+        return " or ".join([problems[0], *(p.removeprefix("must be ") for p in problems[1:])])
     if typing.get_origin(tp) is list:
         if not isinstance(value, list):
             return f"must be {_describe(tp)} (e.g. [a, b])"
         for item in value:
-            if _check_value(args[0], item, meta):
-                return f"must be {_describe(tp)}{_bounds(meta)}"
+            problem = _check_value(args[0], item, meta)
+            if problem:
+                return f"must be {_describe(tp)}, each {problem.removeprefix('must be ')}"
         return None
     if typing.get_origin(tp) is dict:
         return None if isinstance(value, dict) else f"must be {_describe(tp)}"
