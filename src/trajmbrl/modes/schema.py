@@ -79,6 +79,7 @@ class Eval:
 @dataclass
 class Plot:
     horizons: list[int] = key(ge=1)
+    rows: list[str] | None = key()
     formats: list[str] = key()
 
 
