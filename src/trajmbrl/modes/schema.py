@@ -58,7 +58,11 @@ class Train:
     keep_rate: float | None = key(gt=0, le=1)
     max_pairs: int | None = key(ge=1)
     val_fraction: float = key(ge=0, lt=1)
-    patience: int = key(ge=1)
+    patience: int | None = key(ge=1)
+    split: str = key(choices=("trajectory", "sample"))
+    steps: int | None = key(ge=1)
+    precision: str = key(choices=("fp32", "bf16"))
+    tensorboard: bool = key()
     resample: str = key(choices=("bootstrap", "kfold", "none"))
     elites: int | None = key(ge=1)
     variant: str = key()
@@ -260,7 +264,7 @@ def _unknown(full: str, schema: type, prefix: str) -> str:
         hint = f" (did you mean {by_leaf[close[0]]}?)"
     else:
         near = difflib.get_close_matches(full, [f"{prefix}{f.name}" for f in fields(schema)],
-                                         n=1, cutoff=0.6)
+                                         n=1, cutoff=0.8)
         hint = f" (did you mean {near[0]}?)" if near else ""
     return f"unknown config key {full}{hint}; the known keys are listed in modes/schema.py"
 
