@@ -6,11 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from trajmbrl.data.pairs import one_step_samples, select_training, trajectory_pairs
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.common import (
@@ -100,21 +98,19 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
 
 def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
     """The trainer's plain config from the model's settings and ``train.*``."""
-    from trajmbrl.training.trainer import TrainConfig
+    from trajmbrl.api import trainer_config
 
-    return TrainConfig(
-        epochs=_positive(model_cfg, "epochs"),
-        batch_size=_positive(model_cfg, "batch_size"),
-        lr=float(model_cfg["lr"]),
-        weight_decay=float(model_cfg["weight_decay"]),
+    for name in ("epochs", "batch_size"):
+        positive_int(model_cfg[name], f"model.{name}")
+    return trainer_config(
+        model_cfg,
+        seed=int(cfg.seed),
         patience=positive(cfg, "train.patience"),
         val_fraction=float(cfg.train.val_fraction),
-        split=str(cfg.train.split),  # type: ignore[arg-type]
+        split=str(cfg.train.split),
         steps=positive(cfg, "train.steps"),
-        precision=str(cfg.train.precision),  # type: ignore[arg-type]
-        # a single model trains on all its data; resampling only diversifies ensemble members
-        resample=str(cfg.train.resample) if int(model_cfg["ensemble_size"]) > 1 else "none",
-        seed=int(cfg.seed),
+        precision=str(cfg.train.precision),
+        resample=str(cfg.train.resample),
         elites=positive(cfg, "train.elites"),
     )
 
@@ -126,52 +122,22 @@ def build_training_set(
 
     :returns: x (M, in) float32, y (M, out) float32, SampleReport, ModelSpec
     """
+    from trajmbrl.api import training_samples
     from trajmbrl.models.dynamics import ModelSpec
 
-    train = data.train()
-    if train.num == 0:
+    if data.train().num == 0:
         raise TrajmbrlError(f"Dataset {cfg.paths.dataset} has no training trajectories")
-    selected, t_range = select_training(
-        train,
-        num_traj=positive(cfg, "train.num_traj"),
-        t_range=positive(cfg, "train.t_range"),
-        seed=int(cfg.seed),
+    keep = cfg.train.keep_rate
+    x, y, report = training_samples(
+        data, str(model_cfg["key"]), num_traj=positive(cfg, "train.num_traj"),
+        t_range=positive(cfg, "train.t_range"), keep_rate=None if keep is None else float(keep),
+        max_pairs=positive(cfg, "train.max_pairs"), seed=int(cfg.seed),
     )
-    family = str(model_cfg["family"])
-    if family == "one_step":
-        x, y, report = one_step_samples(selected)
-    elif family == "trajectory":
-        keep = cfg.train.keep_rate
-        x, y, report = trajectory_pairs(
-            selected,
-            t_range=t_range,
-            keep_rate=None if keep is None else float(keep),
-            max_pairs=positive(cfg, "train.max_pairs"),
-            seed=int(cfg.seed),
-        )
-    else:
-        raise TrajmbrlError(f"model.family must be one_step or trajectory, got {family!r}")
-    if not np.isfinite(x).all() or not np.isfinite(y).all():
-        raise TrajmbrlError(
-            f"Training samples from {cfg.paths.dataset} contain NaN/inf (diverged trajectories?)"
-        )
-    spec = ModelSpec(
-        key=str(model_cfg["key"]),
-        family=family,  # type: ignore[arg-type]
-        state_dim=data.state_dim,
-        action_dim=data.action_dim,
-        param_dim=data.param_dim,
-        ensemble_size=_positive(model_cfg, "ensemble_size"),
-        probabilistic=bool(model_cfg["probabilistic"]),
-        hidden=_positive(model_cfg, "hidden"),
-        layers=_positive(model_cfg, "layers"),
-    )
+    arch = {k: positive_int(model_cfg[k], f"model.{k}")
+            for k in ("ensemble_size", "hidden", "layers")}
+    spec = ModelSpec.for_key(str(model_cfg["key"]), state_dim=data.state_dim,
+                             action_dim=data.action_dim, param_dim=data.param_dim, **arch)
     return x, y, report, spec
-
-
-def _positive(model_cfg: dict[str, Any], name: str) -> int:
-    """An integer model setting >= 1; the error names ``model.<name>``."""
-    return positive_int(model_cfg[name], f"model.{name}")
 
 
 def _finished(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
