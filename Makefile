@@ -52,6 +52,7 @@ bench: setup ## speed figures: training roofline, evaluation, collection
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_collect.py
 	$(BIN)/python scripts/bench_eval.py
+	$(BIN)/python scripts/bench_control.py
 
 # ---- the paper, one target per section (LAUNCHER=basic|local|slurm; SCALE=toy for minutes) ----
 SCALE ?= paper
@@ -86,11 +87,13 @@ sec55: setup ## paper 5.5: reward prediction on cartpole (t, d, GP, direct NN)
 # ---- issue 13: control with learned models (docs/control.md) ----
 CONTROL = $(SWEEP) experiment=control $(XP) control.report=false
 CONTROL_REPORT = $(TRAJ) experiment=control $(XP) control.report_only=true
+CONTROL_H = $(if $(filter toy,$(SCALE)),,control.horizon=200)
 
 control: setup ## control with trajectory models: cartpole all methods x 5 seeds, crazyflie, reacher
 	$(CONTROL) envs=cartpole
-	$(CONTROL) envs=crazyflie control.method=model_cma,env_cma,random
-	$(CONTROL) envs=reacher control.method=model_cma,random seed=0,1,2
+	$(CONTROL) envs=crazyflie $(CONTROL_H) control.method=model_cma,env_cma,random seed=0,1,2
+	$(CONTROL) envs=reacher $(CONTROL_H) control.method=model_cma,random seed=0,1,2 \
+		control.cma.popsize=8 control.cma.iterations=8
 	$(CONTROL_REPORT) envs=cartpole
 	$(CONTROL_REPORT) envs=crazyflie
 	$(CONTROL_REPORT) envs=reacher

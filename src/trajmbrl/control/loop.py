@@ -3,8 +3,9 @@
 Budget (equal for every method): ``random_episodes`` with uniform random theta (the same
 episodes for every method of a seed), then ``chosen_episodes`` chosen by the method in
 ``rounds`` equal rounds. After the random phase and after every round the method refits and
-recommends a policy, which is scored on ``eval_episodes`` fresh episodes (the same reset seeds
-for every method and round: common random numbers). Evaluation episodes are not counted as
+recommends a policy, which is scored on fresh episodes (the same reset seeds for every method
+and round: common random numbers): ``eval_episodes`` after the last round, the first
+``curve_episodes`` of them after the earlier ones (cheaper learning curves). Evaluation episodes are not counted as
 used and never become training data.
 
 Seeds: reset seeds of the random / chosen / evaluation episodes and the model's initial states
@@ -40,11 +41,15 @@ class Budget:
     rounds: int = 5
     eval_episodes: int = 20
     init_states: int = 16
+    #: evaluation episodes of the intermediate rounds (None = eval_episodes); the last round
+    #: always uses eval_episodes
+    curve_episodes: int | None = None
 
     def __post_init__(self) -> None:
         checks = [("random_episodes", self.random_episodes, 3), ("rounds", self.rounds, 1),
                   ("eval_episodes", self.eval_episodes, 1), ("init_states", self.init_states, 1),
-                  ("chosen_episodes", self.chosen_episodes, self.rounds * 2)]
+                  ("chosen_episodes", self.chosen_episodes, self.rounds * 2),
+                  ("curve_episodes", self.curve_episodes or 1, 1)]
         for key, value, low in checks:
             if value < low:
                 raise TrajmbrlError(f"control.{key} must be >= {low}, got {value}")
@@ -76,7 +81,8 @@ def run_control(task: ControlTask, method: str, settings: Settings, budget: Budg
                 offset += n
             m.update(log, round_)
             spent += time.perf_counter() - start
-            true, predicted = m.evaluate(eval_seeds)
+            last = round_ == budget.rounds
+            true, predicted = m.evaluate(eval_seeds[: None if last else budget.curve_episodes])
             theta = None if m.theta is None or task.per_episode else m.theta.tolist()
             rows.append({
                 "env": task.name, "method": method, "model": m.model_key, "seed": seed,

@@ -84,7 +84,8 @@ def settings(cfg: DictConfig, key: str | None) -> tuple[Settings, Budget]:
     )
     budget = Budget(
         *(positive(cfg, f"control.{k}", allow_none=False, minimum=0) for k in
-          ("random_episodes", "chosen_episodes", "rounds", "eval_episodes", "init_states"))
+          ("random_episodes", "chosen_episodes", "rounds", "eval_episodes", "init_states")),
+        curve_episodes=positive(cfg, "control.curve_episodes"),
     )
     return st, budget
 

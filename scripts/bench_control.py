@@ -1,0 +1,79 @@
+"""Planning speed on cartpole: candidate thetas scored per second by ``te`` (one batched query of
+population x initial states x 200 steps), by the closed-loop one-step ``de`` (200 sequential
+batched steps), and ``mpc_pets`` planning time per control step (CEM on ``pe``).
+
+Usage: python scripts/bench_control.py [--population 16] [--init-states 16] [--repeat 3]
+       [--hidden 128] [--layers 2]
+Untrained models of the study's width (the numbers do not depend on the weights); one torch
+thread, as mode=control runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from trajmbrl.control.mpc import CEMPlanner, CEMSettings
+from trajmbrl.control.scorers import onestep_scores, trajectory_scores
+from trajmbrl.control.tasks import make_task
+from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
+
+
+def best_of(repeat: int, fn: object) -> float:
+    """Best wall time of ``repeat`` calls (seconds)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--init-states", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    task = make_task("cartpole")
+    rng = np.random.default_rng(0)
+    theta = task.to_theta(rng.uniform(size=(args.population, 4)))
+    s0 = rng.uniform(-0.05, 0.05, size=(args.init_states, 4))
+
+    def model(key: str) -> DynamicsModel:
+        spec = ModelSpec.for_key(key, state_dim=4, action_dim=1, param_dim=4,
+                                 hidden=args.hidden, layers=args.layers)
+        return DynamicsModel(spec, seed=0).eval()
+
+    rows = args.population * args.init_states
+    print(f"cartpole, {args.population} candidates x {args.init_states} initial states x "
+          f"{task.horizon} steps, models {args.layers} x {args.hidden}, 1 torch thread")
+    print(f"{'scorer':<22} {'seconds':>8} {'thetas/s':>9}  how")
+    te, de = model("te"), model("de")
+    secs = best_of(args.repeat, lambda: trajectory_scores(te, task, theta, s0))
+    print(f"{'model_cma (te)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  one query of "
+          f"{rows * task.horizon:,} rows x 5 members")
+    secs = best_of(args.repeat, lambda: onestep_scores(de, task, theta, s0))
+    print(f"{'model_cma_onestep (de)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  "
+          f"{task.horizon} closed-loop steps of {rows} rows x 5 members")
+    cem = CEMSettings()
+    planner = CEMPlanner(model("pe"), task, cem, seed=0)
+
+    def plan_step() -> None:
+        planner.reset(1)
+        planner.act(s0[:1])
+
+    secs = best_of(args.repeat, plan_step)
+    print(f"{'mpc_pets (pe), 1 step':<22} {secs:>8.3f} {'-':>9}  CEM {cem.iterations} x "
+          f"{cem.population} sequences x {cem.particles} particles x {cem.horizon} steps; an "
+          f"episode re-plans {task.horizon} times ({secs * task.horizon:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
