@@ -5,8 +5,8 @@ episodes for every method of a seed), then ``chosen_episodes`` chosen by the met
 ``rounds`` equal rounds. After the random phase and after every round the method refits and
 recommends a policy, which is scored on fresh episodes (the same reset seeds for every method
 and round: common random numbers): ``eval_episodes`` after the last round, the first
-``curve_episodes`` of them after the earlier ones (cheaper learning curves). Evaluation episodes are not counted as
-used and never become training data.
+``curve_episodes`` of them after the earlier ones (cheaper learning curves). Evaluation
+episodes are not counted as used and never become training data.
 
 Seeds: reset seeds of the random / chosen / evaluation episodes and the model's initial states
 come from disjoint ``child_seeds(seed, n, stream)`` streams; the random theta from
