@@ -107,15 +107,22 @@ def test_diverged_predictions_are_counted_not_fatal():
     states[2:, :, 0] = [[1.0, 1.0], [2.0, 2.0]]
     pred = returns(states)
     assert not np.isfinite(pred[:2]).any() and np.isfinite(pred[2:]).all()
-    table = reward_table(true, {"m": pred, "all_bad": np.full(4, np.nan)}).set_index("method")
-    assert table.loc["m", "n_diverged"] == 2 and table.loc["m", "share_diverged"] == 0.5
-    assert np.isfinite(table.loc["m", ["mse", "mae", "spearman", "kendall"]].astype(float)).all()
+    flags = {"m": np.array([False, False, True, False])}  # roll-out diverged, return finite
+    table = reward_table(true, {"m": pred, "all_bad": np.full(4, np.nan)},
+                         diverged=flags).set_index("method")
+    assert table.loc["m", "n_diverged"] == 3 and table.loc["m", "share_diverged"] == 0.75
+    # kept, not dropped: infinite errors, and the two blown-up roll-outs rank as the worst
+    # controllers although their true returns are the best two
+    assert np.isinf(table.loc["m", ["mse", "median_se", "mae"]].astype(float)).all()
+    assert table.loc["m", "spearman"] == pytest.approx(-0.7378648)  # ranks [1.5, 1.5, 4, 3]
     assert table.loc["all_bad", "share_diverged"] == 1.0
-    assert np.isnan(table.loc["all_bad", "mse"]) and np.isnan(table.loc["all_bad", "spearman"])
-    frame = reward_frame(true, {"m": pred})
+    assert np.isinf(table.loc["all_bad", "mse"]) and np.isnan(table.loc["all_bad", "spearman"])
+    frame = reward_frame(true, {"m": pred}, diverged=flags)
     assert list(frame.columns) == ["traj", "method", "true_return", "predicted_return",
                                    "diverged"]
-    assert frame["diverged"].tolist() == [True, True, False, False]
+    assert frame["diverged"].tolist() == [True, True, True, False]
+    one = reward_table(true[1:], {"m": pred[1:]}).set_index("method")  # one of three diverged
+    assert np.isfinite(one.loc["m", "median_se"]) and np.isinf(one.loc["m", "mse"])
 
 
 def test_reward_prediction_end_to_end_uses_train_split_only():

@@ -5,9 +5,11 @@ left out, and the *same* index range ``s_1..s_H`` is used for the true states
 (``states[:, 1:H+1]``) and for the predictions (``pred[:, 0:H]``, whose index ``k`` is ``s_{k+1}``,
 see :mod:`trajmbrl.evaluation.rollout`).
 
-Predicted returns that are not finite (a roll-out that blew up) count as *diverged*: they are
-kept as NaN/inf in the per-trajectory frame, excluded from MSE/MAE/rank statistics and reported as
-``share_diverged``; nothing here raises on them.
+Divergence follows the rule of the horizon tables: a prediction is *diverged* when its roll-out
+diverged (normalised MSE above the threshold or non-finite at any step, flags passed in by the
+caller) or its predicted return is not finite. Non-finite predictions are kept, never dropped: their
+error is infinite (MSE and MAE at the ceiling) and they rank as the worst controller in the rank
+statistics; nothing here raises on them.
 
 Direct baselines map ``(s_0, theta)`` to ``R`` and are fitted on the TRAIN split only (the
 original fitted and tested on the training split, spec section 8 flaw 22).
@@ -268,16 +270,22 @@ def fit_direct_nn(
 
 # ---------------------------------------------------------------------- tables
 def reward_frame(
-    true: np.ndarray, predictions: Mapping[str, np.ndarray], traj: np.ndarray | None = None
+    true: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    traj: np.ndarray | None = None,
+    diverged: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Tidy per-trajectory rows ``traj, method, true_return, predicted_return, diverged``.
 
     :param true: (N,); :param predictions: method -> (N,); :param traj: (N,) ids (default 0..N-1).
+    :param diverged: method -> (N,) bool, roll-outs that diverged by the horizon rule
+        (:func:`trajmbrl.evaluation.metrics.diverged`); non-finite returns are always diverged.
     """
     true = np.asarray(true, dtype=np.float64)
     if true.ndim != 1:
         raise TrajmbrlError(f"true returns must be (N,), got shape {true.shape}")
     ids = np.arange(true.shape[0]) if traj is None else np.asarray(traj)
+    flags = dict(diverged or {})
     parts = []
     for method, pred in predictions.items():
         pred = np.asarray(pred, dtype=np.float64)
@@ -285,9 +293,10 @@ def reward_frame(
             raise TrajmbrlError(
                 f"predicted returns of '{method}' have shape {pred.shape}, expected {true.shape}"
             )
+        bad = ~np.isfinite(pred) | np.asarray(flags.get(method, False), dtype=bool)
         parts.append(pd.DataFrame({
             "traj": ids, "method": method, "true_return": true, "predicted_return": pred,
-            "diverged": ~np.isfinite(pred),
+            "diverged": bad,
         }))
     if not parts:
         return pd.DataFrame(columns=["traj", "method", "true_return", "predicted_return",
@@ -302,32 +311,49 @@ def _rank_stat(fn: Callable[..., object], a: np.ndarray, b: np.ndarray) -> float
     return float(fn(a, b).statistic)  # type: ignore[attr-defined]
 
 
-def reward_table(true: np.ndarray, predictions: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def worst_last(pred: np.ndarray) -> np.ndarray:
+    """Predicted returns with every non-finite one below all finite ones (tied): the rank of a
+    blown-up roll-out is the worst controller's. (N,) -> (N,)"""
+    ok = np.isfinite(pred)
+    if ok.all() or not ok.any():
+        return np.where(ok, pred, 0.0)
+    lo, hi = pred[ok].min(), pred[ok].max()
+    return np.where(ok, pred, lo - (hi - lo) - 1.0)
+
+
+def reward_table(
+    true: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    diverged: Mapping[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Per-method accuracy of predicted returns (one row per method, in input order).
 
-    Columns: ``method, n, n_diverged, share_diverged, mse, mae, bias, spearman, kendall``; all
-    but the divergence counts use the finite predictions only (NaN if fewer than 2).
+    Columns: ``method, n, n_diverged, share_diverged, mse, median_se, mae, bias, spearman,
+    kendall`` over every trajectory: a non-finite prediction has an infinite error and ranks as
+    the worst controller (the horizon tables' rule; see the module docstring).
 
-    :param true: (N,) true returns (finite); :param predictions: method -> (N,).
+    :param true: (N,) true returns (finite); :param predictions: method -> (N,);
+    :param diverged: method -> (N,) roll-out divergence flags (see :func:`reward_frame`).
     """
-    frame = reward_frame(true, predictions)
+    frame = reward_frame(true, predictions, diverged=diverged)
     rows = []
     for method in predictions:
         g = frame[frame["method"] == method]
-        ok = ~g["diverged"].to_numpy()
-        t, p = g["true_return"].to_numpy()[ok], g["predicted_return"].to_numpy()[ok]
-        err = p - t
-        n = int(len(g))
+        t, p = g["true_return"].to_numpy(), g["predicted_return"].to_numpy()
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.where(np.isfinite(p), p - t, np.inf)
+        n, bad = int(len(g)), int(g["diverged"].sum())
         rows.append({
             "method": method,
             "n": n,
-            "n_diverged": int(n - ok.sum()),
-            "share_diverged": float((n - ok.sum()) / n) if n else math.nan,
-            "mse": float(np.mean(err**2)) if err.size else math.nan,
-            "mae": float(np.mean(np.abs(err))) if err.size else math.nan,
-            "bias": float(np.mean(err)) if err.size else math.nan,
-            "spearman": _rank_stat(stats.spearmanr, t, p),
-            "kendall": _rank_stat(stats.kendalltau, t, p),
+            "n_diverged": bad,
+            "share_diverged": bad / n if n else math.nan,
+            "mse": float(np.mean(err**2)) if n else math.nan,
+            "median_se": float(np.median(err**2)) if n else math.nan,
+            "mae": float(np.mean(np.abs(err))) if n else math.nan,
+            "bias": float(np.mean(p - t)) if n and np.isfinite(p).all() else math.nan,
+            "spearman": _rank_stat(stats.spearmanr, t, worst_last(p)),
+            "kendall": _rank_stat(stats.kendalltau, t, worst_last(p)),
         })
     return pd.DataFrame(rows)
 
@@ -343,6 +369,7 @@ def reward_prediction(
     horizon: int | None = None,
     baselines: tuple[str, ...] = ("gp", "nn"),
     nn_epochs: int = 500,
+    diverged: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Section 5.5 end to end: true returns of ``test``, model-based and direct predictions.
 
@@ -352,6 +379,7 @@ def reward_prediction(
     :param horizon: H (default: the shortest predicted horizon, else ``test.horizon``); returns
         sum ``s_1..s_H`` for truth, predictions and baseline targets alike.
     :param baselines: subset of ``("gp", "nn")``.
+    :param diverged: method -> (N_test,) roll-out divergence flags (horizon rule).
     :returns: (table from :func:`reward_table`, tidy frame from :func:`reward_frame`).
     """
     if test.num and not np.all(test.split == TEST):
@@ -379,4 +407,5 @@ def reward_prediction(
             preds["gp"] = fit_gp(x_train, y_train, seed)(x_test)
         if "nn" in baselines:
             preds["nn"] = fit_direct_nn(x_train, y_train, seed, epochs=nn_epochs)(x_test)
-    return reward_table(true, preds), reward_frame(true, preds)
+    return (reward_table(true, preds, diverged=diverged),
+            reward_frame(true, preds, diverged=diverged))

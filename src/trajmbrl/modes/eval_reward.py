@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.metrics import diverged, normalised_mse
 from trajmbrl.evaluation.reward import reward_for, reward_prediction, reward_table
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
+from trajmbrl.evaluation.stats import row_label
 from trajmbrl.modes.common import (
     build,
     data_dims,
@@ -54,17 +57,21 @@ def run(cfg: DictConfig) -> None:
         if model.spec.family == "trajectory":
             predicted[key] = predict_trajectory_model(model, s0, test.params, horizon)
             continue
-        predicted[f"{key} (logged actions)"] = predict_one_step_model(
+        predicted[row_label(key, "logged")] = predict_one_step_model(
             model, s0, test.actions, horizon
         )
         if sampler is not None:
-            predicted[f"{key} (closed loop)"] = predict_one_step_model(
+            predicted[row_label(key, "controller")] = predict_one_step_model(
                 model, s0, test.actions, horizon, action_source="controller",
                 sampler=sampler, params=test.params,
             )
+    lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
+    true = test.states[:, 1 : horizon + 1]
+    flags = {k: diverged(normalised_mse(true, p[:, :horizon], lo, hi))
+             for k, p in predicted.items()}  # the horizon tables' divergence rule
     _, frame = reward_prediction(
         test, train, predicted, reward_fn=reward_for(cfg.env.name), seed=int(cfg.seed),
-        horizon=horizon,
+        horizon=horizon, diverged=flags,
     )
     write_hashed_csv(out, frame, fingerprint)
     reward_outputs(cfg, frame, run_dir)
@@ -73,17 +80,18 @@ def run(cfg: DictConfig) -> None:
 def reward_outputs(cfg: DictConfig, frame: pd.DataFrame, run_dir: Path) -> None:
     """Table (MSE of returns, Spearman, Kendall) and the sorted-returns figure."""
     from trajmbrl.plotting.reward import reward_figure
+    from trajmbrl.plotting.tables import fmt_value
 
     true = frame.drop_duplicates("traj").sort_values("traj")["true_return"].to_numpy()
-    preds = {
-        m: g.sort_values("traj")["predicted_return"].to_numpy()
-        for m, g in frame.groupby("method", sort=False)
-    }
-    table = reward_table(true, preds)
+    groups = {m: g.sort_values("traj") for m, g in frame.groupby("method", sort=False)}
+    preds = {m: g["predicted_return"].to_numpy() for m, g in groups.items()}
+    table = reward_table(true, preds, diverged={m: g["diverged"].to_numpy(dtype=bool)
+                                                for m, g in groups.items()})
     atomic_write_text(run_dir / "tables" / "reward.csv", table.to_csv(index=False))
     paths = reward_figure(frame, run_dir / "figures" / "reward_prediction",
                           list(cfg.plot.formats))
     print(f"\nPredicted returns of {len(true)} held-out controllers ({cfg.env.name}):")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    shown = table.assign(**{c: table[c].map(fmt_value) for c in ("mse", "median_se", "mae")})
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nFigure: " + ", ".join(str(p) for p in paths))
 

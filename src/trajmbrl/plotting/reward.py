@@ -31,9 +31,10 @@ def reward_figure(
     frame: pd.DataFrame, stem: Path, formats: Sequence[str] = ("png", "pdf")
 ) -> list[Path]:
     """Left: returns against the rank of the true return (true = black line, methods = markers).
-    Right: predicted vs true with the diagonal. Diverged (non-finite) predictions are not drawn
-    and are counted in the legend; finite predictions far outside the true range are drawn at the
-    axis edge and counted as off-axis.
+    Right: predicted vs true with the diagonal. Diverged predictions (the ``diverged`` column
+    when present: the horizon tables' rule; else non-finite) are counted in the legend; non-finite
+    ones are not drawn; finite predictions far outside the true range are drawn at the axis edge
+    and counted as off-axis.
 
     :param frame: tidy rows ``traj, method, true_return, predicted_return`` (one per method and
         trajectory), e.g. :func:`trajmbrl.evaluation.reward.reward_frame`.
@@ -58,7 +59,7 @@ def reward_figure(
         g = frame[frame["method"] == method]
         pred = g["predicted_return"].to_numpy(dtype=np.float64)
         ok = np.isfinite(pred)
-        n_div = int((~ok).sum())
+        n_div = int(g["diverged"].sum()) if "diverged" in g else int((~ok).sum())
         n_off = int(((pred[ok] < ylim[0]) | (pred[ok] > ylim[1])).sum())
         notes = [f"{n_div} diverged"] * bool(n_div) + [f"{n_off} off-axis"] * bool(n_off)
         label = LABELS.get(method, method) + (f" ({', '.join(notes)})" if notes else "")
