@@ -248,6 +248,8 @@ def is_current(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
 def eval_fingerprint(cfg: DictConfig, horizon: int, **extra: Any) -> str:
     """Hash of the settings that change evaluation results (not which models are listed)."""
     keys = ("task", "num_traj", "propagation", "particles")
+    if str(cfg.train.get("precision", "fp32")) != "fp32":  # fp32 keeps the earlier hashes
+        extra = {**extra, "precision": str(cfg.train.precision)}
     return config_hash({"eval": {k: cfg.eval.get(k) for k in keys}, "horizon": horizon,
                         **extra})
 

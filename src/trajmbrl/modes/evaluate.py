@@ -34,6 +34,7 @@ from trajmbrl.modes.common import (
     positive,
     write_hashed_csv,
 )
+from trajmbrl.training.precision import matmul_precision
 from trajmbrl.utils.atomic import config_hash
 
 log = logging.getLogger("trajmbrl")
@@ -133,10 +134,11 @@ def evaluate_model(
     cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed)) for s in sources}
     todo = [s.removesuffix(suffix) for s in sources if cached[s] is None]
     if todo or cfg.eval.render:
-        preds = model_predictions(
-            model, test, horizon, protocols=todo or protocols[:1], sampler=_sampler(cfg, todo),
-            propagation=propagation, particles=positive(cfg, "eval.particles", allow_none=False),
-            seed=int(cfg.seed))
+        with matmul_precision(str(cfg.train.precision), device(cfg)):
+            preds = model_predictions(
+                model, test, horizon, protocols=todo or protocols[:1],
+                sampler=_sampler(cfg, todo), propagation=propagation,
+                particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
         if cfg.eval.render:
             render_video(cfg, key, test, next(iter(preds.values()))[0])
         for source, (pred, var) in preds.items():
@@ -217,11 +219,13 @@ def _cached(cfg: DictConfig, key: str, source: str, fingerprint: str,
 
 def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
     """Predicted states (N, H, ds) from each test trajectory's initial state (mean path, the
-    first of ``eval.protocols`` for one-step models)."""
-    preds = model_predictions(
-        model, test, horizon, protocols=eval_protocols(cfg)[:1],
-        sampler=_sampler(cfg, eval_protocols(cfg)[:1]), propagation=str(cfg.eval.propagation),
-        particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
+    first of ``eval.protocols`` for one-step models), products in ``train.precision``."""
+    with matmul_precision(str(cfg.train.precision), device(cfg)):
+        preds = model_predictions(
+            model, test, horizon, protocols=eval_protocols(cfg)[:1],
+            sampler=_sampler(cfg, eval_protocols(cfg)[:1]),
+            propagation=str(cfg.eval.propagation),
+            particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
     return next(iter(preds.values()))[0]
 
 
