@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -42,17 +45,25 @@ def best_time(fn: Callable[[], None], reps: int) -> float:
     return best
 
 
-def gemm_rate(m: int, k: int, n: int, iters: int, reps: int) -> float:
-    """Measured float32 ``torch.mm`` GFLOP/s for (m x k) @ (k x n)."""
+def gemm_rate(m: int, k: int, n: int, iters: int, reps: int,
+              dtype: torch.dtype = torch.float32) -> float:
+    """Measured ``torch.mm`` GFLOP/s for (m x k) @ (k x n) in ``dtype`` (the bf16 ceiling with
+    bfloat16 tensors)."""
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
-    c = torch.empty(m, n)
+    a, b = a.to(dtype), b.to(dtype)
+    c = torch.empty(m, n, dtype=dtype)
 
     def run() -> None:
         for _ in range(iters):
             torch.mm(a, b, out=c)
 
     return 2 * m * k * n * iters / best_time(run, reps) / 1e9
+
+
+def _spec(e: int) -> ModelSpec:
+    return ModelSpec.for_key("t" if e == 1 else "te", state_dim=OUT, action_dim=1,
+                             param_dim=IN - OUT - 1)
 
 
 def make_epoch(
@@ -69,9 +80,7 @@ def make_epoch(
 ) -> Callable[[], None]:
     """A closure that runs one epoch of the trainer's inner loop with the chosen variant."""
     g = torch.Generator().manual_seed(0)
-    spec = ModelSpec.for_key("t", state_dim=OUT, action_dim=1, param_dim=IN - OUT - 1,
-                             ensemble_size=e)
-    model = DynamicsModel(spec, seed=0)
+    model = DynamicsModel(_spec(e), seed=0)
     model.fit_normalizers(x, y)
     n = x.shape[0]
     members = torch.randint(0, n, (e, n), generator=g)
@@ -119,18 +128,28 @@ def make_epoch(
     return epoch
 
 
-def trainer_epoch(e: int, x: Tensor, y: Tensor, *, batch: int) -> Callable[[], None]:
+def trainer_epoch(e: int, x: Tensor, y: Tensor, *, batch: int,
+                  precision: str = "fp32") -> Callable[[], None]:
     """One epoch of the real :class:`ModelTrainer` inner loop (no validation, no state file)."""
-    spec = ModelSpec.for_key("t", state_dim=OUT, action_dim=1, param_dim=IN - OUT - 1,
-                             ensemble_size=e)
-    model = DynamicsModel(spec, seed=0)
-    trainer = ModelTrainer(model, TrainConfig(batch_size=batch, val_fraction=0.0), progress=False)
-    gen = torch.Generator().manual_seed(0)
-    trainer._split(x.shape[0], gen, x.device)
-    model.fit_normalizers(x, y)
-    members = trainer.member_indices
-    assert members is not None
-    return lambda: trainer._train_epoch(x, y, members, members.shape[1], gen) and None
+    model = DynamicsModel(_spec(e), seed=0)
+    trainer = ModelTrainer(model, TrainConfig(batch_size=batch, val_fraction=0.0,
+                                              precision=precision),  # type: ignore[arg-type]
+                           progress=False)
+    run = trainer._prepare(x, y, None)
+    active = list(range(e))
+    return lambda: trainer._train_epoch(x, y, run, active, None) and None
+
+
+def full_fit(e: int, x: Tensor, y: Tensor, *, batch: int, precision: str,
+             state: Path) -> Callable[[], None]:
+    """One-epoch :meth:`ModelTrainer.fit` with everything: split (10 % held out, so the epoch
+    trains on 90 % of the samples), validation, early-stopping record, state file."""
+    def run() -> None:
+        state.unlink(missing_ok=True)
+        model = DynamicsModel(_spec(e), seed=0)
+        cfg = TrainConfig(epochs=1, batch_size=batch, precision=precision)  # type: ignore
+        ModelTrainer(model, cfg, state_path=state, progress=False).fit(x, y)
+    return run
 
 
 def malloc_keep_heap() -> bool:
@@ -156,6 +175,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions (best is kept)")
     ap.add_argument("--compile", action="store_true", help="also try torch.compile (slow)")
+    ap.add_argument("--precision-only", action="store_true",
+                    help="only the fp32/bf16 bare-step and full-fit table")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -185,6 +206,9 @@ def main() -> None:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(n, IN, generator=g)
     y = torch.randn(n, OUT, generator=g)
+    precision_table(x, y, batch=b, reps=reps, roof=roof)
+    if args.precision_only:
+        return
 
     variants: list[tuple[str, dict[str, object]]] = [
         ("trainer (fused Adam, index_select)", {"trainer": True}),
@@ -261,6 +285,41 @@ def main() -> None:
     print(f"trainer fraction of roofline: E=1 {100 * frac1:.0f}%, E=5 {100 * frac5:.0f}%   "
           f"(target >= 60%: E=1 {'PASS' if frac1 >= 0.6 else 'FAIL'}, "
           f"E=5 {'PASS' if frac5 >= 0.6 else 'FAIL'})")
+
+
+def precision_table(x: Tensor, y: Tensor, *, batch: int, reps: int, roof: float) -> None:
+    """Bare epochs and full one-epoch fits, E=1 and E=5, fp32 and bf16, timed round-robin;
+    each against its own ceiling (fp32 / bf16 tensor GEMM of the hidden-layer shape)."""
+    roof_bf16 = gemm_rate(batch, HIDDEN, HIDDEN, 300, reps + 1, torch.bfloat16)
+    print(f"\nGEMM ({batch}x{HIDDEN})@({HIDDEN}x{HIDDEN}) bfloat16: {roof_bf16:7.1f} GFLOP/s "
+          f"<- bf16 ceiling ({roof_bf16 / roof:.1f}x fp32)")
+    n, fps = x.shape[0], flops_per_sample()
+    tmp = Path(tempfile.mkdtemp())
+    runs = {}
+    for e in (1, 5):
+        for p in ("fp32", "bf16"):
+            runs[("bare", e, p)] = (trainer_epoch(e, x, y, batch=batch, precision=p), n)
+            runs[("fit", e, p)] = (full_fit(e, x, y, batch=batch, precision=p,
+                                            state=tmp / f"{e}{p}.pt"), n - round(0.1 * n))
+    times = {k: math.inf for k in runs}
+    for fn, _ in runs.values():
+        fn()  # warm-up
+    for _ in range(reps):
+        for k, (fn, _) in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k] = min(times[k], time.perf_counter() - t0)
+    print(f"{'what':5s} {'E':>2s} {'prec':5s} {'s':>7s} {'member-samples/s':>17s} {'%ceiling':>8s}"
+          f" {'fit/bare':>8s}")
+    for (what, e, p), (_, samples) in runs.items():
+        rate = e * samples / times[(what, e, p)]
+        ceil = roof if p == "fp32" else roof_bf16
+        ratio = times[(what, e, p)] / samples / (times[("bare", e, p)] / n)
+        print(f"{what:5s} {e:2d} {p:5s} {times[(what, e, p)]:7.3f} {rate:17,.0f} "
+              f"{100 * rate * fps / 1e9 / ceil:7.0f}% {ratio:8.2f}")
+    for e in (1, 5):
+        speed = times[("fit", e, "fp32")] / times[("fit", e, "bf16")]
+        print(f"bf16 / fp32 fit throughput, E={e}: {speed:.2f}x")
 
 
 if __name__ == "__main__":

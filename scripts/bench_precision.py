@@ -1,0 +1,94 @@
+"""fp32 vs bf16 at a representative reduction of the paper protocol: same data, seeds, metric.
+
+Usage: ``python scripts/bench_precision.py trajectories/cartpole/stable
+trajectories/reacher/default [--keys t d] [--seeds 0 1 2] [--max-pairs 20000] [--epochs 10]``.
+Trains each key at paper width (3 x 250) on the dataset's training split (trajectory-level
+validation, early stopping) in both precisions and prints, per (dataset, key, horizon), the
+median test nMSE over seeds with the min-max across seeds, the bf16/fp32 ratio of the medians,
+training time, and whether the bf16 median lies inside the fp32 seed range (the issue's rule:
+bf16 may become the default only if no entry moves by more than the seed-to-seed spread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trajmbrl.data.pairs import one_step_samples, trajectory_pairs
+from trajmbrl.data.storage import load_dataset
+from trajmbrl.evaluation.horizon import model_predictions
+from trajmbrl.evaluation.metrics import normalised_mse
+from trajmbrl.models import DynamicsModel, ModelSpec
+from trajmbrl.training import ModelTrainer, TrainConfig
+from trajmbrl.training.precision import fast_bf16, matmul_precision
+
+HORIZONS = (1, 10, 50, 100, 200, 500)
+
+
+def run_one(path: str, key: str, seed: int, precision: str, args: argparse.Namespace
+            ) -> tuple[dict[int, float], float]:
+    """Train ``key`` once; :returns: median-over-trajectories nMSE per horizon, train seconds."""
+    data = load_dataset(path)
+    train, test = data.train(), data.test()
+    spec = ModelSpec.for_key(key, state_dim=data.state_dim, action_dim=data.action_dim,
+                             param_dim=data.param_dim)
+    if spec.family == "trajectory":
+        x, y, rep = trajectory_pairs(train, t_range=train.horizon, keep_rate=0.05,
+                                     max_pairs=args.max_pairs, seed=seed)
+    else:
+        x, y, rep = one_step_samples(train)
+    model = DynamicsModel(spec, seed=seed)
+    cfg = TrainConfig(epochs=args.epochs, seed=seed, precision=precision,  # type: ignore[arg-type]
+                      resample="bootstrap" if spec.ensemble_size > 1 else "none")
+    t0 = time.perf_counter()
+    ModelTrainer(model, cfg, progress=False).fit(torch.as_tensor(x), torch.as_tensor(y),
+                                                 groups=torch.as_tensor(rep.traj))
+    seconds = time.perf_counter() - t0
+    horizon = test.horizon
+    with matmul_precision(precision):
+        pred = next(iter(model_predictions(model, test, horizon).values()))[0]
+    err = normalised_mse(test.states[:, 1 : horizon + 1], pred,
+                         np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"]))
+    return {h: float(np.nanmedian(err[:, h - 1])) for h in HORIZONS if h <= horizon}, seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("datasets", nargs="+", help="dataset paths without suffix")
+    ap.add_argument("--keys", nargs="+", default=["t"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--max-pairs", type=int, default=20_000)
+    ap.add_argument("--epochs", type=int, default=10)
+    args = ap.parse_args()
+    print(f"# bf16 hardware: {fast_bf16('cpu')[1]}; threads={torch.get_num_threads()}; "
+          f"max_pairs={args.max_pairs}, epochs<={args.epochs}, seeds={args.seeds}")
+    print("| data | key | h | fp32 median [min, max] | bf16 median [min, max] | bf16/fp32 | "
+          "inside fp32 range |")
+    print("|---|---|---|---|---|---|---|")
+    for path in args.datasets:
+        for key in args.keys:
+            res: dict[str, list[dict[int, float]]] = {"fp32": [], "bf16": []}
+            secs: dict[str, float] = {"fp32": 0.0, "bf16": 0.0}
+            for seed in args.seeds:
+                for precision in ("fp32", "bf16"):  # alternate: load bursts hit both
+                    err, s = run_one(path, key, seed, precision, args)
+                    res[precision].append(err)
+                    secs[precision] += s
+            for h in res["fp32"][0]:
+                f = np.array([r[h] for r in res["fp32"]])
+                b = np.array([r[h] for r in res["bf16"]])
+                inside = f.min() <= np.median(b) <= f.max()
+                print(f"| {Path(path).parent.name} | {key} | {h} | {np.median(f):.3g} "
+                      f"[{f.min():.3g}, {f.max():.3g}] | {np.median(b):.3g} [{b.min():.3g}, "
+                      f"{b.max():.3g}] | {np.median(b) / np.median(f):.2f} | "
+                      f"{'yes' if inside else 'NO'} |")
+            print(f"<!-- {Path(path).parent.name} {key}: training seconds fp32 "
+                  f"{secs['fp32']:.1f}, bf16 {secs['bf16']:.1f} -->")
+
+
+if __name__ == "__main__":
+    main()
