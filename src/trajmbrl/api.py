@@ -96,7 +96,8 @@ def training_samples(
 
 def trainer_config(settings: dict[str, Any], *, seed: int = 0, **train: Any) -> TrainConfig:
     """The trainer's config: ``epochs``, ``batch_size``, ``lr``, ``weight_decay`` from the model
-    ``settings``, the rest (patience, val_fraction, resample, elites) from ``train``."""
+    ``settings``, the rest (patience, val_fraction, resample, split, steps, precision, elites) from
+    ``train``."""
     from trajmbrl.training.trainer import TrainConfig
 
     if int(settings["ensemble_size"]) == 1:
@@ -118,12 +119,16 @@ def train_model(
     device: str = "cpu",
     state_path: Path | None = None,
     progress: bool | None = False,
+    traj: np.ndarray | None = None,
     **settings: Any,
 ) -> tuple[DynamicsModel, History]:
     """Train model ``key`` (``conf/models/<key>.yaml``) on samples ``x`` (M, in), ``y`` (M, ds).
 
+    ``traj`` (M,): the trajectory of every sample (``SampleReport.traj``), so the validation
+    split and ensemble resampling draw whole trajectories; None: every sample on its own.
     ``settings``: model settings (``epochs``, ``hidden``, ``lr``, ...) and trainer settings
-    (``patience``, ``val_fraction``, ``resample``, ``elites``); ``state_path`` makes an
+    (``patience``, ``val_fraction``, ``resample``, ``split``, ``steps``, ``precision``,
+    ``elites``); ``state_path`` makes an
     interrupted training resumable.
 
     :returns: the trained model (eval mode) and its per-epoch history.
@@ -139,7 +144,8 @@ def train_model(
     trainer = ModelTrainer(model, trainer_config(merged, seed=seed, **train),
                            state_path=state_path, progress=progress)
     as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
-    history = trainer.fit(as_t(x), as_t(y))
+    groups = None if traj is None else torch.as_tensor(np.asarray(traj), device=device)
+    history = trainer.fit(as_t(x), as_t(y), groups=groups)
     return model.eval(), history
 
 
@@ -149,9 +155,9 @@ def train_on_dataset(
 ) -> tuple[DynamicsModel, History]:
     """:func:`training_samples` (``sampling``: num_traj, t_range, keep_rate, max_pairs) then
     :func:`train_model` with the dataset's dimensions."""
-    x, y, _ = training_samples(data, key, seed=seed, **(sampling or {}))
+    x, y, report = training_samples(data, key, seed=seed, **(sampling or {}))
     return train_model(key, x, y, state_dim=data.state_dim, action_dim=data.action_dim,
-                       param_dim=data.param_dim, seed=seed, **settings)
+                       param_dim=data.param_dim, seed=seed, traj=report.traj, **settings)
 
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DynamicsModel:
