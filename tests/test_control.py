@@ -131,6 +131,7 @@ def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
 
 @pytest.mark.parametrize("bad, key", [("control.method=magic", "control.method"),
                                       ("control.rounds=0", "control.rounds"),
+                                      ("control.bo_sampler=ei", "control.bo_sampler"),
                                       ("control.method=reference envs=reacher", "reference")])
 def test_bad_control_keys_name_the_key(run_mode, bad, key):
     with pytest.raises(TrajmbrlError, match=key):

@@ -7,8 +7,8 @@ as unknown (so are misspelt keys and ``+group.key=...`` additions). The YAML kee
 this module only holds types and ranges. Types: int, float (an int is accepted), bool, str,
 ``X | None``, ``list[X]``, ``dict[str, Any]``, ``Any`` (not checked) and a nested dataclass.
 ``key(optional=True)`` marks a key that some configs leave out (e.g. ``logs`` outside envs=logs).
-An env gets the dataclass registered in ``ENVS`` under its name. Groups with ``Any`` (``control``
-until it declares its keys, ``local``) are not checked.
+An env gets the dataclass registered in ``ENVS`` under its name. Groups with ``Any`` (``local``)
+are not checked.
 
 :func:`validate` runs before every mode (modes/__init__.py), before anything is read or deleted.
 """
@@ -171,6 +171,46 @@ class Logs:
     min_length: int = key(ge=2)
 
 
+@dataclass
+class ControlCMA:
+    popsize: int = key(ge=2)
+    iterations: int = key(ge=1)
+    sigma: float = key(gt=0, le=1)
+
+
+@dataclass
+class ControlMPC:
+    horizon: int = key(ge=1)
+    population: int = key(ge=1)
+    elites: int = key(ge=1)
+    iterations: int = key(ge=1)
+    particles: int = key(ge=1)
+    alpha: float = key(ge=0, lt=1)
+
+
+@dataclass
+class Control:
+    """mode=control (conf/control/default.yaml; methods checked by the mode)."""
+
+    method: str = key()
+    random_episodes: int = key(ge=3)
+    chosen_episodes: int = key(ge=2)
+    rounds: int = key(ge=1)
+    eval_episodes: int = key(ge=1)
+    curve_episodes: int | None = key(ge=1)
+    init_states: int = key(ge=1)
+    horizon: int | None = key(ge=2)
+    kappa: float = key(ge=0)
+    explore_std: float = key(ge=0)
+    replan_every: int | None = key(ge=1)
+    bo_sampler: str = key(choices=("gp", "tpe"))
+    max_pairs: int | None = key(ge=1)
+    report: bool = key()
+    report_only: bool = key()
+    cma: ControlCMA = key()
+    mpc: ControlMPC = key()
+
+
 ENVS: dict[str, type] = {"cartpole": CartpoleEnv, "reacher": SimEnv, "crazyflie": SimEnv,
                          "crazyflie_hw": ImportedEnv, "logs": ImportedEnv}
 
@@ -194,7 +234,7 @@ class Config:
     env: Any = key()  # checked against ENVS[env.name]
     logs: Logs = key(optional=True)  # envs=logs only
     local: Any = key(optional=True)  # site settings (conf/local/default.yaml)
-    control: Any = key(optional=True)  # not checked until the control group declares its keys
+    control: Control = key()
 
 
 def validate(cfg: DictConfig) -> None:
