@@ -2,19 +2,19 @@
 population x initial states x 200 steps), by the closed-loop one-step ``de`` (200 sequential
 batched steps), and ``mpc_pets`` planning time per control step (CEM on ``pe``).
 
-Usage: python scripts/bench_control.py [--population 16] [--init-states 16] [--repeat 3]
-       [--hidden 128] [--layers 2]
-Untrained models of the study's width (the numbers do not depend on the weights); one torch
-thread, as mode=control runs.
+Usage: python scripts/bench_control.py [--population 12] [--init-states 8] [--repeat 3]
+       [--hidden 64] [--layers 2]
+The sizes of `make control` (conf/experiment/control.yaml); untrained models (the time does not
+depend on the weights); one torch thread, as mode=control runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from bench_eval import best_of  # scripts/ is on sys.path when run as a script
 
 from trajmbrl.control.mpc import CEMPlanner, CEMSettings
 from trajmbrl.control.scorers import onestep_scores, trajectory_scores
@@ -22,22 +22,12 @@ from trajmbrl.control.tasks import make_task
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 
 
-def best_of(repeat: int, fn: object) -> float:
-    """Best wall time of ``repeat`` calls (seconds)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--population", type=int, default=16)
-    parser.add_argument("--init-states", type=int, default=16)
+    parser.add_argument("--population", type=int, default=12)
+    parser.add_argument("--init-states", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -62,7 +52,7 @@ def main() -> None:
     secs = best_of(args.repeat, lambda: onestep_scores(de, task, theta, s0))
     print(f"{'model_cma_onestep (de)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  "
           f"{task.horizon} closed-loop steps of {rows} rows x 5 members")
-    cem = CEMSettings()
+    cem = CEMSettings(horizon=10, population=25, elites=5, iterations=2, particles=5)
     planner = CEMPlanner(model("pe"), task, cem, seed=0)
 
     def plan_step() -> None:
