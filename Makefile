@@ -87,10 +87,12 @@ sec55: setup ## paper 5.5: reward prediction on cartpole (t, d, GP, direct NN)
 # ---- issue 13: control with learned models (docs/control.md) ----
 CONTROL = $(SWEEP) experiment=control $(XP) control.report=false
 CONTROL_REPORT = $(TRAJ) experiment=control $(XP) control.report_only=true
+CONTROL_CHEAP = model_gp,env_cma,env_bo,random,reference
 CONTROL_H = $(if $(filter toy,$(SCALE)),,control.horizon=200)
 
-control: setup ## control with trajectory models: cartpole all methods x 5 seeds, crazyflie, reacher
-	$(CONTROL) envs=cartpole
+control: setup ## control with trajectory models: cartpole all methods (5 seeds; mpc_pets 3), crazyflie, reacher
+	$(CONTROL) envs=cartpole control.method=$(CONTROL_CHEAP),model_cma,model_cma_onestep
+	$(CONTROL) envs=cartpole control.method=mpc_pets seed=0,1,2
 	$(CONTROL) envs=crazyflie $(CONTROL_H) control.method=model_cma,env_cma,random seed=0,1,2
 	$(CONTROL) envs=reacher $(CONTROL_H) control.method=model_cma,random seed=0,1,2 \
 		control.cma.popsize=8 control.cma.iterations=8
