@@ -85,6 +85,23 @@ def test_model_cma_finds_the_deadbeat_gain_of_a_linear_system():
     assert true.mean() > -0.05
 
 
+def test_replanning_splits_an_episode_into_constant_theta_segments():
+    task = linear_task()
+    system = System(task)
+    log, steps_left = EpisodeLog(), []
+
+    def choose(state, steps):
+        steps_left.append(steps)
+        return np.array([1.0])
+
+    score = system.run_planned(choose, seed=3, replan_every=4, log=log)
+    assert steps_left == [10, 6, 2]  # at s_0, then every 4 steps from the current state
+    assert [len(a) for a in log.actions] == [4, 4, 2] and log.episodes == 1
+    np.testing.assert_allclose(log.states[1][0], log.states[0][-1])  # segments chain up
+    assert score == pytest.approx(system.run(np.array([1.0]), seed=3))  # same theta: same run
+    assert log.to_data().lengths.tolist() == [4, 4, 2]
+
+
 SMOKE = ("control.random_episodes=4", "control.chosen_episodes=2", "control.rounds=1",
          "control.eval_episodes=2", "control.init_states=2", "control.horizon=15",
          "control.cma.popsize=4", "control.cma.iterations=2", "control.mpc.horizon=3",
@@ -132,6 +149,7 @@ def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
 @pytest.mark.parametrize("bad, key", [("control.method=magic", "control.method"),
                                       ("control.rounds=0", "control.rounds"),
                                       ("control.bo_sampler=ei", "control.bo_sampler"),
+                                      ("control.chosen_episodes=5 control.rounds=2", "multiple of"),
                                       ("control.method=reference envs=reacher", "reference")])
 def test_bad_control_keys_name_the_key(run_mode, bad, key):
     with pytest.raises(TrajmbrlError, match=key):

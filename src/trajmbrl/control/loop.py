@@ -53,11 +53,13 @@ class Budget:
         for key, value, low in checks:
             if value < low:
                 raise TrajmbrlError(f"control.{key} must be >= {low}, got {value}")
+        if self.chosen_episodes % self.rounds:
+            raise TrajmbrlError(f"control.chosen_episodes ({self.chosen_episodes}) must be a "
+                                f"multiple of control.rounds ({self.rounds})")
 
     def per_round(self) -> list[int]:
-        """Episodes of each round (the remainder goes to the first rounds)."""
-        base, extra = divmod(self.chosen_episodes, self.rounds)
-        return [base + (1 if r < extra else 0) for r in range(self.rounds)]
+        """Episodes of each round (equal: env_cma runs one generation per round)."""
+        return [self.chosen_episodes // self.rounds] * self.rounds
 
 
 def run_control(task: ControlTask, method: str, settings: Settings, budget: Budget,
