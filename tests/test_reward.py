@@ -7,18 +7,10 @@ import pytest
 
 from toy import toy_dataset
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.evaluation.reward import (
-    REWARDS,
-    baseline_inputs,
-    fit_direct_nn,
-    fit_gp,
-    returns,
-    reward_for,
-    reward_frame,
-    reward_prediction,
-    reward_table,
-    true_returns,
-)
+from trajmbrl.evaluation.regressors import baseline_inputs, fit_direct_nn, fit_gp
+from trajmbrl.evaluation.returns import REWARDS, returns, reward_for, true_returns
+from trajmbrl.evaluation.reward import reward_prediction
+from trajmbrl.evaluation.reward_tables import reward_frame, reward_table
 from trajmbrl.plotting.reward import reward_figure
 
 

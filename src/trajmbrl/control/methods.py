@@ -22,7 +22,7 @@ from trajmbrl.control.search import BayesOpt, CMASettings, cma_maximize, cma_str
 from trajmbrl.control.system import EpisodeLog, System
 from trajmbrl.control.tasks import ControlTask
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.evaluation.reward import fit_gp
+from trajmbrl.evaluation.regressors import fit_gp
 
 METHODS = ("model_cma", "model_cma_onestep", "model_gp", "env_cma", "env_bo", "random",
            "reference", "mpc_pets")

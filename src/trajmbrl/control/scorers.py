@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from trajmbrl.control.tasks import ControlTask
-from trajmbrl.evaluation.reward import GPPredictor
+from trajmbrl.evaluation.regressors import GPPredictor
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_members
 from trajmbrl.models.dynamics import DynamicsModel
 

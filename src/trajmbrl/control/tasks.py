@@ -23,7 +23,7 @@ import numpy as np
 
 from trajmbrl.controllers.base import ControllerSampler
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.evaluation.reward import CRAZYFLIE_ROLL_PITCH, reacher_return_reward
+from trajmbrl.evaluation.returns import CRAZYFLIE_ROLL_PITCH, reacher_return_reward
 
 #: r(states (..., ds)) -> (...) per-state reward
 RewardFn = Callable[[np.ndarray], np.ndarray]

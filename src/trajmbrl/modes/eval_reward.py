@@ -11,7 +11,9 @@ from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import diverged, normalised_mse
-from trajmbrl.evaluation.reward import reward_for, reward_prediction, reward_table
+from trajmbrl.evaluation.returns import reward_for
+from trajmbrl.evaluation.reward import reward_prediction
+from trajmbrl.evaluation.reward_tables import reward_table
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
 from trajmbrl.evaluation.stats import row_label
 from trajmbrl.modes.common import (

@@ -37,7 +37,7 @@ def reward_figure(
     and counted as off-axis.
 
     :param frame: tidy rows ``traj, method, true_return, predicted_return`` (one per method and
-        trajectory), e.g. :func:`trajmbrl.evaluation.reward.reward_frame`.
+        trajectory), e.g. :func:`trajmbrl.evaluation.reward_tables.reward_frame`.
     :returns: the written paths, ``<stem>.<fmt>``.
     """
     missing = [c for c in _REQUIRED if c not in frame.columns]
