@@ -24,8 +24,22 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("trajmbrl.keys", _keys)
 
 
-def _lazy(module: str) -> Callable[[DictConfig], None]:
-    """Import a mode module only when it runs (keeps `trajmbrl --help` fast)."""
+#: eval.task -> the module that runs it: horizon (5.2, 5.3), efficiency (5.4), reward (5.5)
+EVAL_TASKS = {"horizon": "evaluate", "efficiency": "eval_efficiency", "reward": "eval_reward"}
+
+
+def _eval_task(cfg: DictConfig) -> str:
+    task = str(cfg.eval.task)
+    if task not in EVAL_TASKS:
+        from trajmbrl.errors import TrajmbrlError
+
+        raise TrajmbrlError(f"eval.task must be horizon, efficiency or reward, got {task!r}")
+    return EVAL_TASKS[task]
+
+
+def _lazy(module: str | Callable[[DictConfig], str]) -> Callable[[DictConfig], None]:
+    """Import a mode module (named, or chosen from the config) only when it runs (keeps
+    `trajmbrl --help` fast)."""
 
     def run(cfg: DictConfig) -> None:
         import importlib
@@ -33,7 +47,8 @@ def _lazy(module: str) -> Callable[[DictConfig], None]:
         from trajmbrl.modes.schema import validate
 
         validate(cfg)  # before anything is read, written or deleted
-        importlib.import_module(f"trajmbrl.modes.{module}").run(cfg)
+        name = module if isinstance(module, str) else module(cfg)
+        importlib.import_module(f"trajmbrl.modes.{name}").run(cfg)
 
     return run
 
@@ -41,7 +56,7 @@ def _lazy(module: str) -> Callable[[DictConfig], None]:
 MODES: dict[str, Callable[[DictConfig], None]] = {
     "collect": _lazy("collect"),
     "train": _lazy("train"),
-    "eval": _lazy("evaluate"),
+    "eval": _lazy(_eval_task),
     "plot": _lazy("plot"),
     "control": _lazy("control"),
 }

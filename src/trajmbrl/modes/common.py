@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -257,3 +258,62 @@ def eval_fingerprint(cfg: DictConfig, horizon: int, **extra: Any) -> str:
 def progress(cfg: DictConfig) -> bool:
     """Show progress bars: ``progress=true|false``, or (null) only on an interactive terminal."""
     return show_progress(cfg.progress)
+
+
+# ---------------------------------------------------------------- shared by eval and plot
+def eval_protocols(cfg: DictConfig) -> list[str]:
+    """``eval.protocols`` this env supports: ``controller`` needs the env's controller."""
+    from trajmbrl.evaluation.rollout import PROTOCOLS
+
+    protocols = list(cfg.eval.protocols)
+    unknown = sorted(set(protocols) - set(PROTOCOLS))
+    if unknown or not protocols:
+        raise TrajmbrlError(f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, "
+                            f"got {protocols}")
+    if "controller" in protocols and "sampler" not in cfg.env:
+        if protocols == ["controller"]:
+            raise TrajmbrlError(f"eval.protocols=[controller] needs a controller; env "
+                                f"{cfg.env.name} (logged data) has none: use [logged]")
+        log.info("%s has no controller (logged data): one-step models are rolled out with the "
+                 "logged actions only.", cfg.env.name)
+        protocols.remove("controller")
+    return protocols
+
+
+def sampler_for(cfg: DictConfig, protocols: list[str]) -> Any:
+    """The env's controller sampler when a closed-loop protocol is among ``protocols``."""
+    return build(cfg.env.sampler) if "controller" in protocols else None
+
+
+def predict_states(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
+    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path, the
+    first of ``eval.protocols`` for one-step models), products in ``train.precision``."""
+    from trajmbrl.evaluation.horizon import model_predictions
+    from trajmbrl.training.precision import matmul_precision
+
+    with matmul_precision(str(cfg.train.precision), device(cfg)):
+        preds = model_predictions(
+            model, test, horizon, protocols=eval_protocols(cfg)[:1],
+            sampler=sampler_for(cfg, eval_protocols(cfg)[:1]),
+            propagation=str(cfg.eval.propagation),
+            particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
+    return next(iter(preds.values()))[0]
+
+
+def efficiency_csv(cfg: DictConfig) -> Path:
+    """Where the 5.4 grid's tidy scores go (written by eval, read by plot)."""
+    return Path(cfg.paths.run_dir) / "efficiency" / "scores.csv"
+
+
+def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
+    """5.5 table and sorted-returns figure from the per-trajectory ``frame``; printed."""
+    from trajmbrl.plotting.reward import reward_report
+
+    table, paths = reward_report(frame, run_dir, list(cfg.plot.formats))
+    print(f"\nPredicted returns of {frame['traj'].nunique()} held-out controllers "
+          f"({cfg.env.name}):")
+    from trajmbrl.plotting.tables import fmt_value
+
+    shown = table.assign(**{c: table[c].map(fmt_value) for c in ("mse", "median_se", "mae")})
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("\nFigure: " + ", ".join(str(p) for p in paths))

@@ -22,11 +22,13 @@ from trajmbrl.modes.common import (
     command,
     data_dims,
     device,
+    efficiency_csv,
     eval_fingerprint,
     is_current,
     load_env_dataset,
     model_keys,
     positive,
+    predict_states,
     progress,
     write_hashed_csv,
 )
@@ -36,15 +38,9 @@ log = logging.getLogger("trajmbrl")
 SEED_DIR = re.compile(r"seed=(\d+)$")
 
 
-def efficiency_csv(cfg: DictConfig) -> Path:
-    """Where the grid's tidy scores go."""
-    return Path(cfg.paths.run_dir) / "efficiency" / "scores.csv"
-
-
 def run(cfg: DictConfig) -> None:
     """Predict the same test trajectories with every grid model; write one tidy CSV."""
     from trajmbrl.models.checkpoint import load_checkpoint
-    from trajmbrl.modes.evaluate import predict
 
     data = load_env_dataset(cfg)
     test = data.test()
@@ -80,7 +76,7 @@ def run(cfg: DictConfig) -> None:
         num_traj, t_range = grid_cell(path.parent.parent.name)
         match = SEED_DIR.search(path.parent.name)
         copy = int(match.group(1)) if match else 0
-        pred = predict(model, test, horizon, cfg)
+        pred = predict_states(model, test, horizon, cfg)
         scores = efficiency_scores(true, pred)
         frames.append(
             tidy_scores(

@@ -6,14 +6,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import diverged, normalised_mse
 from trajmbrl.evaluation.returns import reward_for
 from trajmbrl.evaluation.reward import reward_prediction
-from trajmbrl.evaluation.reward_tables import reward_table
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
 from trajmbrl.evaluation.stats import row_label
 from trajmbrl.modes.common import (
@@ -26,9 +24,9 @@ from trajmbrl.modes.common import (
     model_checkpoint,
     model_keys,
     positive,
+    reward_outputs,
     write_hashed_csv,
 )
-from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
 
@@ -77,23 +75,3 @@ def run(cfg: DictConfig) -> None:
     )
     write_hashed_csv(out, frame, fingerprint)
     reward_outputs(cfg, frame, run_dir)
-
-
-def reward_outputs(cfg: DictConfig, frame: pd.DataFrame, run_dir: Path) -> None:
-    """Table (MSE of returns, Spearman, Kendall) and the sorted-returns figure."""
-    from trajmbrl.plotting.reward import reward_figure
-    from trajmbrl.plotting.tables import fmt_value
-
-    true = frame.drop_duplicates("traj").sort_values("traj")["true_return"].to_numpy()
-    groups = {m: g.sort_values("traj") for m, g in frame.groupby("method", sort=False)}
-    preds = {m: g["predicted_return"].to_numpy() for m, g in groups.items()}
-    table = reward_table(true, preds, diverged={m: g["diverged"].to_numpy(dtype=bool)
-                                                for m, g in groups.items()})
-    atomic_write_text(run_dir / "tables" / "reward.csv", table.to_csv(index=False))
-    paths = reward_figure(frame, run_dir / "figures" / "reward_prediction",
-                          list(cfg.plot.formats))
-    print(f"\nPredicted returns of {len(true)} held-out controllers ({cfg.env.name}):")
-    shown = table.assign(**{c: table[c].map(fmt_value) for c in ("mse", "median_se", "mae")})
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    print("\nFigure: " + ", ".join(str(p) for p in paths))
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,18 +19,18 @@ from trajmbrl.evaluation.horizon import (
 )
 from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
 from trajmbrl.evaluation.oracle import SIMULATORS
-from trajmbrl.evaluation.rollout import PROTOCOLS
 from trajmbrl.evaluation.uncertainty import gaussian_scores
 from trajmbrl.modes.common import (
-    build,
     data_dims,
     device,
     eval_fingerprint,
+    eval_protocols,
     is_current,
     load_env_dataset,
     model_checkpoint,
     model_keys,
     positive,
+    sampler_for,
     write_hashed_csv,
 )
 from trajmbrl.training.precision import matmul_precision
@@ -41,23 +40,6 @@ log = logging.getLogger("trajmbrl")
 
 
 def run(cfg: DictConfig) -> None:
-    """Dispatch on ``eval.task``: horizon (5.2/5.3), efficiency (5.4) or reward (5.5)."""
-    task = str(cfg.eval.task)
-    if task == "horizon":
-        run_horizon(cfg)
-    elif task == "efficiency":
-        from trajmbrl.modes import eval_efficiency
-
-        eval_efficiency.run(cfg)
-    elif task == "reward":
-        from trajmbrl.modes import eval_reward
-
-        eval_reward.run(cfg)
-    else:
-        raise TrajmbrlError(f"eval.task must be horizon, efficiency or reward, got {task!r}")
-
-
-def run_horizon(cfg: DictConfig) -> None:
     """Evaluate the selected ``models`` and ``eval.baselines``; tidy CSVs."""
     data = load_env_dataset(cfg)
     test = data.test()
@@ -81,23 +63,6 @@ def run_horizon(cfg: DictConfig) -> None:
     table = median_table(pd.concat(frames, ignore_index=True), list(cfg.plot.horizons),
                          by=("model", "action_source"))
     print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-
-
-def eval_protocols(cfg: DictConfig) -> list[str]:
-    """``eval.protocols`` this env supports: ``controller`` needs the env's controller."""
-    protocols = list(cfg.eval.protocols)
-    unknown = sorted(set(protocols) - set(PROTOCOLS))
-    if unknown or not protocols:
-        raise TrajmbrlError(f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, "
-                            f"got {protocols}")
-    if "controller" in protocols and "sampler" not in cfg.env:
-        if protocols == ["controller"]:
-            raise TrajmbrlError(f"eval.protocols=[controller] needs a controller; env "
-                                f"{cfg.env.name} (logged data) has none: use [logged]")
-        log.info("%s has no controller (logged data): one-step models are rolled out with the "
-                 "logged actions only.", cfg.env.name)
-        protocols.remove("controller")
-    return protocols
 
 
 def eval_baselines(cfg: DictConfig) -> list[str]:
@@ -137,7 +102,7 @@ def evaluate_model(
         with matmul_precision(str(cfg.train.precision), device(cfg)):
             preds = model_predictions(
                 model, test, horizon, protocols=todo or protocols[:1],
-                sampler=_sampler(cfg, todo), propagation=propagation,
+                sampler=sampler_for(cfg, todo), propagation=propagation,
                 particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
         if cfg.eval.render:
             render_video(cfg, key, test, next(iter(preds.values()))[0])
@@ -162,17 +127,12 @@ def evaluate_baseline(
     if todo:
         lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
         preds = baseline_predictions(key, data.train(), test, horizon, protocols=todo,
-                                     sampler=_sampler(cfg, todo), simulator=cfg.env.name,
+                                     sampler=sampler_for(cfg, todo), simulator=cfg.env.name,
                                      state_range=(lo, hi))
         for source, (pred, _) in preds.items():
             cached[source] = score_and_write(cfg, key, source, fingerprint, data, test, pred,
                                              None, seed=0)
     return pd.concat([cached[s] for s in sources], ignore_index=True)
-
-
-def _sampler(cfg: DictConfig, protocols: list[str]) -> Any:
-    """The env's controller sampler when a closed-loop protocol is among ``protocols``."""
-    return build(cfg.env.sampler) if "controller" in protocols else None
 
 
 def score_and_write(
@@ -215,18 +175,6 @@ def _cached(cfg: DictConfig, key: str, source: str, fingerprint: str,
         log.info("Metrics %s are up to date; skipping %s (%s).", out, key, source)
         return pd.read_csv(out, comment="#")
     return None
-
-
-def predict(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
-    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path, the
-    first of ``eval.protocols`` for one-step models), products in ``train.precision``."""
-    with matmul_precision(str(cfg.train.precision), device(cfg)):
-        preds = model_predictions(
-            model, test, horizon, protocols=eval_protocols(cfg)[:1],
-            sampler=_sampler(cfg, eval_protocols(cfg)[:1]),
-            propagation=str(cfg.eval.propagation),
-            particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
-    return next(iter(preds.values()))[0]
 
 
 def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarray) -> None:

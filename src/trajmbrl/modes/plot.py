@@ -11,7 +11,13 @@ from omegaconf import DictConfig
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.stats import label_rows
 from trajmbrl.modes.aggregate import collect_metrics
-from trajmbrl.modes.common import command, model_keys, models_override
+from trajmbrl.modes.common import (
+    command,
+    efficiency_csv,
+    model_keys,
+    models_override,
+    reward_outputs,
+)
 from trajmbrl.plotting.comparisons import comparison_table
 from trajmbrl.plotting.figures import horizon_figure
 from trajmbrl.plotting.tables import (
@@ -133,7 +139,6 @@ def horizon_figures(cfg: DictConfig, run_dir: Path, scored: pd.DataFrame,
 def plot_efficiency(cfg: DictConfig, run_dir: Path) -> bool:
     """Heat-maps of the 5.4 grid: mean over test trajectories, median over copies."""
     from trajmbrl.evaluation.efficiency import aggregate_grid
-    from trajmbrl.modes.eval_efficiency import efficiency_csv
     from trajmbrl.plotting.heatmaps import efficiency_heatmaps
 
     path = efficiency_csv(cfg)
@@ -155,7 +160,5 @@ def plot_reward(cfg: DictConfig, run_dir: Path) -> bool:
     path = run_dir / "reward" / "returns.csv"
     if not path.exists():
         return False
-    from trajmbrl.modes.eval_reward import reward_outputs
-
     reward_outputs(cfg, pd.read_csv(path, comment="#"), run_dir)
     return True
