@@ -1,4 +1,4 @@
-"""Aggregation of a sweep's metrics CSVs into one tidy table (modes/aggregate.py)."""
+"""Aggregation of a sweep's metrics CSVs into one tidy table (evaluation/aggregate.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.aggregate import collect_metrics, main, per_run_table
 from trajmbrl.evaluation.metrics import tidy_errors
-from trajmbrl.modes.aggregate import collect_metrics, main, per_run_table
 
 
 def write_metrics(root: Path, experiment: str, model: str, variant: str, seed: int,

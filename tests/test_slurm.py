@@ -20,8 +20,8 @@ import torch
 
 from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
+from trajmbrl.evaluation.aggregate import collect_metrics, per_run_table
 from trajmbrl.models.checkpoint import load_checkpoint
-from trajmbrl.modes.aggregate import collect_metrics, per_run_table
 from trajmbrl.modes.common import model_dir
 
 pytestmark = pytest.mark.slurm

@@ -9,8 +9,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.aggregate import collect_metrics
 from trajmbrl.evaluation.stats import label_rows
-from trajmbrl.modes.aggregate import collect_metrics
 from trajmbrl.modes.common import (
     command,
     efficiency_csv,

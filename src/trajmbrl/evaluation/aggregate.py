@@ -5,7 +5,7 @@ with ``run_dir = outputs/<experiment>/<env>/<data tag>``. :func:`collect_metrics
 (``outputs/``, ``outputs/<experiment>/`` or one run dir) and concatenates them, keyed by the
 sweep's axes. From a shell::
 
-    python -m trajmbrl.modes.aggregate outputs/smoke [--out table.csv] [--horizons 1 10 40]
+    python -m trajmbrl.evaluation.aggregate outputs/smoke [--out table.csv] [--horizons 1 10 40]
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def per_run_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trajmbrl.modes.aggregate ROOT``: print (and optionally save) the table."""
-    parser = argparse.ArgumentParser(prog="python -m trajmbrl.modes.aggregate",
+    """``python -m trajmbrl.evaluation.aggregate ROOT``: print (and optionally save) the table."""
+    parser = argparse.ArgumentParser(prog="python -m trajmbrl.evaluation.aggregate",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="directory tree holding metrics/*.csv")
     parser.add_argument("--horizons", type=int, nargs="+", default=[1, 10, 50, 100, 200, 500])
