@@ -308,12 +308,11 @@ def efficiency_csv(cfg: DictConfig) -> Path:
 def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
     """5.5 table and sorted-returns figure from the per-trajectory ``frame``; printed."""
     from trajmbrl.plotting.reward import reward_report
+    from trajmbrl.plotting.tables import fmt_value
 
     table, paths = reward_report(frame, run_dir, list(cfg.plot.formats))
     print(f"\nPredicted returns of {frame['traj'].nunique()} held-out controllers "
           f"({cfg.env.name}):")
-    from trajmbrl.plotting.tables import fmt_value
-
     shown = table.assign(**{c: table[c].map(fmt_value) for c in ("mse", "median_se", "mae")})
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nFigure: " + ", ".join(str(p) for p in paths))
