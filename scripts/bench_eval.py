@@ -16,6 +16,7 @@ import torch
 
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
+from trajmbrl.training.precision import matmul_precision
 
 
 def best_of(repeat: int, fn: object) -> float:
@@ -40,21 +41,22 @@ def main() -> None:
     params = rng.normal(size=(args.n, dp))
     actions = rng.normal(size=(args.n, args.horizon, du))
     print(f"{args.n} trajectories x {args.horizon} steps, torch threads {torch.get_num_threads()}")
-    print(f"{'model':<6} {'seconds':>8}  how")
-    for key, family, e in [("t", "trajectory", 1), ("te", "trajectory", 5),
-                           ("d", "one_step", 1), ("de", "one_step", 5)]:
+    print(f"{'model':<6} {'prec':<5} {'seconds':>8}  how")
+    for key, family, e, prec in [(k, f, e, p) for k, f, e in [
+            ("t", "trajectory", 1), ("te", "trajectory", 5), ("d", "one_step", 1),
+            ("de", "one_step", 5)] for p in ("fp32", "bf16")]:
         spec = ModelSpec(key=key, family=family, state_dim=ds, action_dim=du, param_dim=dp,
                          ensemble_size=e)
         model = DynamicsModel(spec, seed=0).eval()
         if family == "trajectory":
-            secs = best_of(args.repeat, lambda m=model: predict_trajectory_model(
-                m, s0, params, args.horizon))
+            fn = lambda m=model: predict_trajectory_model(m, s0, params, args.horizon)  # noqa: E731
             how = f"one batched query of {args.n * args.horizon:,} rows"
         else:
-            secs = best_of(args.repeat, lambda m=model: predict_one_step_model(
-                m, s0, actions, args.horizon))
-            how = f"{args.horizon} sequential steps, each batched over {args.n} trajectories"
-        print(f"{key:<6} {secs:>8.3f}  {how}")
+            fn = lambda m=model: predict_one_step_model(m, s0, actions, args.horizon)  # noqa: E731
+            how = f"{args.horizon} sequential logged-action steps, batched over {args.n} traj."
+        with matmul_precision(prec):
+            secs = best_of(args.repeat, fn)
+        print(f"{key:<6} {prec:<5} {secs:>8.3f}  {how}")
 
 
 if __name__ == "__main__":
