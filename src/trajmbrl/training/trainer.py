@@ -127,11 +127,11 @@ class ModelTrainer:
         """
         x, y = self._check_data(x, y, groups)
         run = self._prepare(x, y, groups)
-        bar = tqdm(total=self._epoch_limit(x.shape[0]), initial=run.epoch, unit="epoch",
+        bar = tqdm(total=self._epoch_limit(), initial=run.epoch, unit="epoch",
                    disable=not self.progress or run.finished, desc=f"train {self.model.spec.key}",
                    leave=False, file=sys.stderr)
         try:
-            while self._keep_going(run, x.shape[0]):
+            while self._keep_going(run):
                 self._run_epoch(run, x, y)
                 bar.update(1)
                 bar.set_postfix(best=f"{min(run.history.best_score):.4g}",
@@ -199,7 +199,7 @@ class ModelTrainer:
         assert self.member_indices is not None
         return -(-self.member_indices.shape[1] // self.config.batch_size)
 
-    def _epoch_limit(self, n: int) -> int:
+    def _epoch_limit(self) -> int:
         """Epochs to run: ``epochs``, or enough to take ``steps`` gradient steps."""
         steps = self.config.steps
         return self.config.epochs if steps is None else -(-steps // self._steps_per_epoch())
@@ -209,8 +209,8 @@ class ModelTrainer:
         patience = self.config.patience
         return [m for m, b in enumerate(run.bad) if patience is None or b < patience]
 
-    def _keep_going(self, run: _Run, n: int) -> bool:
-        return (not run.finished and run.epoch < self._epoch_limit(n)
+    def _keep_going(self, run: _Run) -> bool:
+        return (not run.finished and run.epoch < self._epoch_limit()
                 and bool(self._active(run)))
 
     def _run_epoch(self, run: _Run, x: Tensor, y: Tensor) -> None:
@@ -223,9 +223,8 @@ class ModelTrainer:
         with self._precision():
             val = self.model.eval_score(run.xv, run.yv, members).tolist()
         self._record(run, active, train_loss, val)
-        now = time.monotonic()
-        last = run.epoch >= self._epoch_limit(x.shape[0]) or not self._active(run)
-        if self.state_path is not None and (now - run.last_save >= self.state_every or last):
+        # the first epoch and then every state_every seconds; _finish writes the final state
+        if self.state_path is not None and time.monotonic() - run.last_save >= self.state_every:
             save_state(self.state_path, self._state(run, False))
             run.last_save = time.monotonic()
 
@@ -241,8 +240,9 @@ class ModelTrainer:
                     f"{cfg.lr:g}) or check the data for outliers")
             h.rows.append({"epoch": run.epoch, "member": m, "train_loss": tl, "val_score": v})
             old = h.best_score[m]
-            if cfg.patience is None or (v < old and (
-                    math.isinf(old) or old - v > cfg.min_rel_improvement * abs(old))):
+            if cfg.patience is None:  # no early stopping: the final weights are kept
+                h.best_score[m], h.best_epoch[m] = v, run.epoch
+            elif v < old and (math.isinf(old) or old - v > cfg.min_rel_improvement * abs(old)):
                 h.best_score[m], h.best_epoch[m], run.bad[m] = v, run.epoch, 0
                 for k, p in self.model.net.named_parameters():
                     run.best[k][m].copy_(p.detach()[m])
