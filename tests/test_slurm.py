@@ -44,19 +44,19 @@ if os.environ.get("TRAJMBRL_TEST_STALL") and os.environ.get("SLURM_JOB_ID"):
 
     from trajmbrl.training import trainer
 
-    _save_state = trainer.ModelTrainer._save_state
+    _save_state = trainer.save_state
     _marker = Path(os.environ["TRAJMBRL_TEST_STALL_MARKER"])
 
-    def _stalling_save_state(self, st):
-        _save_state(self, st)
-        if os.environ["TRAJMBRL_TEST_STALL"] in str(self.state_path) and not _marker.exists():
+    def _stalling_save_state(path, st):
+        _save_state(path, st)
+        if os.environ["TRAJMBRL_TEST_STALL"] in str(path) and not _marker.exists():
             array = os.environ.get("SLURM_ARRAY_JOB_ID")  # a 1-job sweep is not an array
             task = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ[
                 "SLURM_JOB_ID"]
             _marker.write_text(f"{task} {st['epoch']}")
             time.sleep(600)
 
-    trainer.ModelTrainer._save_state = _stalling_save_state
+    trainer.save_state = _stalling_save_state
 '''
 
 

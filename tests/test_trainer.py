@@ -274,3 +274,17 @@ def test_bf16_trains_close_to_fp32(tmp_path):
         assert model.net.head.weight.dtype == torch.float32
     assert scores["bf16"] == pytest.approx(scores["fp32"], rel=0.05)
     assert scores["bf16"] != scores["fp32"]  # the products really ran in bf16
+
+
+def test_tensorboard_without_the_package_is_one_clear_error(tmp_path):
+    import importlib.util
+
+    from trajmbrl.training.curves import CurveLog
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed")
+    x, y = _data(50)
+    log = CurveLog(tmp_path / "history.csv", tensorboard=True)
+    with pytest.raises(TrajmbrlError, match="train.tensorboard"):
+        ModelTrainer(DynamicsModel(_spec("d", hidden=8)), TrainConfig(epochs=1),
+                     progress=False).fit(x, y, on_epoch=log)

@@ -52,8 +52,8 @@ class CurveLog:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
             raise TrajmbrlError(
-                "train.tensorboard=true needs the tensorboard package: pip install "
-                "'trajmbrl[tensorboard]' (or set train.tensorboard=false)") from exc
+                "train.tensorboard=true needs the tensorboard package: pip install tensorboard "
+                "(or set train.tensorboard=false)") from exc
         self._tb = SummaryWriter(str(self.path.parent / "tensorboard"))
 
     def close(self) -> None:
