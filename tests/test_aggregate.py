@@ -12,6 +12,7 @@ from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.aggregate import collect_metrics, main, per_run_table
 from trajmbrl.evaluation.metrics import tidy_errors
+from trajmbrl.utils.hashed_csv import write_hashed_csv
 
 
 def write_metrics(root: Path, experiment: str, model: str, variant: str, seed: int,
@@ -29,7 +30,7 @@ def write_metrics(root: Path, experiment: str, model: str, variant: str, seed: i
     path = (root / experiment / env / tag / "metrics"
             / f"{model}__{variant}__seed={seed}__{source}.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# config_hash=abc123\n" + frame.to_csv(index=False))
+    write_hashed_csv(path, frame, "abc123")
     return path
 
 
@@ -116,7 +117,7 @@ def test_collect_metrics_errors_name_the_problem(tmp_path):
         collect_metrics(tmp_path)
     bad = tmp_path / "e" / "cartpole" / "stable" / "metrics" / "x.csv"
     bad.parent.mkdir(parents=True)
-    bad.write_text("# config_hash=1\nmodel,value\nd,1.0\n")
+    write_hashed_csv(bad, pd.DataFrame({"model": ["d"], "value": [1.0]}), "1")
     with pytest.raises(TrajmbrlError, match=r"x\.csv is not a metrics CSV"):
         collect_metrics(tmp_path)
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import threading
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -82,3 +85,91 @@ def test_bad_value_with_overwrite_deletes_nothing(run_mode, tmp_path):
         run_mode("mode=train", "models=d", "overwrite=true", "model.lr=abc")
     assert state.read_bytes() == b"interrupted run"
 
+
+
+# ---- provenance: checkpoints and cached metrics are checked at every read ----
+
+
+TINY = ("experiment=smoke", "model.epochs=1", "train.max_pairs=300", "model.hidden=8")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A smoke dataset with models d and t, copied by each test that changes it."""
+    root = tmp_path_factory.mktemp("trained")
+    for args in (["mode=collect"], ["mode=train", "models=[d,t]"]):
+        cfg = compose_cfg(*TINY, f"paths.root={root}", *args)
+        MODES[cfg.mode.name](cfg)
+    return root
+
+
+@pytest.fixture
+def smoke_run(trained, tmp_path):
+    """``run(*overrides)`` of any mode on a private copy of the trained smoke tree."""
+    shutil.copytree(trained, tmp_path / "root")
+
+    def run(*overrides: str):
+        cfg = compose_cfg(*TINY, f"paths.root={tmp_path / 'root'}", *overrides)
+        MODES[cfg.mode.name](cfg)
+        return cfg
+
+    return run
+
+
+def test_stale_checkpoint_after_recollection_is_refused(smoke_run):
+    smoke_run("mode=collect", "data.seed=7", "overwrite=true")  # new data, old models
+    with pytest.raises(TrajmbrlError, match="trained on another dataset") as info:
+        smoke_run("mode=eval", "models=[d]")
+    assert "Retrain it with: trajmbrl mode=train" in str(info.value)
+    assert "overwrite=true" in str(info.value)
+
+
+def test_checkpoint_of_another_key_is_refused(smoke_run):
+    cfg = smoke_run("mode=collect")  # (nothing to do) gives the config
+    shutil.copy(model_dir(cfg, "d") / "model.pt", model_dir(cfg, "t") / "model.pt")
+    with pytest.raises(TrajmbrlError, match="key is 'd' in the checkpoint but 't'"):
+        smoke_run("mode=eval", "models=[t]")
+
+
+def test_retrained_model_does_not_reuse_stale_metrics(smoke_run):
+    cfg = smoke_run("mode=eval", "models=[t]")
+    csv = next((Path(cfg.paths.run_dir) / "metrics").glob("t__*.csv"))
+    # the same config retrained to other weights (here: another model's file with t's key)
+    other = smoke_run("mode=train", "models=[t]", "seed=1")
+    shutil.copy(model_dir(other, "t") / "model.pt", model_dir(cfg, "t") / "model.pt")
+    with pytest.raises(TrajmbrlError, match="different evaluation config"):
+        smoke_run("mode=eval", "models=[t]")
+    assert csv.exists()  # never silently replaced
+
+
+def test_truncated_metrics_are_recomputed_and_never_plotted(smoke_run, caplog):
+    cfg = smoke_run("mode=eval", "models=[t]")
+    csv = next((Path(cfg.paths.run_dir) / "metrics").glob("t__*.csv"))
+    intact = csv.read_text()
+    csv.write_text("\n".join(intact.splitlines()[:5]) + "\n")  # header intact, body cut
+    with pytest.raises(TrajmbrlError, match="truncated or edited"):
+        smoke_run("mode=plot")
+    smoke_run("mode=eval", "models=[t]")
+    assert csv.read_text() == intact and "not trusted" in caplog.text
+
+
+def test_metrics_of_an_older_dataset_are_not_plotted(smoke_run):
+    smoke_run("mode=eval", "models=[t]")
+    smoke_run("mode=collect", "data.seed=7", "overwrite=true")
+    with pytest.raises(TrajmbrlError, match="stale result"):
+        smoke_run("mode=plot")
+
+
+def test_second_writer_waits_for_the_lock_then_finds_the_work_done(smoke_run, tmp_path):
+    from filelock import FileLock
+
+    cfg = compose_cfg(*TINY, f"paths.root={tmp_path / 'root'}", "models=[d]", "seed=3")
+    lock = FileLock(str(model_dir(cfg, "d") / ".lock"))
+    lock.acquire()
+    worker = threading.Thread(target=smoke_run, args=("mode=train", "models=[d]", "seed=3"))
+    worker.start()
+    worker.join(timeout=1.0)
+    assert worker.is_alive() and not (model_dir(cfg, "d") / "model.pt").exists()
+    lock.release()
+    worker.join()
+    assert (model_dir(cfg, "d") / "model.pt").exists()

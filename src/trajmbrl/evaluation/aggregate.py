@@ -19,6 +19,7 @@ import pandas as pd
 from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.atomic import atomic_write_text
+from trajmbrl.utils.hashed_csv import read_hashed_csv
 
 #: the key columns of the aggregated table, in order; one row per (keys, traj, horizon, metric)
 KEYS = ["experiment", "env", "data", "model", "variant", "num_traj", "t_range", "seed",
@@ -36,13 +37,15 @@ def metric_files(root: Path) -> list[Path]:
     )
 
 
-def collect_metrics(root: Path) -> pd.DataFrame:
+def collect_metrics(root: Path, *, dataset_sha256: str | None = None) -> pd.DataFrame:
     """Concatenate every metrics CSV under ``root`` into one tidy frame.
 
     :returns: columns :data:`KEYS` + ``traj, horizon, metric, value``; ``num_traj`` / ``t_range``
         are nullable integers (<NA> = all), ``experiment`` is the directory two levels above the
         run dir (``outputs/<experiment>/<env>/<tag>/metrics/``).
-    :raises TrajmbrlError: no CSVs under ``root``, or a CSV without the expected columns.
+    :param dataset_sha256: when given, every CSV must have been computed on this dataset.
+    :raises TrajmbrlError: no CSVs under ``root``, a CSV without the expected columns, a
+        truncated or edited CSV (row count and content hash), or one of another dataset.
     """
     root = Path(root)
     files = metric_files(root)
@@ -52,7 +55,8 @@ def collect_metrics(root: Path) -> pd.DataFrame:
         )
     frames = []
     for path in files:
-        frame = pd.read_csv(path, comment="#")
+        frame = read_hashed_csv(path, expect={"dataset": dataset_sha256},
+                                hint="Evaluate again: trajmbrl mode=eval ... overwrite=true")
         missing = [c for c in REQUIRED if c not in frame.columns]
         if missing:
             raise TrajmbrlError(f"{path} is not a metrics CSV (missing columns {missing})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import pickle
 import zipfile
@@ -16,9 +18,14 @@ from trajmbrl.utils.atomic import atomic_path
 
 FORMAT = "trajmbrl.model/1"
 
-#: keys ``expect`` may check, and the name used in messages.
+#: keys ``expect`` may check: the spec's, and the provenance recorded in the meta.
 _EXPECTABLE = ("key", "family", "state_dim", "action_dim", "param_dim", "ensemble_size",
                "probabilistic", "hidden", "layers")
+_PROVENANCE = ("dataset_sha256", "variant")
+
+
+class CheckpointMismatch(TrajmbrlError):
+    """A checkpoint that is intact but belongs to another key, family, dataset or variant."""
 
 
 def save_checkpoint(path: Path, model: DynamicsModel, *, meta: dict[str, Any]) -> None:
@@ -51,17 +58,19 @@ def load_checkpoint(
 ) -> tuple[DynamicsModel, dict[str, Any]]:
     """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
 
-    :param expect: e.g. ``{"state_dim": 4, "action_dim": 1, "param_dim": 4, "family":
-        "trajectory"}``; any mismatch with the checkpoint's spec raises :class:`TrajmbrlError`
-        naming the file and the dimension.
-    :returns: the model (in eval mode) and its meta dict.
+    :param expect: e.g. ``{"state_dim": 4, "family": "trajectory", "dataset_sha256": ...}``;
+        a mismatch with the checkpoint's spec or recorded provenance (``dataset_sha256``,
+        ``variant``) raises :class:`CheckpointMismatch` naming the file and both values.
+    :returns: the model (in eval mode) and its meta dict, which gains ``checkpoint_sha256``
+        (the file's own hash, the key of every cached result computed from it).
     :raises TrajmbrlError: missing, truncated or corrupt file, or an ``expect`` mismatch.
     """
     path = Path(path)
     if not path.is_file():
         raise TrajmbrlError(f"model checkpoint not found: {path} (train the model first)")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        raw = path.read_bytes()
+        payload = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
             ValueError, KeyError, AttributeError) as exc:
         raise TrajmbrlError(
@@ -76,17 +85,8 @@ def load_checkpoint(
         state_dict = payload["state_dict"]
     except (KeyError, TypeError, ValueError, TrajmbrlError) as exc:
         raise TrajmbrlError(f"model checkpoint {path} is corrupt: {exc}") from exc
-    if expect:
-        unknown = set(expect) - set(_EXPECTABLE)
-        if unknown:
-            raise ValueError(f"unknown expect keys {sorted(unknown)}; allowed: {_EXPECTABLE}")
-        spec_d = spec.to_dict()
-        for name, want in expect.items():
-            if spec_d[name] != want:
-                raise TrajmbrlError(
-                    f"model checkpoint {path} does not match: {name} is {spec_d[name]!r} in the "
-                    f"checkpoint but {want!r} is expected (was it trained on another dataset/env?)"
-                )
+    meta["checkpoint_sha256"] = hashlib.sha256(raw).hexdigest()
+    _check_expect(path, spec, meta, expect or {})
     model = DynamicsModel(spec)
     try:
         model.load_state_dict(state_dict, strict=True)
@@ -95,3 +95,24 @@ def load_checkpoint(
     model.to(map_location)
     model.eval()
     return model, meta
+
+
+def _check_expect(path: Path, spec: ModelSpec, meta: dict[str, Any],
+                  expect: dict[str, Any]) -> None:
+    """Raise :class:`CheckpointMismatch` on the first ``expect`` entry the checkpoint fails."""
+    unknown = set(expect) - set(_EXPECTABLE) - set(_PROVENANCE)
+    if unknown:
+        raise ValueError(f"unknown expect keys {sorted(unknown)}; allowed: "
+                         f"{_EXPECTABLE + _PROVENANCE}")
+    have = {**spec.to_dict(), **{k: meta.get(k) for k in _PROVENANCE}}
+    for name, want in expect.items():
+        if have[name] == want:
+            continue
+        if name == "dataset_sha256":
+            raise CheckpointMismatch(
+                f"model checkpoint {path} was trained on another dataset: sha256 "
+                f"{str(have[name])[:12]} in the checkpoint, {str(want)[:12]} now "
+                "(the dataset was collected or imported again)")
+        raise CheckpointMismatch(
+            f"model checkpoint {path} does not match: {name} is {have[name]!r} in the "
+            f"checkpoint but {want!r} is expected (was it trained on another dataset/env?)")

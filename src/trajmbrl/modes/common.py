@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import subprocess
 from pathlib import Path
@@ -16,7 +17,8 @@ from trajmbrl.configs import model_keys as registry_keys
 from trajmbrl.configs import resolve_model
 from trajmbrl.data.storage import TrajectoryData, load_dataset
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.utils.atomic import atomic_write_text, config_hash
+from trajmbrl.utils import hashed_csv
+from trajmbrl.utils.atomic import config_hash
 from trajmbrl.utils.progress import show_progress
 
 log = logging.getLogger("trajmbrl")
@@ -186,23 +188,40 @@ def collect_command(cfg: DictConfig) -> str:
 def model_checkpoint(cfg: DictConfig, key: str, meta_expect: dict[str, Any]) -> Any:
     """Load the trained model ``key`` of this run (variant, seed) checked against the data.
 
-    :param meta_expect: dimensions the checkpoint must have (state_dim, action_dim, param_dim).
-    :returns: (model, meta); a missing checkpoint names the command that trains it.
+    :param meta_expect: what the checkpoint must match (``data_dims``: dimensions and the
+        dataset's sha256); its key, family and ``train.variant`` are checked too.
+    :returns: (model, meta); a missing or mismatching checkpoint names the command that
+        (re)trains it. ``meta["checkpoint_sha256"]`` keys every result computed from it.
     """
-    from trajmbrl.models.checkpoint import load_checkpoint
+    from trajmbrl.models.checkpoint import CheckpointMismatch, load_checkpoint
 
     path = model_dir(cfg, key) / "model.pt"
+    train = command(cfg, "train", f"models={key}")
     if not path.exists():
-        raise TrajmbrlError(
-            f"No trained model {path}\n  Train it with: {command(cfg, 'train', f'models={key}')}"
-        )
-    return load_checkpoint(path, expect=meta_expect)
+        raise TrajmbrlError(f"No trained model {path}\n  Train it with: {train}")
+    expect = {**meta_expect, "key": key, "family": model_settings(cfg, key)["family"],
+              "variant": str(cfg.train.variant)}
+    try:
+        return load_checkpoint(path, expect=expect)
+    except CheckpointMismatch as exc:
+        raise TrajmbrlError(f"{exc}\n  Retrain it with: {train} overwrite=true") from None
 
 
-def data_dims(data: TrajectoryData) -> dict[str, int]:
-    """The dimensions a checkpoint must match to be evaluated on ``data``."""
+def data_dims(data: TrajectoryData) -> dict[str, Any]:
+    """What a checkpoint must match to be evaluated on ``data``: its dimensions and sha256."""
     return {"state_dim": data.state_dim, "action_dim": data.action_dim,
-            "param_dim": data.param_dim}
+            "param_dim": data.param_dim, "dataset_sha256": data.meta.get("sha256")}
+
+
+def current_dataset_sha256(cfg: DictConfig) -> str | None:
+    """The sha256 in this run's dataset manifest (None when the dataset is not here: results
+    can be plotted from their CSVs alone)."""
+    from trajmbrl.data.storage import dataset_paths
+
+    try:
+        return json.loads(dataset_paths(cfg.paths.dataset)[1].read_text()).get("sha256")
+    except (OSError, ValueError):
+        return None
 
 
 def load_env_dataset(cfg: DictConfig) -> TrajectoryData:
@@ -225,21 +244,27 @@ def positive_int(value: Any, key: str, *, minimum: int = 1) -> int:
     return value
 
 
-def write_hashed_csv(path: Path, frame: Any, fingerprint: str) -> None:
-    """Write a tidy CSV atomically, its first line ``# config_hash=<fingerprint>``."""
-    atomic_write_text(path, f"# config_hash={fingerprint}\n" + frame.to_csv(index=False))
+def write_hashed_csv(path: Path, frame: Any, fingerprint: str, **extra: Any) -> None:
+    """Write a tidy CSV atomically under a header with ``fingerprint``, its row count and
+    content hash (utils/hashed_csv.py); ``extra`` (e.g. ``dataset=<sha256>``) is recorded too."""
+    hashed_csv.write_hashed_csv(path, frame, fingerprint,
+                                **{k: str(v) for k, v in extra.items() if v is not None})
 
 
 def is_current(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
-    """True when ``path`` was written with ``fingerprint``; False when absent or ``overwrite``.
+    """True when ``path`` was written with ``fingerprint`` and is intact (row count and content
+    hash); False when absent, ``overwrite``, or damaged (then it is recomputed, with a warning).
 
     :raises TrajmbrlError: ``path`` holds results of another config (never silently replaced).
     """
     if overwrite or not path.exists():
         return False
-    with open(path) as fh:
-        if fh.readline().strip() == f"# config_hash={fingerprint}":
+    if hashed_csv.read_header(path).get("config_hash") == fingerprint:
+        problem = hashed_csv.integrity_problem(path)
+        if problem is None:
             return True
+        log.warning("%s is not trusted (%s); computing it again.", path, problem)
+        return False
     raise TrajmbrlError(
         f"{path} holds results of a different evaluation config.\n"
         "  Pass overwrite=true to replace them, or experiment_name=<name> to keep both."

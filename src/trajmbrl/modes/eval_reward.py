@@ -43,7 +43,7 @@ def run(cfg: DictConfig) -> None:
     models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
     out = run_dir / "reward" / "returns.csv"
     fingerprint = eval_fingerprint(
-        cfg, horizon, models={k: meta.get("config_hash") for k, (_, meta) in models.items()}
+        cfg, horizon, models={k: meta["checkpoint_sha256"] for k, (_, meta) in models.items()}
     )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Reward predictions %s are up to date.", out)

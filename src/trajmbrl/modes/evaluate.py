@@ -94,7 +94,7 @@ def evaluate_model(
     suffix = "" if propagation == "mean" else f"-{propagation}"
     sources = (["direct"] if model.spec.family == "trajectory"
                else [f"{p}{suffix}" for p in protocols])
-    fingerprint = eval_fingerprint(cfg, horizon, model=meta.get("config_hash"),
+    fingerprint = eval_fingerprint(cfg, horizon, model=meta["checkpoint_sha256"],
                                    dataset=data.meta.get("sha256"))
     cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed)) for s in sources}
     todo = [s.removesuffix(suffix) for s in sources if cached[s] is None]
@@ -160,7 +160,7 @@ def score_and_write(
             parts.append(tidy_errors(values, **keys).assign(metric=name))
     frame = pd.concat(parts, ignore_index=True)
     out = metrics_path(cfg, key, source, seed)
-    write_hashed_csv(out, frame, fingerprint)
+    write_hashed_csv(out, frame, fingerprint, dataset=data.meta.get("sha256"))
     final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
     log.info("%s (%s): median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
              key, source, horizon, final, 100 * diverged(mse).mean(), out)

@@ -13,6 +13,7 @@ from trajmbrl.evaluation.aggregate import collect_metrics
 from trajmbrl.evaluation.stats import label_rows
 from trajmbrl.modes.common import (
     command,
+    current_dataset_sha256,
     efficiency_csv,
     model_keys,
     models_override,
@@ -54,7 +55,7 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
     """nMSE and skill vs horizon figures, seed-aggregated tables, Wilcoxon + Holm tests."""
     if not sorted((run_dir / "metrics").glob("*.csv")):
         return False
-    frame = label_rows(collect_metrics(run_dir))
+    frame = label_rows(collect_metrics(run_dir, dataset_sha256=current_dataset_sha256(cfg)))
     rows = figure_rows(cfg, run_dir, frame)
     scored = with_skill(frame)
     hs = table_horizons(scored[scored["metric"] == "nmse"], list(cfg.plot.horizons))

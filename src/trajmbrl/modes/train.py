@@ -23,6 +23,7 @@ from trajmbrl.modes.common import (
     to_dict,
 )
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
+from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
 
@@ -33,7 +34,8 @@ def run(cfg: DictConfig) -> None:
     settings = {key: model_settings(cfg, key) for key in keys}  # reject bad overrides first
     data = load_env_dataset(cfg)
     for key in keys:
-        train_model(cfg, settings[key], data)
+        with artifact_lock(model_dir(cfg, key) / ".lock", f"model {key}"):  # one writer
+            train_model(cfg, settings[key], data)
 
 
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
@@ -80,6 +82,7 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
         "config_hash": fingerprint,
         "dataset": str(cfg.paths.dataset),
         "dataset_sha256": data.meta.get("sha256"),
+        "variant": str(cfg.train.variant),
         "env": cfg.env.name,
         "seed": int(cfg.seed),
         "samples": report.to_dict(),
