@@ -18,6 +18,7 @@ from trajmbrl.models import (
     load_checkpoint,
     save_checkpoint,
 )
+from trajmbrl.utils.atomic import sha256_file
 
 DS, DU, DP = 4, 1, 4
 
@@ -154,6 +155,7 @@ def test_checkpoint_roundtrip(key: str, tmp_path):
     save_checkpoint(path, m, meta={"dataset_sha256": "abc", "epochs": 3})
     assert [p.name for p in tmp_path.iterdir()] == [f"{key}.pt"]  # no temp files left
     loaded, meta = load_checkpoint(path, expect={"state_dim": DS, "param_dim": DP})
+    assert meta.pop("checkpoint_sha256") == sha256_file(path)  # the key of cached results
     assert meta == {"dataset_sha256": "abc", "epochs": 3}
     assert loaded.spec == m.spec
     x = torch.randn(9, m.in_dim, generator=_gen(9))

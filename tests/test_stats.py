@@ -19,6 +19,7 @@ from trajmbrl.plotting.tables import (
     wide_table,
     with_skill,
 )
+from trajmbrl.utils.hashed_csv import write_hashed_csv
 
 
 def tidy(model: str, source: str, mse: np.ndarray, seed: int = 0,
@@ -163,7 +164,8 @@ def test_mode_plot_writes_both_figures_and_every_table(run_mode, tmp_path, capsy
                                         ("d", "controller", 0.7, 2), ("hmean", "direct", 1.0, 1)):
         for s in range(seeds):
             part = tidy(model, source, rng.lognormal(size=(8, 12)) * scale, seed=s)
-            part.to_csv(metrics / f"{model}__n=all_t=all__seed={s}__{source}.csv", index=False)
+            write_hashed_csv(metrics / f"{model}__n=all_t=all__seed={s}__{source}.csv", part,
+                             "fixture")
     with pytest.raises(TrajmbrlError, match=r"plot.rows names \['nope'\]"):
         run_mode("mode=plot", "plot.rows=[t,nope]")
     assert not (metrics.parent / "tables").exists()  # bad input: nothing written
