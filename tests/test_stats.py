@@ -182,3 +182,22 @@ def test_mode_plot_writes_both_figures_and_every_table(run_mode, tmp_path, capsy
     assert len(runs) == 7 and {"protocol", "variant", "seed"} <= set(runs.columns)
     nmse = pd.read_csv(tables / "median_nmse.csv")
     assert list(nmse["row"]) == ["d (logged)", "d (closed loop)", "t", "hmean"]
+
+
+def test_results_summary_names_the_winner_only_when_holm_says_so():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "results_summary.py"
+    spec = importlib.util.spec_from_file_location("results_summary", path)
+    summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summary)
+    tests = pd.DataFrame({
+        "comparison": ["t vs d (logged)"] * 2 + ["t vs strongest baseline"],
+        "b": ["d (logged)", "d (logged)", "lint"], "horizon": [1, 10, 10],
+        "lower_error": ["d (logged)", "t", "t"], "p_holm": [0.2, 0.001, 0.01]})
+    table = summary.verdicts(tests).set_index("comparison")
+    assert table.loc["t vs d (logged)", "h=1"] == "n.s. (0.2)"
+    assert table.loc["t vs d (logged)", "h=10"] == "t (0.001)"
+    assert table.loc["t vs strongest baseline", "h=10"] == "t (0.01); vs lint"
+    assert summary.ceiling(np.inf) == summary.ceiling(3e6) == ">=1e6 (div.)"
