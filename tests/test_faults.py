@@ -5,8 +5,13 @@ artifact."""
 from __future__ import annotations
 
 import copy
+import errno
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -173,3 +178,52 @@ def test_second_writer_waits_for_the_lock_then_finds_the_work_done(smoke_run, tm
     lock.release()
     worker.join()
     assert (model_dir(cfg, "d") / "model.pt").exists()
+
+
+# ---- protected datasets, full disks, unwritable locations ----
+
+
+def test_edited_normaliser_or_unhashed_manifest_is_refused(smoke_run, tmp_path):
+    cfg = smoke_run("mode=collect")
+    manifest = Path(f"{cfg.paths.dataset}.json")
+    meta = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**meta, "state_max": [v * 2 for v in meta["state_max"]]}))
+    with pytest.raises(TrajmbrlError, match="state_max is"):
+        smoke_run("mode=eval", "models=[t]")
+    manifest.write_text(json.dumps({k: v for k, v in meta.items() if k != "sha256"}))
+    with pytest.raises(TrajmbrlError, match="records no sha256"):
+        smoke_run("mode=eval", "models=[t]")
+
+
+def test_interrupted_collect_is_finished_by_running_it_again(smoke_run):
+    cfg = smoke_run("mode=collect")
+    manifest = Path(f"{cfg.paths.dataset}.json")
+    expected = json.loads(manifest.read_text())["sha256"]
+    manifest.unlink()  # killed after the arrays, before the manifest
+    smoke_run("mode=collect")
+    assert json.loads(manifest.read_text())["sha256"] == expected
+
+
+def test_full_disk_names_the_path_and_keeps_the_old_file(tmp_path, monkeypatch):
+    from trajmbrl.utils.atomic import atomic_write_text
+
+    target = tmp_path / "metrics.csv"
+    target.write_text("old result\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(TrajmbrlError, match=f"cannot write {target}: No space left"):
+        atomic_write_text(target, "new result\n")
+    assert target.read_text() == "old result\n" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_cli_unwritable_root_and_bad_value_are_one_line(tmp_path):
+    exe = Path(sys.executable).with_name("trajmbrl")
+    for args in (["paths.root=/proc/trajmbrl-nope"], ["seed=abc"]):
+        out = subprocess.run([str(exe), "mode=collect", "experiment=smoke", *args],
+                             cwd=tmp_path, capture_output=True, text=True,
+                             env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert out.stderr.startswith("trajmbrl: error:") and len(out.stderr.splitlines()) == 1

@@ -8,6 +8,7 @@ import pytest
 from toy import toy_dataset
 from trajmbrl.data.storage import dataset_paths, load_dataset, save_dataset
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.utils.atomic import sha256_file
 
 
 def test_round_trip_and_manifest(tmp_path):
@@ -65,7 +66,7 @@ def test_pickled_object_arrays_are_refused(tmp_path):
     arrays["states"] = np.empty(data.states.shape, dtype=object)  # needs pickle to load
     path = tmp_path / "evil.npz"
     np.savez(path, **arrays)
-    (tmp_path / "evil.json").write_text("{}")
+    (tmp_path / "evil.json").write_text(json.dumps({"sha256": sha256_file(path)}))
     with pytest.raises(TrajmbrlError, match="corrupt"):
         load_dataset(path)
 

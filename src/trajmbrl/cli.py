@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from trajmbrl.configs import conf_dir
 from trajmbrl.errors import TrajmbrlError
@@ -57,7 +60,24 @@ def main() -> None:
     if error:
         print(f"trajmbrl: error: {error}", file=sys.stderr)
         sys.exit(2)
-    _app()
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        _app()  # the user asked for tracebacks
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a traceback ...
+    try:
+        _app()
+    except (TrajmbrlError, OSError, HydraException, OmegaConfBaseException) as exc:
+        # ... and every failure a user can cause (bad value, missing or unwritable file, full
+        # disk, Hydra's own run-directory creation) ends in one message instead
+        print(f"trajmbrl: error: {_describe(exc)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _describe(exc: BaseException) -> str:
+    """The user-facing message of ``exc``; an OSError names its file."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot use {exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from trajmbrl.data.storage import dataset_paths, save_dataset
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.common import build, check_required, positive, provenance, to_dict
 from trajmbrl.utils.atomic import config_hash, sha256_file
+from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
 
@@ -22,6 +23,12 @@ log = logging.getLogger("trajmbrl")
 def run(cfg: DictConfig) -> None:
     """Collect (or import) the dataset at ``paths.dataset`` unless an identical one exists."""
     check_required(cfg, cfg.env.get("required"))
+    npz, _ = dataset_paths(cfg.paths.dataset)
+    with artifact_lock(npz.with_name(f".{npz.stem}.lock"), f"dataset {npz}"):  # one writer
+        _collect(cfg)
+
+
+def _collect(cfg: DictConfig) -> None:
     env_cfg = to_dict(cfg.env)
     source = env_cfg.get("importer", {}).get("path")
     fingerprint = config_hash({
@@ -31,7 +38,10 @@ def run(cfg: DictConfig) -> None:
         "source_sha256": sha256_file(source) if source and Path(source).is_file() else None,
     })
     npz, js = dataset_paths(cfg.paths.dataset)
-    if npz.exists() and not cfg.overwrite:
+    orphan = npz.exists() and not js.exists()  # a collect killed between its two writes
+    if orphan:
+        log.info("Dataset %s has no manifest (interrupted collect); collecting it again.", npz)
+    if npz.exists() and not cfg.overwrite and not orphan:
         previous = _manifest_hash(js)
         if previous == fingerprint and _intact(npz, js):
             log.info("Dataset %s already collected with this config; nothing to do.", npz)
@@ -59,7 +69,8 @@ def run(cfg: DictConfig) -> None:
         **extra,
         **provenance(),
     }
-    path = save_dataset(data, cfg.paths.dataset, manifest, overwrite=bool(cfg.overwrite))
+    path = save_dataset(data, cfg.paths.dataset, manifest,
+                        overwrite=bool(cfg.overwrite) or orphan)
     log.info(
         "Wrote %s: %d train + %d test trajectories x %d steps (state %d, action %d, theta %d)",
         path,

@@ -21,8 +21,12 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
     On an exception the temp file is removed and ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                   suffix=suffix or ".tmp")
+    except OSError as exc:
+        raise TrajmbrlError(f"cannot write {path}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -33,6 +37,8 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except OSError as exc:  # full disk, quota, permissions: name the artifact, keep the old one
+        raise TrajmbrlError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
