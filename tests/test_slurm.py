@@ -225,8 +225,10 @@ def test_evaluate_and_aggregate_the_sweep(slurm_sweep):
     assert run.returncode == 0, run.stderr[-3000:]
     frame = collect_metrics(root / "outputs" / "smoke")
     table = per_run_table(frame, horizons=[1, 10, 40]).reset_index()
-    assert sorted(zip(table["model"], table["seed"])) == sorted(JOBS)
-    assert set(table["action_source"]) == {"logged", "direct"}
+    # one row per (model, protocol, seed): one-step d in both protocols, t queried directly
+    runs = [("d", s, p) for s in (0, 1) for p in ("logged", "controller")]
+    runs += [("t", s, "direct") for s in (0, 1)]
+    assert sorted(zip(table["model"], table["seed"], table["action_source"])) == sorted(runs)
     assert (table["variant"] == "n=all_t=all").all() and (table["num_traj"] == "all").all()
     assert table[["h=1", "h=10", "h=40"]].notna().all().all()
 
@@ -256,7 +258,7 @@ def test_a_failing_job_names_its_log_and_the_others_complete(cluster, dataset, t
                    "hydra.sweep.subdir=${hydra.job.num}", *FAST, env=cluster)
     assert run.returncode == 1
     # Hydra names the failed job's overrides and re-raises its error after the whole array ran
-    message = "train.num_traj must be an integer >= 1, got 0"
+    message = "config key train.num_traj must be an integer >= 1, got 0"
     assert re.search(r"Error executing job with overrides: \[[^]]*'train.num_traj=0'", run.stderr)
     assert f"TrajmbrlError: {message}" in run.stderr
     # the job's own log (Hydra's <sweep>/<subdir>/*.log) records the error and where it is
