@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -227,3 +228,39 @@ def test_cli_unwritable_root_and_bad_value_are_one_line(tmp_path):
                              env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert out.stderr.startswith("trajmbrl: error:") and len(out.stderr.splitlines()) == 1
+
+
+# ---- the log importer ----
+
+
+def _log(changes):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"episode": np.repeat([0, 1, 2], 10), "q": rng.normal(size=30),
+                       "u": rng.normal(size=30)})
+    for (row, col), value in changes.items():
+        df.loc[row, col] = value
+    return df
+
+
+@pytest.mark.parametrize(("frame", "match"), [
+    (lambda: _log({(4, "q"): 1e30}), r"extreme value.*data row\(s\) 5"),
+    (lambda: _log({(25, "episode"): 0}), r"episode id 0 is reused.*row 26"),
+    (lambda: _log({(4, "q"): 0.5, (5, "q"): 0.5, (4, "u"): 1.0, (5, "u"): 1.0}),
+     r"duplicated row\(s\) 6"),
+])
+def test_importer_refuses_outliers_reused_ids_and_duplicates(frame, match):
+    from trajmbrl.data.importers import LogColumns, episodes_from_table
+
+    cols = LogColumns(state=["q"], action=["u"], episode="episode")
+    with pytest.raises(TrajmbrlError, match=match):
+        episodes_from_table(frame(), cols)
+
+
+def test_importer_accepts_declared_outliers():
+    from trajmbrl.data.importers import LogColumns, episodes_from_table
+
+    cols = LogColumns(state=["q"], action=["u"], episode="episode")
+    states, *_ = episodes_from_table(_log({(4, "q"): 1e30}), cols, allow_outliers=True)
+    assert states[0][4, 0] == 1e30

@@ -17,6 +17,7 @@ Rewards are not logged by either source: ``rewards`` is 0 on valid steps (NaN pa
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +30,8 @@ import pandas as pd
 from trajmbrl.data.storage import TEST, TRAIN, TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.atomic import sha256_file
+
+log = logging.getLogger("trajmbrl")
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -130,6 +133,30 @@ def _numeric(df: pd.DataFrame, cols: Sequence[str], source: str, role: str) -> n
     return out
 
 
+#: a value further than this many times the column's interquartile range from its median
+#: is refused as an outlier (a single 1e30 would make the range normaliser meaningless)
+OUTLIER_FACTOR = 1000.0
+
+
+def _rows(rows: np.ndarray) -> str:
+    return ", ".join(str(int(r) + 1) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+
+
+def _refuse_outliers(values: np.ndarray, names: Sequence[str], source: str) -> None:
+    """Raise naming the column and rows of values far outside the column's bulk."""
+    for j, name in enumerate(names):
+        col = values[:, j]
+        med = float(np.median(col))
+        lo, hi = np.percentile(col, [25, 75])
+        scale = max(float(hi - lo), 1e-9 * max(abs(med), 1.0))
+        bad = np.flatnonzero(np.abs(col - med) > OUTLIER_FACTOR * scale)
+        if bad.size:
+            raise TrajmbrlError(
+                f"{source}: column {name!r} has extreme value(s) {col[bad[0]]:g} at data row(s) "
+                f"{_rows(bad)} (more than {OUTLIER_FACTOR:g} x its interquartile range from the "
+                "median); fix the log or pass logs.allow_outliers=true")
+
+
 def _episode_codes(df: pd.DataFrame, columns: LogColumns, source: str) -> tuple[np.ndarray, list]:
     """Per-row episode index (in order of first appearance) :returns: (rows,) codes, the ids."""
     n = len(df)
@@ -160,11 +187,13 @@ def _episode_codes(df: pd.DataFrame, columns: LogColumns, source: str) -> tuple[
 
 
 def episodes_from_table(
-    df: pd.DataFrame, columns: LogColumns, *, min_length: int = 2, source: str = ""
+    df: pd.DataFrame, columns: LogColumns, *, min_length: int = 2, source: str = "",
+    allow_outliers: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, dict[str, Any]]:
     """Split a log table into episodes (rows kept in file order within an episode).
 
     :param min_length: minimum number of rows for an episode to be kept (>= 2).
+    :param allow_outliers: accept values far outside a column's bulk (see _refuse_outliers).
     :returns: states list of (L_i, ds), actions list of (L_i, du) (row k's action is applied at
         row k's state), theta (E, dp) (constant per episode), and a report dict.
     """
@@ -188,7 +217,20 @@ def episodes_from_table(
     states = _numeric(df, columns.state, source, "state")
     actions = _numeric(df, columns.action, source, "action")
     theta_rows = _numeric(df, columns.theta, source, "theta")
+    if not allow_outliers:
+        _refuse_outliers(np.hstack([states, actions]), [*columns.state, *columns.action], source)
+    dup = np.flatnonzero(df[named].duplicated(keep="first").to_numpy())
+    if dup.size:
+        raise TrajmbrlError(f"{source}: duplicated row(s) {_rows(dup)} (1-based data rows): a "
+                            "repeated row would be a zero-time transition; remove them")
     codes, ids = _episode_codes(df, columns, source)
+    for e, ep_id in enumerate(ids):
+        rows = np.flatnonzero(codes == e)
+        if rows[-1] - rows[0] + 1 != rows.size:
+            gap = rows[np.flatnonzero(np.diff(rows) > 1)[0] + 1]
+            raise TrajmbrlError(f"{source}: episode id {ep_id!r} is reused: its rows start at "
+                                f"data row {rows[0] + 1} and again at row {gap + 1}; give each "
+                                "episode its own id")
 
     s_list: list[np.ndarray] = []
     a_list: list[np.ndarray] = []
@@ -334,13 +376,18 @@ def import_logs(
     test_fraction: float = 0.2,
     seed: int = 0,
     min_length: int = 2,
+    allow_outliers: bool = False,
 ) -> tuple[TrajectoryData, dict[str, Any]]:
     """Import a user's CSV/Parquet log. :returns: the dataset and manifest fields for it."""
     path = Path(path)
     df = read_table(path)
     states, actions, theta, report = episodes_from_table(
-        df, columns, min_length=min_length, source=f"Log file {path}"
+        df, columns, min_length=min_length, source=f"Log file {path}",
+        allow_outliers=allow_outliers,
     )
+    log.info("Imported %d of %d episodes from %s; %d dropped as shorter than min_length=%d rows",
+             report["episodes_kept"], report["episodes_found"], path,
+             report["episodes_dropped_too_short"], min_length)
     data = build_dataset(states, actions, theta, test_fraction=test_fraction, seed=seed)
     manifest = {
         "data_mode": "imported",

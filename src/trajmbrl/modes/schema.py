@@ -169,6 +169,7 @@ class Logs:
     test_fraction: float = key(gt=0, lt=1)
     seed: int = key(ge=0)
     min_length: int = key(ge=2)
+    allow_outliers: bool = key()
 
 
 @dataclass
