@@ -14,7 +14,12 @@ import time
 import numpy as np
 import torch
 
-from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
+from trajmbrl.controllers.pd import ReacherPDSampler
+from trajmbrl.evaluation.rollout import (
+    predict_one_step_model,
+    predict_one_step_protocols,
+    predict_trajectory_model,
+)
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.training.precision import matmul_precision
 
@@ -38,7 +43,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     ds, du, dp = 18, 5, 15
     s0 = rng.normal(size=(args.n, ds))
-    params = rng.normal(size=(args.n, dp))
+    params = rng.uniform(0.0, 1.0, size=(args.n, dp))
     actions = rng.normal(size=(args.n, args.horizon, du))
     print(f"{args.n} trajectories x {args.horizon} steps, torch threads {torch.get_num_threads()}")
     print(f"{'model':<6} {'prec':<5} {'seconds':>8}  how")
@@ -57,6 +62,11 @@ def main() -> None:
         with matmul_precision(prec):
             secs = best_of(args.repeat, fn)
         print(f"{key:<6} {prec:<5} {secs:>8.3f}  {how}")
+        if family == "one_step" and prec == "fp32":  # eval's default: both protocols at once
+            secs = best_of(args.repeat, lambda m=model: predict_one_step_protocols(
+                m, s0, actions, args.horizon, protocols=("logged", "controller"),
+                sampler=ReacherPDSampler(), params=params))
+            print(f"{key:<6} {prec:<5} {secs:>8.3f}  logged + closed loop (reacher PD) together")
 
 
 if __name__ == "__main__":
