@@ -22,6 +22,7 @@ from trajmbrl.evaluation.rollout import (
     predict_trajectory_members,
 )
 from trajmbrl.evaluation.uncertainty import mixture_moments
+from trajmbrl.utils.threads import single_thread
 
 if TYPE_CHECKING:
     from trajmbrl.controllers.base import ControllerSampler
@@ -62,10 +63,11 @@ def model_predictions(
             return {"direct": (means[0], None)}
         return {"direct": mixture_moments(means, variances, axis=0)}
     particles = particles if propagation != "mean" else 1
-    preds = predict_one_step_protocols(
-        model, s0, test.actions, horizon, protocols=protocols, sampler=sampler,
-        params=test.params, propagation=propagation, particles=particles, seed=seed,
-    )
+    with single_thread():  # H sequential steps on ~100 rows: threads only synchronise
+        preds = predict_one_step_protocols(
+            model, s0, test.actions, horizon, protocols=protocols, sampler=sampler,
+            params=test.params, propagation=propagation, particles=particles, seed=seed,
+        )
     suffix = "" if propagation == "mean" else f"-{propagation}"
     if particles == 1:
         return {f"{k}{suffix}": (v, None) for k, v in preds.items()}
@@ -88,6 +90,21 @@ def baseline_predictions(
     :param simulator: env name of the true simulator (``oracle`` only).
     :param state_range: training (min, max) per dimension (``oracle``'s 1e-6 perturbation).
     """
+    with single_thread():  # small least squares and step-by-step roll-outs
+        return _baseline(key, train, test, horizon, protocols, sampler, simulator, state_range)
+
+
+def _baseline(
+    key: str,
+    train: TrajectoryData,
+    test: TrajectoryData,
+    horizon: int,
+    protocols: Sequence[str],
+    sampler: ControllerSampler | None,
+    simulator: str | None,
+    state_range: tuple[np.ndarray, np.ndarray] | None,
+) -> Predictions:
+    """:func:`baseline_predictions` (one thread)."""
     from trajmbrl.models.baselines import (
         HorizonMean,
         LinearModel,

@@ -7,8 +7,7 @@ section 8 flaw 22); non-finite rows are dropped.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,12 +15,12 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-from threadpoolctl import threadpool_limits
 
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.training.trainer import ModelTrainer, TrainConfig
+from trajmbrl.utils.threads import single_thread
 
 #: a fitted direct baseline: (M, in) -> (M,)
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -30,19 +29,6 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 def baseline_inputs(data: TrajectoryData) -> np.ndarray:
     """Direct-baseline features ``[s_0, theta]``. :returns: (N, ds + dp)"""
     return np.concatenate([data.states[:, 0], data.params], axis=1).astype(np.float64)
-
-
-@contextmanager
-def _single_thread() -> Iterator[None]:
-    """One BLAS/OpenMP and one torch thread: the baselines' matrices are tiny (~100 rows), where
-    extra threads only add synchronisation (measured 15-20x slower on a loaded 2-core host)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +61,7 @@ class GPPredictor:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = _check_query(x, self.x_mean.shape[0], "the GP")
-        with _single_thread():
+        with single_thread():
             z = self.gp.predict((x - self.x_mean) / self.x_std)
         return np.asarray(z, dtype=np.float64) * self.y_std + self.y_mean
 
@@ -103,7 +89,7 @@ def fit_gp(x: np.ndarray, y: np.ndarray, seed: int, *, n_restarts: int = 2) -> G
         kernel=kernel, normalize_y=False, n_restarts_optimizer=int(n_restarts),
         random_state=int(seed),
     )
-    with warnings.catch_warnings(record=True) as caught, _single_thread():
+    with warnings.catch_warnings(record=True) as caught, single_thread():
         warnings.simplefilter("always", ConvergenceWarning)
         gp.fit((x - x_mean) / x_std, (y - float(y_mean)) / float(y_std))
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
@@ -156,7 +142,7 @@ def fit_direct_nn(
     cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                       patience=int(patience), min_rel_improvement=1e-3,
                       val_fraction=float(val_fraction), resample="none", seed=int(seed))
-    with _single_thread():
+    with single_thread():
         ModelTrainer(model, cfg, progress=False).fit(
             torch.as_tensor(x, dtype=torch.float32),
             torch.as_tensor(y[:, None], dtype=torch.float32),
