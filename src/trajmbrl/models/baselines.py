@@ -6,6 +6,7 @@ All are refitted at evaluation time from the training split (``eval.baselines``)
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -13,7 +14,9 @@ from torch import Tensor
 class LinearModel:
     """One-step least squares: ``s_{t+1} - s_t = [s_t, a_t, 1] @ W`` with ``W`` (ds + du + 1, ds).
 
-    Fitted in float64 with ``torch.linalg.lstsq``; predictions are returned in the input dtype.
+    Fitted in float64 with NumPy's ``lstsq`` (LAPACK gelsd): bit-identical across processes,
+    where ``torch.linalg.lstsq`` was seen to differ in the last bits between runs (and an
+    open-loop roll-out amplifies them); predictions are returned in the input dtype.
     """
 
     def __init__(self, state_dim: int, action_dim: int) -> None:
@@ -26,7 +29,8 @@ class LinearModel:
             raise ValueError(f"LinearModel expects x (N, {self.state_dim + self.action_dim}), "
                              f"y (N, {self.state_dim}); got {tuple(x.shape)}, {tuple(y.shape)}")
         xd = torch.cat([x.double(), x.new_ones(x.shape[0], 1, dtype=torch.float64)], 1)
-        self.weight = torch.linalg.lstsq(xd.cpu(), y.double().cpu()).solution
+        w = np.linalg.lstsq(xd.cpu().numpy(), y.double().cpu().numpy(), rcond=None)[0]
+        self.weight = torch.from_numpy(w)
 
     def predict(self, x: Tensor) -> Tensor:
         """:param x: (B, ds + du) raw. :returns: (B, ds) predicted delta."""
