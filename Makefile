@@ -72,9 +72,14 @@ sec53: setup ## paper 5.3: cartpole stable / unstable / periodic data x 8 models
 	$(SWEEP) experiment=sec53 $(XP) mode=eval
 	$(SWEEP) experiment=sec53 $(XP) mode=plot seed=0
 
+# 5.4 trains every cell of a model key in one process, as members of batched modules
+# (grid.batched=true, lists grid.* in conf/experiment/sec54.yaml); SEC54_BATCHED=false: one job
+# per cell through the launcher (the sweep in the same file; SEC54_SWEEP narrows it).
+SEC54_BATCHED ?= true
 sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies)
 	$(TRAJ) experiment=sec54 $(XP) mode=collect
-	$(SWEEP) experiment=sec54 $(XP) mode=train $(SEC54_GRID)
+	$(if $(filter true,$(SEC54_BATCHED)),$(TRAJ) experiment=sec54 $(XP) mode=train \
+		grid.batched=true $(SEC54_GRID),$(SWEEP) experiment=sec54 $(XP) mode=train $(SEC54_SWEEP))
 	$(TRAJ) experiment=sec54 $(XP) mode=eval
 	$(TRAJ) experiment=sec54 $(XP) mode=plot
 
@@ -104,7 +109,7 @@ paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale
 
 smoke-paper: ## all four sections at toy scale (minutes)
 	$(MAKE) sec52 sec53 sec55 SCALE=toy
-	$(MAKE) sec54 SCALE=toy SEC54_GRID="train.num_traj=1,3 train.t_range=10,20 seed=0,1"
+	$(MAKE) sec54 SCALE=toy SEC54_GRID="grid.num_traj=[1,3] grid.t_range=[10,20] grid.seeds=[0,1]"
 
 # ---- SLURM (docs/cluster.md) ----
 .PHONY: slurm-up slurm-down show-slurm test-slurm

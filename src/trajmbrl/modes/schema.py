@@ -69,6 +69,15 @@ class Train:
 
 
 @dataclass
+class Grid:
+    batched: bool = key()
+    num_traj: list[int] = key(ge=1)
+    t_range: list[int] = key(ge=1)
+    seeds: list[int] = key(ge=0)
+    chunk: int = key(ge=1)
+
+
+@dataclass
 class Eval:
     task: str = key(choices=("horizon", "efficiency", "reward"))
     baselines: list[str] | str = key()  # a list of keys, or `all`
@@ -227,6 +236,7 @@ class Config:
     paths: Paths = key()
     data: Data = key()
     train: Train = key()
+    grid: Grid = key()
     eval: Eval = key()
     plot: Plot = key()
     model: ModelOverrides = key()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from trajmbrl.modes.common import (
     positive_int,
     provenance,
     to_dict,
+    user_overrides,
 )
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 from trajmbrl.utils.locks import artifact_lock
@@ -32,24 +34,95 @@ def run(cfg: DictConfig) -> None:
     """Train every selected key (``models=t`` or ``models=[d,t]``) on ``paths.dataset``."""
     keys = model_keys(cfg)
     settings = {key: model_settings(cfg, key) for key in keys}  # reject bad overrides first
+    if cfg.grid.batched:
+        cells = grid_cells(cfg)  # bad lists are rejected before the dataset is read
+        data = load_env_dataset(cfg)
+        for key in keys:
+            train_grid(cfg, settings[key], data, cells)
+        return
     data = load_env_dataset(cfg)
     for key in keys:
         with artifact_lock(model_dir(cfg, key) / ".lock", f"model {key}"):  # one writer
             train_model(cfg, settings[key], data)
 
 
+def grid_cells(cfg: DictConfig) -> list[tuple[Any, Any, int]]:
+    """(num_traj, t_range, seed) of every cell of ``grid.*`` (an empty list: the run's value)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if cfg.train.patience is not None:
+        raise TrajmbrlError(f"grid.batched=true trains fixed budgets: set train.patience=null "
+                            f"(got {cfg.train.patience}) and train.steps or model.epochs")
+    if cfg.train.tensorboard:
+        raise TrajmbrlError("train.tensorboard=true is not supported with grid.batched=true")
+    swept = [o.split("=")[0] for o in user_overrides() or []
+             if o.split("=")[0] in ("train.num_traj", "train.t_range", "seed")]
+    if swept and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise TrajmbrlError(f"grid.batched=true trains the whole grid in one job: do not sweep "
+                            f"{', '.join(swept)} (set grid.num_traj/t_range/seeds instead)")
+    lists = {}
+    for name, run_value in (("num_traj", cfg.train.num_traj), ("t_range", cfg.train.t_range),
+                            ("seeds", cfg.seed)):
+        values = list(cfg.grid[name] or []) or [run_value]
+        for v in values:
+            if v is not None:
+                positive_int(v, f"grid.{name}", minimum=0 if name == "seeds" else 1)
+        lists[name] = values
+    return [(n, t, s) for n in lists["num_traj"] for t in lists["t_range"]
+            for s in lists["seeds"]]
+
+
+def _select(cfg: DictConfig, cell: tuple[Any, Any, int]) -> None:
+    """Point ``cfg`` (a private copy) at one grid cell: train.num_traj, train.t_range, seed."""
+    cfg.train.num_traj, cfg.train.t_range, cfg.seed = cell
+
+
+def train_grid(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData,
+               cells: list[tuple[Any, Any, int]]) -> None:
+    """Train every cell of model key ``model_cfg`` as members of batched modules (chunks of
+    ``grid.chunk`` members); each cell writes the files a single ``mode=train`` run writes."""
+    from trajmbrl.training.grid import Cell, train_cells
+
+    key, work, todo = str(model_cfg["key"]), copy.deepcopy(cfg), []
+    for cell in cells:
+        _select(work, cell)
+        out, fp = model_dir(work, key), fingerprint(work, model_cfg, data)
+        if _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
+            continue
+        x, y, report, spec = build_training_set(work, model_cfg, data)
+        todo.append((cell, out, fp, report, spec, Cell(
+            torch.as_tensor(x), torch.as_tensor(y), torch.as_tensor(report.traj),
+            train_config(work, model_cfg))))
+    log.info("%s: %d grid cells to train, %d already trained", key, len(todo),
+             len(cells) - len(todo))
+    if not todo:
+        return
+    prov, saved = provenance(), [0]
+
+    def save(indices: list[int], results: list[Any]) -> None:
+        for i, (model, history) in zip(indices, results):
+            cell, out, fp, report, _, _ = todo[i]
+            _select(work, cell)
+            with artifact_lock(out / ".lock", f"model {key}"):  # one writer per model dir
+                if not _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
+                    save_model(out, model, history,
+                               model_meta(work, fp, data, report, history, prov))
+        saved[0] += len(indices)
+        log.info("%s: %d/%d grid cells trained and saved", key, saved[0], len(todo))
+
+    train_cells(todo[0][4], [t[5] for t in todo], device=device(cfg),
+                chunk_members=positive(cfg, "grid.chunk", allow_none=False), on_chunk=save)
+
+
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
     """Train one model key (``model_cfg``: its settings); write ``model.pt`` and ``history.csv``."""
-    from trajmbrl.models.checkpoint import save_checkpoint
     from trajmbrl.training.curves import CurveLog
     from trajmbrl.training.trainer import ModelTrainer
 
     out = model_dir(cfg, model_cfg["key"])
-    fingerprint = config_hash(
-        {"model": model_cfg, "train": to_dict(cfg.train), "seed": cfg.seed,
-         "dataset": data.meta.get("sha256")}
-    )
-    if _finished(out / "model.pt", fingerprint, overwrite=bool(cfg.overwrite)):
+    fp = fingerprint(cfg, model_cfg, data)
+    if _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
         log.info("Model %s already trained with this config; nothing to do.", out / "model.pt")
         return
     x, y, report, spec = build_training_set(cfg, model_cfg, data)
@@ -77,9 +150,25 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
         )
     finally:
         curves.close()
-    atomic_write_text(out / "history.csv", history.to_frame().to_csv(index=False))
-    meta: dict[str, Any] = {
-        "config_hash": fingerprint,
+    save_model(out, model, history, model_meta(cfg, fp, data, report, history, provenance()))
+    log.info(
+        "Saved %s (best validation MSE per member: %s)",
+        out / "model.pt",
+        ", ".join(f"{s:.3g}" for s in history.best_score),
+    )
+
+
+def fingerprint(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> str:
+    """What makes a trained model the same: model settings, ``train.*``, seed, dataset sha256."""
+    return config_hash({"model": model_cfg, "train": to_dict(cfg.train), "seed": cfg.seed,
+                        "dataset": data.meta.get("sha256")})
+
+
+def model_meta(cfg: DictConfig, fp: str, data: TrajectoryData, report: Any, history: Any,
+               prov: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's meta: provenance (dataset sha256, variant, seed, config, versions)."""
+    return {
+        "config_hash": fp,
         "dataset": str(cfg.paths.dataset),
         "dataset_sha256": data.meta.get("sha256"),
         "variant": str(cfg.train.variant),
@@ -88,15 +177,18 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
         "samples": report.to_dict(),
         **history.summary(),
         "config": to_dict(cfg),
-        **provenance(),
+        **prov,
     }
+
+
+def save_model(out: Path, model: Any, history: Any, meta: dict[str, Any]) -> None:
+    """Write ``history.csv`` and ``model.pt`` atomically; drop a stale ``train_state.pt``."""
+    from trajmbrl.models.checkpoint import save_checkpoint
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "history.csv", history.to_frame().to_csv(index=False))
     save_checkpoint(out / "model.pt", model, meta=meta)
     (out / "train_state.pt").unlink(missing_ok=True)
-    log.info(
-        "Saved %s (best validation MSE per member: %s)",
-        out / "model.pt",
-        ", ".join(f"{s:.3g}" for s in history.best_score),
-    )
 
 
 def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
