@@ -158,6 +158,30 @@ def _label(frame: np.ndarray, text: str, color: tuple[int, int, int]) -> np.ndar
     return np.asarray(img)
 
 
+def _check_comparison(true_states: np.ndarray, pred_states: np.ndarray, layout: str,
+                      fps: int) -> None:
+    """Raise unless true and predicted states (T+1, ds) match and layout and fps are valid."""
+    if true_states.shape != pred_states.shape:
+        raise TrajmbrlError(
+            f"true and predicted states differ in shape: {true_states.shape} vs {pred_states.shape}"
+        )
+    if layout not in ("side", "overlay"):
+        raise TrajmbrlError(f"layout must be 'side' or 'overlay', got {layout!r}")
+    if fps < 1:
+        raise TrajmbrlError(f"fps must be >= 1, got {fps}")
+
+
+def _add_prediction(scene: mujoco.MjvScene, model: mujoco.MjModel, d_pred: mujoco.MjData,
+                    option: mujoco.MjvOption, perturb: mujoco.MjvPerturb,
+                    target_geom: int) -> None:
+    """Add the predicted arm to ``scene`` as translucent geoms (its goal copy hidden)."""
+    n0 = scene.ngeom
+    mujoco.mjv_addGeoms(model, d_pred, option, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)
+    for g in scene.geoms[n0 : scene.ngeom]:
+        hide = g.objtype == mujoco.mjtObj.mjOBJ_GEOM and g.objid == target_geom
+        g.rgba[:] = (0, 0, 0, 0) if hide else PRED_RGBA
+
+
 def render_comparison(
     true_states: np.ndarray,
     pred_states: np.ndarray,
@@ -182,14 +206,7 @@ def render_comparison(
     """
     true_states = np.asarray(true_states, dtype=np.float64)
     pred_states = np.asarray(pred_states, dtype=np.float64)
-    if true_states.shape != pred_states.shape:
-        raise TrajmbrlError(
-            f"true and predicted states differ in shape: {true_states.shape} vs {pred_states.shape}"
-        )
-    if layout not in ("side", "overlay"):
-        raise TrajmbrlError(f"layout must be 'side' or 'overlay', got {layout!r}")
-    if fps < 1:
-        raise TrajmbrlError(f"fps must be >= 1, got {fps}")
+    _check_comparison(true_states, pred_states, layout, fps)
     goal_xyz = infer_goal(true_states[0]) if goal is None else np.asarray(goal, dtype=np.float64)
     q_true = states_to_qpos(true_states, goal_xyz, wrist_qpos)
     q_pred = states_to_qpos(pred_states, goal_xyz, wrist_qpos)
@@ -210,14 +227,7 @@ def render_comparison(
             mujoco.mj_kinematics(model, d_pred)
             renderer.update_scene(d_true, camera)
             if layout == "overlay":
-                scene = renderer.scene
-                n0 = scene.ngeom
-                mujoco.mjv_addGeoms(
-                    model, d_pred, option, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, scene
-                )
-                for g in scene.geoms[n0 : scene.ngeom]:
-                    hide = g.objtype == mujoco.mjtObj.mjOBJ_GEOM and g.objid == target_geom
-                    g.rgba[:] = (0, 0, 0, 0) if hide else PRED_RGBA
+                _add_prediction(renderer.scene, model, d_pred, option, perturb, target_geom)
                 frame = _label(renderer.render(), f"true vs {title} (orange)", (255, 255, 255))
             else:
                 left = _label(renderer.render(), "true", (255, 255, 255))

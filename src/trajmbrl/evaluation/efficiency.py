@@ -55,6 +55,41 @@ def _unit_series(x: np.ndarray) -> np.ndarray:
     return np.where(norm > 0, y / np.where(norm > 0, norm, 1.0), 0.0)
 
 
+def _checked_pair(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both as float arrays of one shape (N, H, ds), N, H, ds >= 1, ``true`` finite."""
+    true = np.asarray(true, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    if true.ndim != 3 or true.shape != pred.shape or 0 in true.shape:
+        raise TrajmbrlError(
+            f"efficiency scores need true and pred of one shape (N, H, ds) with N, H, ds >= 1; "
+            f"got {true.shape} and {pred.shape}"
+        )
+    if not np.isfinite(true).all():
+        raise TrajmbrlError(
+            "the ground truth has missing/non-finite states inside the evaluation window; "
+            "evaluate fewer steps (eval.horizon) or longer test trajectories"
+        )
+    return true, pred
+
+
+def _range_normalised(
+    true: np.ndarray, pred: np.ndarray, state_min: np.ndarray, state_max: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(s - min) / (max - min)`` of true and pred (N, H, ds); a zero span divides by 1."""
+    lo = np.asarray(state_min, dtype=float)
+    hi = np.asarray(state_max, dtype=float)
+    if lo.shape != (true.shape[2],) or hi.shape != lo.shape:
+        raise TrajmbrlError(
+            f"state_min/state_max must have shape ({true.shape[2]},), "
+            f"got {lo.shape} and {hi.shape}"
+        )
+    span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
+    true = (true - lo) / span
+    with np.errstate(over="ignore", invalid="ignore"):
+        pred = (pred - lo) / span
+    return true, pred
+
+
 def efficiency_scores(
     true: np.ndarray,
     pred: np.ndarray,
@@ -80,32 +115,11 @@ def efficiency_scores(
     :param state_max: (ds,) optional, see ``state_min``
     :returns: ``{"mse", "cosine", "gaussian"}`` -> (N,) float arrays
     """
-    true = np.asarray(true, dtype=float)
-    pred = np.asarray(pred, dtype=float)
-    if true.ndim != 3 or true.shape != pred.shape or 0 in true.shape:
-        raise TrajmbrlError(
-            f"efficiency scores need true and pred of one shape (N, H, ds) with N, H, ds >= 1; "
-            f"got {true.shape} and {pred.shape}"
-        )
-    if not np.isfinite(true).all():
-        raise TrajmbrlError(
-            "the ground truth has missing/non-finite states inside the evaluation window; "
-            "evaluate fewer steps (eval.horizon) or longer test trajectories"
-        )
+    true, pred = _checked_pair(true, pred)
     if (state_min is None) != (state_max is None):
         raise TrajmbrlError("pass both state_min and state_max (normalised scores) or neither")
     if state_min is not None and state_max is not None:
-        lo = np.asarray(state_min, dtype=float)
-        hi = np.asarray(state_max, dtype=float)
-        if lo.shape != (true.shape[2],) or hi.shape != lo.shape:
-            raise TrajmbrlError(
-                f"state_min/state_max must have shape ({true.shape[2]},), "
-                f"got {lo.shape} and {hi.shape}"
-            )
-        span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
-        true = (true - lo) / span
-        with np.errstate(over="ignore", invalid="ignore"):
-            pred = (pred - lo) / span
+        true, pred = _range_normalised(true, pred, state_min, state_max)
     finite = np.isfinite(pred)
     bad = ~finite.all(axis=(1, 2))
     safe = np.where(finite, pred, 0.0)

@@ -11,7 +11,7 @@ import gymnasium as gym
 from omegaconf import DictConfig
 
 from trajmbrl.data.collect import collect
-from trajmbrl.data.storage import dataset_paths, save_dataset
+from trajmbrl.data.storage import TrajectoryData, dataset_paths, save_dataset
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.common import build, check_required, positive, provenance, to_dict
 from trajmbrl.utils.atomic import config_hash, sha256_file
@@ -41,20 +41,8 @@ def _collect(cfg: DictConfig) -> None:
     orphan = npz.exists() and not js.exists()  # a collect killed between its two writes
     if orphan:
         log.info("Dataset %s has no manifest (interrupted collect); collecting it again.", npz)
-    if npz.exists() and not cfg.overwrite and not orphan:
-        previous = _manifest_hash(js)
-        if previous == fingerprint and _intact(npz, js):
-            log.info("Dataset %s already collected with this config; nothing to do.", npz)
-            return
-        if previous == fingerprint:
-            raise TrajmbrlError(
-                f"Dataset {npz} does not match its manifest (interrupted or edited).\n"
-                "  Pass overwrite=true to collect it again."
-            )
-        raise TrajmbrlError(
-            f"Dataset {npz} exists but was collected with a different config.\n"
-            "  Pass overwrite=true to replace it, or data.tag=<name> to write a new one."
-        )
+    if npz.exists() and not cfg.overwrite and not orphan and _up_to_date(npz, js, fingerprint):
+        return
     if "importer" in cfg.env:
         data, extra = build(cfg.env.importer)
     else:
@@ -71,6 +59,29 @@ def _collect(cfg: DictConfig) -> None:
     }
     path = save_dataset(data, cfg.paths.dataset, manifest,
                         overwrite=bool(cfg.overwrite) or orphan)
+    _log_written(path, data, extra.get("collect_report"))
+
+
+def _up_to_date(npz: Path, js: Path, fingerprint: str) -> bool:
+    """True when the existing dataset is intact and from this config (nothing to do); otherwise
+    raise, as it must not be replaced silently (edited, interrupted or another config)."""
+    previous = _manifest_hash(js)
+    if previous == fingerprint and _intact(npz, js):
+        log.info("Dataset %s already collected with this config; nothing to do.", npz)
+        return True
+    if previous == fingerprint:
+        raise TrajmbrlError(
+            f"Dataset {npz} does not match its manifest (interrupted or edited).\n"
+            "  Pass overwrite=true to collect it again."
+        )
+    raise TrajmbrlError(
+        f"Dataset {npz} exists but was collected with a different config.\n"
+        "  Pass overwrite=true to replace it, or data.tag=<name> to write a new one."
+    )
+
+
+def _log_written(path: Path, data: TrajectoryData, report: dict[str, Any] | None) -> None:
+    """Log the written dataset's size and, for simulated data, the collection report."""
     log.info(
         "Wrote %s: %d train + %d test trajectories x %d steps (state %d, action %d, theta %d)",
         path,
@@ -81,7 +92,6 @@ def _collect(cfg: DictConfig) -> None:
         data.action_dim,
         data.param_dim,
     )
-    report = extra.get("collect_report")
     if report:
         log.info(
             "Accepted %d, rejected %d (acceptance %.1f%%), %.0f env steps/s",
