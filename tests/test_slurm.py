@@ -256,11 +256,11 @@ def test_a_failing_job_names_its_log_and_the_others_complete(cluster, dataset, t
     run = trajmbrl(root, "-m", "hydra/launcher=slurm", "mode=train", "experiment=smoke",
                    "models=d", "train.num_traj=0,2,4", f"hydra.sweep.dir={sweep}",
                    "hydra.sweep.subdir=${hydra.job.num}", *FAST, env=cluster)
-    assert run.returncode == 1
-    # Hydra names the failed job's overrides and re-raises its error after the whole array ran
+    assert run.returncode == 2
+    # Hydra names the failed job's overrides; the error ends in one line, no traceback
     message = "config key train.num_traj must be an integer >= 1, got 0"
     assert re.search(r"Error executing job with overrides: \[[^]]*'train.num_traj=0'", run.stderr)
-    assert f"TrajmbrlError: {message}" in run.stderr
+    assert f"trajmbrl: error: {message}" in run.stderr and "Traceback" not in run.stderr
     # the job's own log (Hydra's <sweep>/<subdir>/*.log) records the error and where it is
     (job_log,) = (sweep / "0").glob("*.log")
     assert f"[ERROR] {message} (job log: {job_log})" in job_log.read_text()
