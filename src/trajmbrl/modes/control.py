@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from omegaconf import DictConfig
-from threadpoolctl import threadpool_limits
 
 from trajmbrl.configs import model_config, resolve_model
 from trajmbrl.control.fit import ModelRecipe
@@ -32,6 +30,7 @@ from trajmbrl.modes.common import (
 )
 from trajmbrl.training.trainer import TrainConfig
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
+from trajmbrl.utils.threads import single_thread
 
 log = logging.getLogger("trajmbrl")
 
@@ -106,13 +105,8 @@ def run(cfg: DictConfig) -> None:
             log.info("Control run %s is up to date.", path)
         else:
             task = make_task(str(cfg.env.name), positive(cfg, "control.horizon"))
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # tiny batches: one thread is 4-10x faster on a busy host
-            try:
-                with threadpool_limits(limits=1):
-                    frame = run_control(task, method, st, budget, int(cfg.seed))
-            finally:
-                torch.set_num_threads(threads)
+            with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
+                frame = run_control(task, method, st, budget, int(cfg.seed))
             write_hashed_csv(path, frame, fingerprint)
             last = frame.iloc[-1]
             log.info("%s seed %s: true score %.3f after %d episodes (predicted %.3f), %.1f s",
