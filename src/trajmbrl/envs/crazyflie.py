@@ -22,6 +22,7 @@ Decisions and fixes relative to the original (all documented in the report):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,23 +81,21 @@ def thrust_torques(
     return thrust, tau_x, tau_y, tau_z
 
 
-def crazyflie_step(
-    state: np.ndarray, pwm: np.ndarray, params: CrazyflieParams = DEFAULT_PARAMS
-) -> np.ndarray:
-    """Noise-free env step: ``substeps`` explicit-Euler sub-steps of ``dt/substeps``.
+def _euler(state: list, t_m: Any, tau: tuple, params: CrazyflieParams,
+           sin: Callable, cos: Callable) -> tuple:
+    """``substeps`` explicit-Euler sub-steps of ``dt/substeps`` of the rigid body, written once
+    for floats (``math.sin``: fast single env steps) and arrays (``np.sin``: (B,) columns).
 
-    :param state: (12,) full state. :param pwm: (4,) PWMs, clipped to [0, 65535].
-    :returns: (12,) next state
+    :param state: the 12 state components; :param t_m: thrust / mass; :param tau: torques.
+    :returns: the 12 next state components.
     """
-    thrust, tau_x, tau_y, tau_z = thrust_torques(np.clip(pwm, 0.0, PWM_MAX), params)
-    m, ixx, iyy, izz, g = params.m, params.ixx, params.iyy, params.izz, params.g
+    x, y, z, vx, vy, vz, phi, th, psi, p, q, r = state
+    tau_x, tau_y, tau_z = tau
+    ixx, iyy, izz, g = params.ixx, params.iyy, params.izz, params.g
     h = params.dt / params.substeps
-    x, y, z, vx, vy, vz, phi, th, psi, p, q, r = (float(v) for v in state)
-    t_m = thrust / m
     for _ in range(params.substeps):
-        sphi, cphi = math.sin(phi), math.cos(phi)
-        sth, cth = math.sin(th), math.cos(th)
-        spsi, cpsi = math.sin(psi), math.cos(psi)
+        sphi, cphi, sth, cth = sin(phi), cos(phi), sin(th), cos(th)
+        spsi, cpsi = sin(psi), cos(psi)
         ax = -(cphi * sth * cpsi + sphi * spsi) * t_m
         ay = -(cphi * sth * spsi - sphi * cpsi) * t_m
         az = g - cphi * cth * t_m
@@ -111,6 +110,21 @@ def crazyflie_step(
         vx, vy, vz = vx + h * ax, vy + h * ay, vz + h * az
         phi, th, psi = phi + h * phi_dot, th + h * th_dot, psi + h * psi_dot
         p, q, r = p + h * p_dot, q + h * q_dot, r + h * r_dot
+    return x, y, z, vx, vy, vz, phi, th, psi, p, q, r
+
+
+def crazyflie_step(
+    state: np.ndarray, pwm: np.ndarray, params: CrazyflieParams = DEFAULT_PARAMS
+) -> np.ndarray:
+    """Noise-free env step: ``substeps`` explicit-Euler sub-steps of ``dt/substeps``.
+
+    :param state: (12,) full state. :param pwm: (4,) PWMs, clipped to [0, 65535].
+    :returns: (12,) next state
+    """
+    thrust, tau_x, tau_y, tau_z = thrust_torques(np.clip(pwm, 0.0, PWM_MAX), params)
+    x, y, z, vx, vy, vz, phi, th, psi, p, q, r = _euler(
+        [float(v) for v in state], thrust / params.m, (tau_x, tau_y, tau_z), params,
+        math.sin, math.cos)
     return np.array([x, y, z, vx, vy, vz, phi, th, psi, p, q, r])
 
 
@@ -200,24 +214,7 @@ def crazyflie_step_batch(
     tau_x = params.l_xy * (-f1 - f2 + f3 + f4)
     tau_y = params.l_xy * (f1 - f2 - f3 + f4)
     tau_z = -params.l_z * params.c * (-f1 + f2 - f3 + f4)
-    ixx, iyy, izz = params.ixx, params.iyy, params.izz
-    h = params.dt / params.substeps
-    x, y, z, vx, vy, vz, phi, th, psi, p, q, r = np.asarray(state, dtype=np.float64).T.copy()
-    for _ in range(params.substeps):
-        sphi, cphi, sth, cth = np.sin(phi), np.cos(phi), np.sin(th), np.cos(th)
-        spsi, cpsi = np.sin(psi), np.cos(psi)
-        ax = -(cphi * sth * cpsi + sphi * spsi) * t_m
-        ay = -(cphi * sth * spsi - sphi * cpsi) * t_m
-        az = params.g - cphi * cth * t_m
-        p_dot = (iyy - izz) / ixx * q * r + tau_x / ixx
-        q_dot = (izz - ixx) / iyy * p * r + tau_y / iyy
-        r_dot = (ixx - iyy) / izz * p * q + tau_z / izz
-        tth = sth / cth
-        phi_dot = p + sphi * tth * q + cphi * tth * r
-        th_dot = cphi * q - sphi * r
-        psi_dot = (sphi * q + cphi * r) / cth
-        x, y, z = x + h * vx, y + h * vy, z + h * vz
-        vx, vy, vz = vx + h * ax, vy + h * ay, vz + h * az
-        phi, th, psi = phi + h * phi_dot, th + h * th_dot, psi + h * psi_dot
-        p, q, r = p + h * p_dot, q + h * q_dot, r + h * r_dot
+    x, y, z, vx, vy, vz, phi, th, psi, p, q, r = _euler(
+        list(np.asarray(state, dtype=np.float64).T), t_m, (tau_x, tau_y, tau_z), params,
+        np.sin, np.cos)
     return np.stack([x, y, z, vx, vy, vz, phi, th, psi, p, q, r], axis=1)
