@@ -48,11 +48,13 @@ lint: setup ## ruff
 format: setup ## ruff format + fixes
 	$(BIN)/ruff check --fix src tests scripts
 
-bench: setup ## speed figures: training roofline, evaluation, collection
+bench: setup ## speed figures: training roofline, precision, balanced ensembles, evaluation, control, smoke-paper
 	$(BIN)/python scripts/bench_train.py
+	$(BIN)/python scripts/bench_train.py --balance
 	$(BIN)/python scripts/bench_collect.py
 	$(BIN)/python scripts/bench_eval.py
 	$(BIN)/python scripts/bench_control.py
+	$(BIN)/python scripts/bench_paper.py
 
 # ---- the paper, one target per section (LAUNCHER=basic|local|slurm; SCALE=toy for minutes) ----
 SCALE ?= paper

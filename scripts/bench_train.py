@@ -63,7 +63,7 @@ def gemm_rate(m: int, k: int, n: int, iters: int, reps: int,
 
 def _spec(e: int) -> ModelSpec:
     return ModelSpec.for_key("t" if e == 1 else "te", state_dim=OUT, action_dim=1,
-                             param_dim=IN - OUT - 1)
+                             param_dim=IN - OUT - 1, **({} if e == 1 else {"ensemble_size": e}))
 
 
 def make_epoch(
@@ -177,9 +177,17 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also try torch.compile (slow)")
     ap.add_argument("--precision-only", action="store_true",
                     help="only the fp32/bf16 bare-step and full-fit table")
+    ap.add_argument("--balance", action="store_true",
+                    help="only E=4,5,6 trainer epochs with and without balanced member GEMMs")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.balance:
+        n = args.samples or 25_600
+        g = torch.Generator().manual_seed(0)
+        balance_table(torch.randn(n, IN, generator=g), torch.randn(n, OUT, generator=g),
+                      batch=args.batch, reps=args.reps or 5)
+        return
     threads = torch.get_num_threads()
     n = args.samples or (12_800 if args.quick else 100_000)
     reps = args.reps or (1 if args.quick else 2)
@@ -320,6 +328,41 @@ def precision_table(x: Tensor, y: Tensor, *, batch: int, reps: int, roof: float)
     for e in (1, 5):
         speed = times[("fit", e, "fp32")] / times[("fit", e, "bf16")]
         print(f"bf16 / fp32 fit throughput, E={e}: {speed:.2f}x")
+
+
+def balance_table(x: Tensor, y: Tensor, *, batch: int, reps: int) -> None:
+    """Trainer epochs at E=4, 5, 6 with the members' GEMMs balanced over the threads
+    (models.ensemble.balanced_baddbmm) and plain (one baddbmm), timed round-robin."""
+    from trajmbrl.models import ensemble
+
+    default = ensemble._SPLIT_MIN_MACS
+
+    def with_split(fn: Callable[[], None], on: bool) -> Callable[[], None]:
+        def run() -> None:
+            ensemble._SPLIT_MIN_MACS = default if on else 1 << 62
+            try:
+                fn()
+            finally:
+                ensemble._SPLIT_MIN_MACS = default
+        return run
+
+    runs = {(e, on): with_split(trainer_epoch(e, x, y, batch=batch), on)
+            for e in (4, 5, 6) for on in (False, True)}
+    times = {k: math.inf for k in runs}
+    for fn in runs.values():
+        fn()  # warm-up
+    for _ in range(reps):
+        for k, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k] = min(times[k], time.perf_counter() - t0)
+    print(f"# threads={torch.get_num_threads()}, samples={x.shape[0]}, batch={batch}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'E':>2s} {'balanced':8s} {'s':>7s} {'member-samples/s':>17s} {'per member':>10s}")
+    base = x.shape[0] * 4 / times[(4, False)]
+    for (e, on), t in times.items():
+        rate = e * x.shape[0] / t
+        print(f"{e:2d} {str(on):8s} {t:7.3f} {rate:17,.0f} {rate / base:9.2f}x")
 
 
 if __name__ == "__main__":

@@ -206,3 +206,22 @@ def test_zero_baseline():
     s0 = torch.randn(3, DS, generator=_gen())
     out = z.query(s0, torch.arange(1, 6), torch.zeros(3, DP))
     assert out.shape == (3, 5, DS) and torch.equal(out[:, 4], s0)
+
+
+@pytest.mark.parametrize("members", [3, 5, 7])
+def test_balanced_member_gemms_are_bit_identical(members: int):
+    """Odd ensembles split over 2 threads (issue 10 item 3) give exactly one baddbmm's numbers."""
+    from trajmbrl.models import ensemble
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        g = torch.Generator().manual_seed(members)
+        bias = torch.randn(members, 1, 250, generator=g)
+        x = torch.randn(members, 256, 250, generator=g)
+        weight = torch.randn(members, 250, 250, generator=g)
+        assert ensemble._SPLIT_MIN_MACS <= 256 * 250 * 250  # the split path runs
+        assert torch.equal(ensemble.balanced_baddbmm(bias, x, weight),
+                           torch.baddbmm(bias, x, weight))
+    finally:
+        torch.set_num_threads(threads)

@@ -8,6 +8,26 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+#: Member products smaller than this many multiply-adds are not split (call overhead).
+_SPLIT_MIN_MACS = 1 << 20
+
+
+def balanced_baddbmm(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
+    """``torch.baddbmm(bias, x, weight)`` with the work divided evenly over the threads.
+
+    :param bias: (E, 1, out); :param x: (E, B, in); :param weight: (E, in, out).
+    """
+    e, threads = x.shape[0], torch.get_num_threads()
+    rest = e % threads if e > threads else 0
+    if rest == 0 or x.shape[1] * x.shape[2] * weight.shape[2] < _SPLIT_MIN_MACS:
+        return torch.baddbmm(bias, x, weight)
+    sizes = [e - rest] + [1] * rest
+    xs, ws, bs = x.split(sizes), weight.split(sizes), bias.split(sizes)
+    parts = [torch.baddbmm(bs[0], xs[0], ws[0])]
+    parts += [torch.addmm(b[0], xi[0], w[0]).unsqueeze(0)
+              for b, xi, w in zip(bs[1:], xs[1:], ws[1:])]
+    return torch.cat(parts)
+
 
 class EnsembleLinear(nn.Module):
     """``E`` independent linear layers applied in one ``torch.baddbmm``.
@@ -48,8 +68,8 @@ class EnsembleLinear(nn.Module):
         A member subset only computes those members (stopped members cost nothing).
         """
         if members is None:
-            return torch.baddbmm(self.bias, x, self.weight)
-        return torch.baddbmm(self.bias[members], x, self.weight[members])
+            return balanced_baddbmm(self.bias, x, self.weight)
+        return balanced_baddbmm(self.bias[members], x, self.weight[members])
 
     def extra_repr(self) -> str:
         return f"in={self.in_dim}, out={self.out_dim}, ensemble={self.ensemble}"
