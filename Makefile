@@ -10,7 +10,7 @@ TRAJ := $(BIN)/trajmbrl
 SWEEP := $(BIN)/trajmbrl -m hydra/launcher=$(LAUNCHER)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-all smoke lint format bench sec52 sec53 sec54 sec55 paper smoke-paper control
+.PHONY: help setup demo test test-all smoke lint format bench sec52 sec53 sec54 sec55 paper results smoke-paper control
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -108,6 +108,9 @@ control: setup ## control with trajectory models: cartpole all methods (5 seeds;
 	$(CONTROL_REPORT) envs=reacher
 
 paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale
+
+results: setup ## docs/results_tables.md and docs/figures/ from outputs/ (after make paper)
+	$(BIN)/python scripts/results_summary.py outputs --out docs/results_tables.md --figures docs/figures
 
 smoke-paper: ## all four sections at toy scale (minutes)
 	$(MAKE) sec52 sec53 sec55 SCALE=toy

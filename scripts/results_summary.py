@@ -1,14 +1,21 @@
 """Markdown tables for docs/results.md from the tables `trajmbrl mode=plot` wrote.
 
-Usage: python scripts/results_summary.py [OUTPUTS_DIR] > summary.md
-Reads outputs/<section>/<env>/<tag>/tables/*.csv only (no models, no re-evaluation): nMSE and
-skill tables (median over seeds with the min-max), Holm-corrected Wilcoxon verdicts, divergence
-shares, calibration, reward prediction and the data-efficiency grid.
+Usage: python scripts/results_summary.py [OUTPUTS_DIR] [--out FILE] [--figures DIR]
+(``make results`` writes docs/results_tables.md and docs/figures/ from outputs/).
+Reads outputs/<section>/<env>/<tag>/tables/*.csv (no re-evaluation): a verdict table (claim x
+system x horizon band), nMSE and skill tables (median over seeds with the min-max),
+Holm-corrected Wilcoxon verdicts, divergence shares, calibration, reward prediction and the
+data-efficiency grid; the git commits the models were trained at, read from the checkpoints'
+meta; ``--figures`` copies each section's figures under flat names.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import shutil
+import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +85,104 @@ def verdicts(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return wide.reset_index()
 
 
+#: Horizon bands of the verdict table: (name, lowest h, highest h), inclusive.
+BANDS = (("h <= 10", 1, 10), ("10 < h <= 100", 11, 100), ("h > 100", 101, 10**9))
+#: The paper's claims, as the comparison names of ``tables/wilcoxon.csv`` (a = the claimant).
+CLAIMS = ("t vs d (logged)", "t vs d (closed loop)", "t vs strongest baseline",
+          "te vs de (logged)", "te vs de (closed loop)", "te vs strongest baseline")
+
+
+def band_verdict(rows: pd.DataFrame, alpha: float = 0.05) -> str:
+    """``holds`` / ``fails`` / ``tie`` when every tested horizon of a band agrees, else the
+    outcome per horizon; against the strongest baseline the baselines are named."""
+    def outcome(row: pd.Series) -> str:
+        if pd.isna(row["p_holm"]) or row["p_holm"] >= alpha or row["lower_error"] == "tie":
+            return "tie"
+        return "holds" if row["lower_error"] == row["a"] else "fails"
+
+    got = [(int(r["horizon"]), outcome(r)) for _, r in rows.sort_values("horizon").iterrows()]
+    kinds = {o for _, o in got}
+    text = kinds.pop() if len(kinds) == 1 else ", ".join(f"h={h} {o}" for h, o in got)
+    if rows["comparison"].iloc[0].endswith("strongest baseline"):
+        text += " (vs " + ", ".join(dict.fromkeys(rows.sort_values("horizon")["b"])) + ")"
+    return text
+
+
+def verdict_table(runs: list[Path], alpha: float = 0.05) -> pd.DataFrame:
+    """Claim x system x horizon band from every run's Holm-corrected Wilcoxon tests."""
+    out = []
+    for run in runs:
+        path = run / "tables/wilcoxon.csv"
+        if not path.exists():
+            continue
+        tests = pd.read_csv(path)
+        for claim in CLAIMS:
+            mine = tests[tests["comparison"] == claim]
+            if mine.empty:
+                continue
+            row = {"system": f"{run.parents[1].name}: {run.parent.name} / {run.name}",
+                   "claim": claim.replace(" vs ", " beats ")}
+            for band, lo, hi in BANDS:
+                sel = mine[(mine["horizon"] >= lo) & (mine["horizon"] <= hi)]
+                row[band] = band_verdict(sel, alpha) if len(sel) else "-"
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def training_commits(root: Path) -> Counter[str]:
+    """How many checkpoints under ``root`` were trained at each git commit (short hashes)."""
+    import torch
+
+    found: Counter[str] = Counter()
+    for path in root.glob("sec5*/*/*/models/**/model.pt"):
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        commit = json.loads(payload["meta"]).get("git_commit") or "unknown"
+        found[commit[:7]] += 1
+    return found
+
+
+def copy_figures(root: Path, dest: Path) -> list[str]:
+    """Copy ``<section>/<env>/<tag>/figures/*.png`` to ``dest/<section>_<env>_<tag>_<name>``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    names = []
+    for fig in sorted(root.glob("sec5*/*/*/figures/*.png")):
+        section, env, tag = fig.parts[-5:-2]
+        name = f"{section}_{env}_{tag}_{fig.name}"
+        shutil.copyfile(fig, dest / name)
+        names.append(name)
+    return names
+
+
+def header(root: Path) -> list[str]:
+    """Where the tables come from: this checkout's commit and the models' training commits."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip() or "unknown"
+    trained = ", ".join(f"{c} ({n} model{'' if n == 1 else 's'})"
+                        for c, n in training_commits(root).most_common())
+    return ["# Results tables (generated)", "",
+            f"Written by `make results` (`python scripts/results_summary.py {root}`) at commit "
+            f"{head} from the `tables/*.csv` that `trajmbrl mode=plot` wrote; the models were "
+            f"trained at: {trained or 'no checkpoints found'}. Do not edit by hand: "
+            "docs/results.md discusses these numbers.", ""]
+
+
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "outputs")
-    lines: list[str] = []
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("root", nargs="?", default="outputs", type=Path)
+    ap.add_argument("--out", type=Path, help="write here (atomically) instead of stdout")
+    ap.add_argument("--figures", type=Path, help="copy the figures into this directory")
+    args = ap.parse_args()
+    root = args.root
+    lines: list[str] = header(root) if args.out else []
+    horizon_runs = sorted(p.parent for s in SECTIONS for p in (root / s).glob("*/*/tables")
+                          if (p / "wilcoxon.csv").exists())
+    table = verdict_table(horizon_runs)
+    if not table.empty:
+        lines += ["### Verdicts", "",
+                  "Each claim per system and horizon band, from the Holm-corrected paired "
+                  "Wilcoxon tests below (p_holm < 0.05): holds = the claimant has the lower "
+                  "errors, fails = the other row has, tie = not significant; a band whose "
+                  "horizons disagree lists them.", "", markdown(table), ""]
     for section in SECTIONS:
         runs = sorted(p.parent for p in (root / section).glob("*/*/tables"))
         if not runs:
@@ -110,7 +212,16 @@ def main() -> None:
                           "Median over the grid cells:", "", markdown(wide), "",
                           "Share of grid cells where t beats d: " + ", ".join(
                               f"{m} {v:.0%}" for m, v in share.items()), ""]
-    print("\n".join(lines))
+    if args.figures:
+        lines += ["### Figures", ""] + [f"- ![{n}](figures/{n})"
+                                         for n in copy_figures(root, args.figures)] + [""]
+    text = "\n".join(lines)
+    if args.out:
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(args.out)
+    else:
+        print(text)
 
 
 if __name__ == "__main__":

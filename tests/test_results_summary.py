@@ -1,0 +1,41 @@
+"""scripts/results_summary.py: the verdict table reads the Wilcoxon tables right."""
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts/results_summary.py"
+spec = importlib.util.spec_from_file_location("results_summary", SCRIPT)
+summary = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(summary)
+
+
+def _tests(comparison: str, b: str, rows: list[tuple[int, str, float]]) -> pd.DataFrame:
+    a = comparison.split(" vs ")[0]
+    return pd.DataFrame([{"comparison": comparison, "a": a, "b": b, "horizon": h,
+                          "lower_error": {"a": a, "b": b}.get(w, w), "p_holm": p}
+                         for h, w, p in rows])
+
+
+def test_verdict_table_bands(tmp_path):
+    run = tmp_path / "sec52/cartpole/stable"
+    (run / "tables").mkdir(parents=True)
+    frame = pd.concat([
+        _tests("t vs d (logged)", "d (logged)",
+               [(1, "b", 1e-9), (10, "b", 1e-3), (50, "a", 0.2), (100, "a", 1e-4),
+                (200, "a", 1e-5)]),
+        _tests("t vs strongest baseline", "hmean",
+               [(1, "b", 1e-9), (10, "b", 1e-9), (200, "a", 0.04)]),
+    ])
+    frame.to_csv(run / "tables/wilcoxon.csv", index=False)
+    table = summary.verdict_table([run]).set_index("claim")
+    logged = table.loc["t beats d (logged)"]
+    assert logged["h <= 10"] == "fails"
+    assert logged["10 < h <= 100"] == "h=50 tie, h=100 holds"
+    assert logged["h > 100"] == "holds"
+    strongest = table.loc["t beats strongest baseline"]
+    assert strongest["h <= 10"] == "fails (vs hmean)"
+    assert strongest["10 < h <= 100"] == "-"
+    assert strongest["h > 100"] == "holds (vs hmean)"
+    assert set(table["system"]) == {"sec52: cartpole / stable"}
