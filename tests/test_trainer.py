@@ -175,6 +175,30 @@ def test_resume_after_kill_equals_straight_run(tmp_path):
     assert epochs_run == [4, 5, 6] and _weights_equal(again, straight)
 
 
+def test_resume_with_other_thread_count_warns(tmp_path, caplog):
+    """The thread count sets the summation order: a resume at another count is not bit-exact,
+    so it is said (the run still resumes)."""
+    x, y = _data(300)
+    state = tmp_path / "train_state.pt"
+    cfg = TrainConfig(epochs=2, batch_size=64, patience=10, seed=1)
+
+    def kill(epoch: int, _hist: object) -> None:
+        raise KeyboardInterrupt
+
+    threads = torch.get_num_threads()
+    with pytest.raises(KeyboardInterrupt):
+        ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state,
+                     progress=False, state_every=0).fit(x, y, on_epoch=kill)
+    torch.set_num_threads(threads + 1)
+    try:
+        with caplog.at_level("WARNING", logger="trajmbrl.training.trainer"):
+            ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state,
+                         progress=False).fit(x, y)
+    finally:
+        torch.set_num_threads(threads)
+    assert f"saved with {threads}" in caplog.text and "OMP_NUM_THREADS" in caplog.text
+
+
 def test_state_file_mismatch_and_corruption(tmp_path):
     x, y = _data(200)
     state = tmp_path / "state.pt"

@@ -86,7 +86,8 @@ def to_dict(cfg: DictConfig | Any) -> Any:
 
 
 def provenance() -> dict[str, Any]:
-    """Package versions and the git commit (when run from a checkout)."""
+    """Package versions, the git commit (when run from a checkout) and the torch thread count
+    (it sets the floating-point summation order, so bit-identical re-runs need the same)."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -106,7 +107,7 @@ def provenance() -> dict[str, Any]:
         commit = out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"versions": versions, "git_commit": commit}
+    return {"versions": versions, "git_commit": commit, "torch_threads": torch.get_num_threads()}
 
 
 def device(cfg: DictConfig) -> torch.device:

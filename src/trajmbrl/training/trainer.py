@@ -11,6 +11,7 @@ then per epoch train, validate, update the early-stopping record, checkpoint, re
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -29,6 +30,8 @@ from trajmbrl.training.config import CONFIG_KEYS, History, TrainConfig
 from trajmbrl.training.precision import matmul_precision
 from trajmbrl.training.splits import Split, make_split
 from trajmbrl.training.state import data_digest, load_state, save_state
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CONFIG_KEYS", "History", "ModelTrainer", "TrainConfig"]
 
@@ -190,6 +193,12 @@ class ModelTrainer:
             run.finished = bool(saved["finished"])
             gen.set_state(saved["generator"].cpu())
             run.last_save = time.monotonic()
+            threads = saved.get("threads")
+            if threads is not None and int(threads) != torch.get_num_threads():
+                log.warning(
+                    "resuming %s with %d torch threads, saved with %d: the result will not be "
+                    "bit-identical to an uninterrupted run (set OMP_NUM_THREADS=%d to keep it)",
+                    self.state_path, torch.get_num_threads(), int(threads), int(threads))
         return run
 
     def _precision(self) -> Any:
@@ -303,4 +312,5 @@ class ModelTrainer:
             "generator": run.gen.get_state(),
             "history": run.history.to_dict(),
             "finished": finished,
+            "threads": torch.get_num_threads(),  # summation order: a resume should match it
         }
