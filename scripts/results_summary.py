@@ -205,13 +205,15 @@ def main() -> None:
                                        aggfunc="median").reset_index()
                 wins = agg.pivot_table(index=["metric", "num_traj", "t_range"], columns="model",
                                        values="value").reset_index()
-                better = {"mse": wins["t"] < wins["d"], "cosine": wins["t"] > wins["d"],
-                          "gaussian": wins["t"] > wins["d"]}
-                share = {m: float(better[m][wins["metric"] == m].mean()) for m in better}
                 lines += [f"#### {run.parent.name} / {run.name}: data efficiency", "",
-                          "Median over the grid cells:", "", markdown(wide), "",
-                          "Share of grid cells where t beats d: " + ", ".join(
-                              f"{m} {v:.0%}" for m, v in share.items()), ""]
+                          "Median over the grid cells:", "", markdown(wide), ""]
+                for other in [m for m in ("d", "d (closed loop)") if m in wins]:
+                    better = {"mse": wins["t"] < wins[other],
+                              "cosine": wins["t"] > wins[other],
+                              "gaussian": wins["t"] > wins[other]}
+                    share = {m: float(better[m][wins["metric"] == m].mean()) for m in better}
+                    lines += [f"Share of grid cells where t beats {other}: " + ", ".join(
+                        f"{m} {v:.0%}" for m, v in share.items()), ""]
     if args.figures:
         lines += ["### Figures", ""] + [f"- ![{n}](figures/{n})"
                                          for n in copy_figures(root, args.figures)] + [""]

@@ -91,3 +91,26 @@ def test_cli_grid_writes_each_cell_as_a_single_run_would(run_mode):
     before = paths[3].stat().st_mtime_ns  # the single run finds its cell trained
     run_mode("mode=train", "models=d", "train.num_traj=3", "seed=1", *budget)
     assert paths[3].stat().st_mtime_ns == before
+
+
+def test_efficiency_eval_scores_both_one_step_protocols(run_mode):
+    """5.4 rows: t, d with the logged actions (the paper's protocol) and d in closed loop."""
+    import pandas as pd
+
+    from trajmbrl.modes.common import efficiency_csv
+
+    run_mode("mode=collect")
+    grid = ("grid.batched=true", "grid.seeds=[0]", "grid.num_traj=[2]", "grid.t_range=[10]",
+            "train.patience=null", "train.steps=5", "train.val_fraction=0")
+    run_mode("mode=train", "models=[d,t]", *grid)
+    cells = ("train.num_traj=2", "train.t_range=10")
+    cfg = run_mode("mode=eval", "models=[d,t]", "eval.task=efficiency", "eval.num_traj=2",
+                   "eval.horizon=10", *cells)
+    scores = pd.read_csv(efficiency_csv(cfg), comment="#")
+    assert set(scores["model"]) == {"d", "d (closed loop)", "t"}
+    mse = scores[scores["metric"] == "mse"].groupby("model")["value"].sum()
+    assert mse["d"] != mse["d (closed loop)"]
+    run_mode("mode=plot", "models=[d,t]", "eval.task=efficiency", *cells)
+    figures = Path(cfg.paths.run_dir) / "figures"
+    assert (figures / "efficiency_mse_ratio_t_over_d_closed_loop.png").exists()
+    assert (figures / "efficiency_mse_ratio_t_over_d.png").exists()

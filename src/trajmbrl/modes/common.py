@@ -311,19 +311,21 @@ def sampler_for(cfg: DictConfig, protocols: list[str]) -> Any:
     return build(cfg.env.sampler) if "controller" in protocols else None
 
 
-def predict_states(model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig) -> np.ndarray:
-    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path, the
-    first of ``eval.protocols`` for one-step models), products in ``train.precision``."""
+def predict_states(model: Any, test: TrajectoryData, horizon: int,
+                   cfg: DictConfig) -> dict[str, np.ndarray]:
+    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path) per
+    protocol: ``direct`` for trajectory models, each of ``eval.protocols`` for one-step models;
+    products in ``train.precision``."""
     from trajmbrl.evaluation.horizon import model_predictions
     from trajmbrl.training.precision import matmul_precision
 
+    protocols = eval_protocols(cfg)
     with matmul_precision(str(cfg.train.precision), device(cfg)):
         preds = model_predictions(
-            model, test, horizon, protocols=eval_protocols(cfg)[:1],
-            sampler=sampler_for(cfg, eval_protocols(cfg)[:1]),
+            model, test, horizon, protocols=protocols, sampler=sampler_for(cfg, protocols),
             propagation=str(cfg.eval.propagation),
             particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
-    return next(iter(preds.values()))[0]
+    return {protocol: mean for protocol, (mean, _) in preds.items()}
 
 
 def efficiency_csv(cfg: DictConfig) -> Path:

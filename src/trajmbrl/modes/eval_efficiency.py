@@ -38,6 +38,12 @@ log = logging.getLogger("trajmbrl")
 SEED_DIR = re.compile(r"seed=(\d+)$")
 
 
+def grid_row(key: str, protocol: str) -> str:
+    """The grid's model label: the key for trajectory models and logged-action roll-outs (the
+    paper's protocol), ``"<key> (closed loop)"`` for the controller-in-the-loop roll-out."""
+    return f"{key} (closed loop)" if protocol.startswith("controller") else key
+
+
 def run(cfg: DictConfig) -> None:
     """Predict the same test trajectories with every grid model; write one tidy CSV."""
     from trajmbrl.models.checkpoint import load_checkpoint
@@ -76,14 +82,12 @@ def run(cfg: DictConfig) -> None:
         num_traj, t_range = grid_cell(path.parent.parent.name)
         match = SEED_DIR.search(path.parent.name)
         copy = int(match.group(1)) if match else 0
-        pred = predict_states(model, test, horizon, cfg)
-        scores = efficiency_scores(true, pred)
-        frames.append(
-            tidy_scores(
-                scores, idx, env=cfg.env.name, data=cfg.data.tag, model=model.spec.key,
-                num_traj=num_traj, t_range=t_range, seed=copy, horizon=horizon,
-            )
-        )
+        for protocol, pred in predict_states(model, test, horizon, cfg).items():
+            frames.append(tidy_scores(
+                efficiency_scores(true, pred), idx, env=cfg.env.name, data=cfg.data.tag,
+                model=grid_row(model.spec.key, protocol), num_traj=num_traj, t_range=t_range,
+                seed=copy, horizon=horizon,
+            ))
     frame = pd.concat(frames, ignore_index=True)
     write_hashed_csv(out, frame, fingerprint)
     means = frame.groupby(["model", "metric"])["value"].apply(

@@ -8,6 +8,7 @@ diverging colour scale centred at 1. When only one grid axis varies, line plots 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -194,13 +195,14 @@ def efficiency_heatmaps(
     out_dir: Path,
     formats: Sequence[str] = ("png", "pdf"),
     *,
-    ratio: tuple[str, str] = ("t", "d"),
+    ratios: Sequence[tuple[str, str]] = (("t", "d"), ("t", "d (closed loop)")),
     units: str = "raw",
 ) -> list[Path]:
     """Draw the section-5.4 figures into ``out_dir``; one file per figure and format.
 
-    Files: ``efficiency_<score>`` per score present (``mse`` on a log colour scale) and, when
-    both ``ratio`` models have MSE rows, ``efficiency_mse_ratio_<a>_over_<b>``. Heat-maps when
+    Files: ``efficiency_<score>`` per score present (``mse`` on a log colour scale) and, for
+    each pair of ``ratios`` whose models both have MSE rows, ``efficiency_mse_ratio_<a>_over_<b>``
+    (``d (closed loop)`` is spelled ``d_closed_loop`` in file names). Heat-maps when
     both grid axes vary, line plots (median, IQR band) when only one does.
 
     :param agg: :func:`trajmbrl.evaluation.efficiency.aggregate_grid` output (columns model,
@@ -233,8 +235,11 @@ def efficiency_heatmaps(
             else:
                 paths += _score_lines(sub, metric, models, axis, fixed, stem, units, formats)
         mse = agg[agg["metric"] == "mse"]
-        if all((mse["model"] == m).any() for m in ratio):
-            stem = out_dir / f"efficiency_mse_ratio_{ratio[0]}_over_{ratio[1]}"
+        for ratio in ratios:
+            if not all((mse["model"] == m).any() for m in ratio):
+                continue
+            slug = "_over_".join(re.sub(r"\W+", "_", m).strip("_") for m in ratio)
+            stem = out_dir / f"efficiency_mse_ratio_{slug}"
             if grid:
                 paths += _ratio_heatmap(mse, ratio, ns, ts, stem, formats)
             else:
