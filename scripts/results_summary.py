@@ -166,6 +166,30 @@ def header(root: Path) -> list[str]:
             "docs/results.md discusses these numbers.", ""]
 
 
+def seed_spread(runs: list[Path]) -> pd.DataFrame:
+    """How much a trained row moves across seeds: per system and row, the median over horizons
+    of max / min of the seeds' median nMSE (1 = identical seeds; from ``tables/runs.csv``)."""
+    cols: dict[str, dict[str, str]] = {}
+    for run in runs:
+        path = run / "tables/runs.csv"
+        if not path.exists():
+            continue
+        frame = pd.read_csv(path)
+        hs = [c for c in frame.columns if c.startswith("h=")]
+        system = f"{run.parents[1].name}: {run.parent.name} / {run.name}"
+        for row, g in frame.groupby("row", sort=False):
+            if g["seed"].nunique() < 2:
+                continue
+            vals = g[hs].to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = vals.max(axis=0) / vals.min(axis=0)
+            ratio = ratio[np.isfinite(ratio)]
+            cols.setdefault(system, {})[str(row)] = (
+                f"{np.median(ratio):.2g}x" if ratio.size else "div.")
+    table = pd.DataFrame(cols)
+    return table.rename_axis("row").reset_index() if not table.empty else table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("root", nargs="?", default="outputs", type=Path)
@@ -183,6 +207,12 @@ def main() -> None:
                   "Wilcoxon tests below (p_holm < 0.05): holds = the claimant has the lower "
                   "errors, fails = the other row has, tie = not significant; a band whose "
                   "horizons disagree lists them.", "", markdown(table), ""]
+    spread = seed_spread(horizon_runs)
+    if not spread.empty:
+        lines += ["### How much the numbers move across seeds", "",
+                  "Per trained row and system: the median over horizons of max / min of the "
+                  "three seeds' median nMSE (1x = the seeds agree; div. = a seed diverged).", "",
+                  markdown(spread.fillna("-")), ""]
     for section in SECTIONS:
         runs = sorted(p.parent for p in (root / section).glob("*/*/tables"))
         if not runs:

@@ -39,3 +39,14 @@ def test_verdict_table_bands(tmp_path):
     assert strongest["10 < h <= 100"] == "-"
     assert strongest["h > 100"] == "holds (vs hmean)"
     assert set(table["system"]) == {"sec52: cartpole / stable"}
+
+
+def test_seed_spread_is_max_over_min_across_seeds(tmp_path):
+    run = tmp_path / "sec52/reacher/default"
+    (run / "tables").mkdir(parents=True)
+    pd.DataFrame({"row": ["t"] * 3 + ["hmean"], "seed": [0, 1, 2, 0],
+                  "h=1": [1.0, 2.0, 4.0, 1.0], "h=10": [1.0, 1.5, 1.2, 1.0],
+                  "h=50": [2.0, 2.0, 2.0, 1.0]}).to_csv(run / "tables/runs.csv", index=False)
+    spread = summary.seed_spread([run]).set_index("row")
+    assert spread.loc["t", "sec52: reacher / default"] == "1.5x"  # median of 4, 1.5, 1
+    assert "hmean" not in spread.index  # one seed: nothing to spread
