@@ -1,0 +1,75 @@
+"""Are two paper runs the same? Compare two output roots artifact by artifact.
+
+Usage: ``python scripts/compare_runs.py ROOT_A ROOT_B`` (each an ``outputs/`` directory).
+For every artifact present under both roots:
+- ``model.pt``: the weights (state_dict) bit for bit; the meta may differ (paths, commit);
+- ``metrics/*.csv``: the content sha256 in each file's first line (config hashes may differ);
+- ``tables/*.csv`` and ``efficiency/scores.csv``: the bytes.
+Prints counts and the first differing paths; exits 1 when anything shared differs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+CONTENT = re.compile(r"sha256=([0-9a-f]+)")
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    """Bit-identical state dicts of two checkpoints."""
+    sa = torch.load(a, map_location="cpu", weights_only=True)["state_dict"]
+    sb = torch.load(b, map_location="cpu", weights_only=True)["state_dict"]
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _content_hash(path: Path) -> re.Match[str] | None:
+    with path.open() as fh:
+        return CONTENT.search(fh.readline())
+
+
+def same_content(a: Path, b: Path) -> bool:
+    """Same content hash in the first line (hashed CSVs), else the same bytes."""
+    ha, hb = _content_hash(a), _content_hash(b)
+    if ha and hb:
+        return ha.group(1) == hb.group(1)
+    return a.read_bytes() == b.read_bytes()
+
+
+CHECKS: list[tuple[str, str, Callable[[Path, Path], bool]]] = [
+    ("models", "sec5*/*/*/models/**/model.pt", same_weights),
+    ("metrics", "sec5*/*/*/metrics/*.csv", same_content),
+    ("tables", "sec5*/*/*/tables/*.csv", lambda a, b: a.read_bytes() == b.read_bytes()),
+    ("5.4 scores", "sec5*/*/*/efficiency/scores.csv", same_content),
+]
+
+
+def compare(root_a: Path, root_b: Path) -> dict[str, tuple[int, list[str]]]:
+    """Per artifact kind: (number compared, relative paths that differ)."""
+    out = {}
+    for name, pattern, same in CHECKS:
+        shared = [p for p in sorted(root_a.glob(pattern))
+                  if (root_b / p.relative_to(root_a)).exists()]
+        differ = [str(p.relative_to(root_a)) for p in shared
+                  if not same(p, root_b / p.relative_to(root_a))]
+        out[name] = (len(shared), differ)
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        sys.exit(__doc__.split("\n\n")[1])
+    result = compare(Path(sys.argv[1]), Path(sys.argv[2]))
+    for name, (n, differ) in result.items():
+        print(f"{name}: {n - len(differ)} of {n} shared identical"
+              + (f"; differ: {', '.join(differ[:5])}" + (" ..." if len(differ) > 5 else "")
+                 if differ else ""))
+    sys.exit(1 if any(d for _, d in result.values()) else 0)
+
+
+if __name__ == "__main__":
+    main()
