@@ -244,6 +244,12 @@ def main() -> None:
                     share = {m: float(better[m][wins["metric"] == m].mean()) for m in better}
                     lines += [f"Share of grid cells where t beats {other}: " + ", ".join(
                         f"{m} {v:.0%}" for m, v in share.items()), ""]
+                    mse = wins[wins["metric"] == "mse"].set_index(["num_traj", "t_range"])
+                    ratio = (mse["t"] / mse[other]).unstack("t_range")
+                    ratio.columns = [f"t_range={c}" for c in ratio.columns]
+                    lines += [f"MSE of t / MSE of {other} per cell (< 1: t better; median over "
+                              "copies, capped MSE):", "",
+                              markdown(ratio.reset_index(), digits=2), ""]
     if args.figures:
         lines += ["### Figures", ""] + [f"- ![{n}](figures/{n})"
                                          for n in copy_figures(root, args.figures)] + [""]
