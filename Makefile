@@ -10,7 +10,7 @@ TRAJ := $(BIN)/trajmbrl
 SWEEP := $(BIN)/trajmbrl -m hydra/launcher=$(LAUNCHER)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-all smoke lint format bench sec52 sec53 sec54 sec55 paper results smoke-paper control
+.PHONY: help setup demo test test-all smoke lint check format bench sec52 sec53 sec54 sec55 paper results smoke-paper control
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -45,7 +45,13 @@ test-all: setup ## every test except SLURM and GPU ones
 lint: setup ## ruff
 	$(BIN)/ruff check src tests scripts
 
+check: setup ## what CI enforces: ruff format --check, ruff, mypy on src/
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy
+
 format: setup ## ruff format + fixes
+	$(BIN)/ruff format src tests scripts
 	$(BIN)/ruff check --fix src tests scripts
 
 bench: setup ## speed figures: training roofline, precision, balanced ensembles, evaluation, control, smoke-paper

@@ -48,13 +48,22 @@ def main() -> None:
         n = max(2, args.steps // horizon)
         kwargs = sampler.env_overrides() if hasattr(sampler, "env_overrides") else {}
         data, report = collect(
-            cfg.env.id, sampler, num_train=n, num_test=0, horizon=horizon, seed=0,
-            env_kwargs=kwargs, state_indices=cfg.env.state_indices, progress=False,
+            cfg.env.id,
+            sampler,
+            num_train=n,
+            num_test=0,
+            horizon=horizon,
+            seed=0,
+            env_kwargs=kwargs,
+            state_indices=cfg.env.state_indices,
+            progress=False,
         )
         rate = report.env_steps / report.seconds
         raw = max(raw_rate(cfg.env.id, data.actions, kwargs) for _ in range(2))  # best of 2
-        print(f"{name:<10} {raw:>12,.0f} {rate:>16,.0f} {raw / rate - 1:>8.0%} "
-              f"{report.acceptance_rate:>7.0%}")
+        print(
+            f"{name:<10} {raw:>12,.0f} {rate:>16,.0f} {raw / rate - 1:>8.0%} "
+            f"{report.acceptance_rate:>7.0%}"
+        )
 
 
 if __name__ == "__main__":

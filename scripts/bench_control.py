@@ -37,21 +37,28 @@ def main() -> None:
     s0 = rng.uniform(-0.05, 0.05, size=(args.init_states, 4))
 
     def model(key: str) -> DynamicsModel:
-        spec = ModelSpec.for_key(key, state_dim=4, action_dim=1, param_dim=4,
-                                 hidden=args.hidden, layers=args.layers)
+        spec = ModelSpec.for_key(
+            key, state_dim=4, action_dim=1, param_dim=4, hidden=args.hidden, layers=args.layers
+        )
         return DynamicsModel(spec, seed=0).eval()
 
     rows = args.population * args.init_states
-    print(f"cartpole, {args.population} candidates x {args.init_states} initial states x "
-          f"{task.horizon} steps, models {args.layers} x {args.hidden}, 1 torch thread")
+    print(
+        f"cartpole, {args.population} candidates x {args.init_states} initial states x "
+        f"{task.horizon} steps, models {args.layers} x {args.hidden}, 1 torch thread"
+    )
     print(f"{'scorer':<22} {'seconds':>8} {'thetas/s':>9}  how")
     te, de = model("te"), model("de")
     secs = best_of(args.repeat, lambda: trajectory_scores(te, task, theta, s0))
-    print(f"{'model_cma (te)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  one query of "
-          f"{rows * task.horizon:,} rows x 5 members")
+    print(
+        f"{'model_cma (te)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  one query of "
+        f"{rows * task.horizon:,} rows x 5 members"
+    )
     secs = best_of(args.repeat, lambda: onestep_scores(de, task, theta, s0))
-    print(f"{'model_cma_onestep (de)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  "
-          f"{task.horizon} closed-loop steps of {rows} rows x 5 members")
+    print(
+        f"{'model_cma_onestep (de)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  "
+        f"{task.horizon} closed-loop steps of {rows} rows x 5 members"
+    )
     cem = CEMSettings(horizon=10, population=25, elites=5, iterations=2, particles=5)
     planner = CEMPlanner(model("pe"), task, cem, seed=0)
 
@@ -60,9 +67,11 @@ def main() -> None:
         planner.act(s0[:1])
 
     secs = best_of(args.repeat, plan_step)
-    print(f"{'mpc_pets (pe), 1 step':<22} {secs:>8.3f} {'-':>9}  CEM {cem.iterations} x "
-          f"{cem.population} sequences x {cem.particles} particles x {cem.horizon} steps; an "
-          f"episode re-plans {task.horizon} times ({secs * task.horizon:.1f} s)")
+    print(
+        f"{'mpc_pets (pe), 1 step':<22} {secs:>8.3f} {'-':>9}  CEM {cem.iterations} x "
+        f"{cem.population} sequences x {cem.particles} particles x {cem.horizon} steps; an "
+        f"episode re-plans {task.horizon} times ({secs * task.horizon:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

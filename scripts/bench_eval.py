@@ -47,11 +47,19 @@ def main() -> None:
     actions = rng.normal(size=(args.n, args.horizon, du))
     print(f"{args.n} trajectories x {args.horizon} steps, torch threads {torch.get_num_threads()}")
     print(f"{'model':<6} {'prec':<5} {'seconds':>8}  how")
-    for key, family, e, prec in [(k, f, e, p) for k, f, e in [
-            ("t", "trajectory", 1), ("te", "trajectory", 5), ("d", "one_step", 1),
-            ("de", "one_step", 5)] for p in ("fp32", "bf16")]:
-        spec = ModelSpec(key=key, family=family, state_dim=ds, action_dim=du, param_dim=dp,
-                         ensemble_size=e)
+    for key, family, e, prec in [
+        (k, f, e, p)
+        for k, f, e in [
+            ("t", "trajectory", 1),
+            ("te", "trajectory", 5),
+            ("d", "one_step", 1),
+            ("de", "one_step", 5),
+        ]
+        for p in ("fp32", "bf16")
+    ]:
+        spec = ModelSpec(
+            key=key, family=family, state_dim=ds, action_dim=du, param_dim=dp, ensemble_size=e
+        )
         model = DynamicsModel(spec, seed=0).eval()
         if family == "trajectory":
             fn = lambda m=model: predict_trajectory_model(m, s0, params, args.horizon)  # noqa: E731
@@ -63,9 +71,18 @@ def main() -> None:
             secs = best_of(args.repeat, fn)
         print(f"{key:<6} {prec:<5} {secs:>8.3f}  {how}")
         if family == "one_step" and prec == "fp32":  # eval's default: both protocols at once
-            secs = best_of(args.repeat, lambda m=model: predict_one_step_protocols(
-                m, s0, actions, args.horizon, protocols=("logged", "controller"),
-                sampler=ReacherPDSampler(), params=params))
+            secs = best_of(
+                args.repeat,
+                lambda m=model: predict_one_step_protocols(
+                    m,
+                    s0,
+                    actions,
+                    args.horizon,
+                    protocols=("logged", "controller"),
+                    sampler=ReacherPDSampler(),
+                    params=params,
+                ),
+            )
             print(f"{key:<6} {prec:<5} {secs:>8.3f}  logged + closed loop (reacher PD) together")
 
 

@@ -25,8 +25,11 @@ def grid_widths() -> list[int]:
     """Batch width of every cell of ``make sec54`` (d: n x t samples; t: n t (t+1) / 2 pairs,
     capped at 5000; batch 256)."""
     cells = [(k, n, t) for k in "dt" for n in range(1, 20, 2) for t in range(10, 101, 10)]
-    return [min(256, n * t if k == "d" else min(5000, n * t * (t + 1) // 2))
-            for k, n, t in cells for _ in range(5)]
+    return [
+        min(256, n * t if k == "d" else min(5000, n * t * (t + 1) // 2))
+        for k, n, t in cells
+        for _ in range(5)
+    ]
 
 
 def main() -> None:
@@ -39,12 +42,22 @@ def main() -> None:
     args = ap.parse_args()
     spec = ModelSpec.for_key("d", state_dim=18, action_dim=5, param_dim=0)
     g = torch.Generator().manual_seed(0)
-    cells = [Cell(torch.randn(args.samples, 23, generator=g),
-                  torch.randn(args.samples, 18, generator=g),
-                  torch.arange(args.samples) // 100,
-                  TrainConfig(steps=args.steps, patience=None, val_fraction=0.0,
-                              resample="none", seed=i, precision=args.precision))
-             for i in range(args.cells)]
+    cells = [
+        Cell(
+            torch.randn(args.samples, 23, generator=g),
+            torch.randn(args.samples, 18, generator=g),
+            torch.arange(args.samples) // 100,
+            TrainConfig(
+                steps=args.steps,
+                patience=None,
+                val_fraction=0.0,
+                resample="none",
+                seed=i,
+                precision=args.precision,
+            ),
+        )
+        for i in range(args.cells)
+    ]
     train_cells(spec, cells[:2], chunk_members=2)  # warm-up
     t0 = time.perf_counter()
     for c in cells:
@@ -56,13 +69,17 @@ def main() -> None:
     batched = time.perf_counter() - t0
     per = batched / (args.cells * args.steps)
     widths = grid_widths()
-    print(f"{args.cells} cells x {args.steps} steps, {args.precision}, "
-          f"{torch.get_num_threads()} threads: one by one {alone:.1f} s, batched {batched:.1f} s "
-          f"(x{alone / batched:.2f}); batched {per * 1e3:.2f} ms per member-step at batch 256")
+    print(
+        f"{args.cells} cells x {args.steps} steps, {args.precision}, "
+        f"{torch.get_num_threads()} threads: one by one {alone:.1f} s, batched {batched:.1f} s "
+        f"(x{alone / batched:.2f}); batched {per * 1e3:.2f} ms per member-step at batch 256"
+    )
     flops = sum(widths) * 300 * 6 * (23 * 250 + 2 * 250 * 250 + 250 * 18)
-    print(f"5.4 grid extrapolated (1,000 cells x 300 steps): <= {len(widths) * 300 * per:.0f} s "
-          f"(all at batch 256), ~{sum(widths) / 256 * 300 * per:.0f} s (cost ~ batch width); "
-          f"{flops / 1e12:.0f} TFLOP of matrix products (training ~ 3 x forward)")
+    print(
+        f"5.4 grid extrapolated (1,000 cells x 300 steps): <= {len(widths) * 300 * per:.0f} s "
+        f"(all at batch 256), ~{sum(widths) / 256 * 300 * per:.0f} s (cost ~ batch width); "
+        f"{flops / 1e12:.0f} TFLOP of matrix products (training ~ 3 x forward)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,16 +33,22 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="trajmbrl-smoke-paper-"))
     env = {**os.environ, "TRAJMBRL_ROOT": str(root)}
-    print(f"make smoke-paper, section by section (root {root}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-          f"load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"make smoke-paper, section by section (root {root}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
     total = 0.0
     for name, target in SECTIONS:
         log = root / f"{name}.log"
         t0 = time.perf_counter()
         with log.open("w") as fh:
-            rc = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *target],
-                                env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+            rc = subprocess.run(
+                ["make", "--no-print-directory", "-C", str(REPO), *target],
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            ).returncode
         dt = time.perf_counter() - t0
         total += dt
         if rc:

@@ -29,30 +29,42 @@ from trajmbrl.training.precision import fast_bf16, matmul_precision
 HORIZONS = (1, 10, 50, 100, 200, 500)
 
 
-def run_one(path: str, key: str, seed: int, precision: str, args: argparse.Namespace
-            ) -> tuple[dict[int, float], float]:
+def run_one(
+    path: str, key: str, seed: int, precision: str, args: argparse.Namespace
+) -> tuple[dict[int, float], float]:
     """Train ``key`` once; :returns: median-over-trajectories nMSE per horizon, train seconds."""
     data = load_dataset(path)
     train, test = data.train(), data.test()
-    spec = ModelSpec.for_key(key, state_dim=data.state_dim, action_dim=data.action_dim,
-                             param_dim=data.param_dim)
+    spec = ModelSpec.for_key(
+        key, state_dim=data.state_dim, action_dim=data.action_dim, param_dim=data.param_dim
+    )
     if spec.family == "trajectory":
-        x, y, rep = trajectory_pairs(train, t_range=train.horizon, keep_rate=0.05,
-                                     max_pairs=args.max_pairs, seed=seed)
+        x, y, rep = trajectory_pairs(
+            train, t_range=train.horizon, keep_rate=0.05, max_pairs=args.max_pairs, seed=seed
+        )
     else:
         x, y, rep = one_step_samples(train)
     model = DynamicsModel(spec, seed=seed)
-    cfg = TrainConfig(epochs=args.epochs, seed=seed, precision=precision,  # type: ignore[arg-type]
-                      resample="bootstrap" if spec.ensemble_size > 1 else "none")
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        seed=seed,
+        precision=precision,  # type: ignore[arg-type]
+        resample="bootstrap" if spec.ensemble_size > 1 else "none",
+    )
     t0 = time.perf_counter()
-    ModelTrainer(model, cfg, progress=False).fit(torch.as_tensor(x), torch.as_tensor(y),
-                                                 groups=torch.as_tensor(rep.traj))
+    ModelTrainer(model, cfg, progress=False).fit(
+        torch.as_tensor(x), torch.as_tensor(y), groups=torch.as_tensor(rep.traj)
+    )
     seconds = time.perf_counter() - t0
     horizon = test.horizon
     with matmul_precision(precision):
         pred = next(iter(model_predictions(model, test, horizon).values()))[0]
-    err = normalised_mse(test.states[:, 1 : horizon + 1], pred,
-                         np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"]))
+    err = normalised_mse(
+        test.states[:, 1 : horizon + 1],
+        pred,
+        np.asarray(data.meta["state_min"]),
+        np.asarray(data.meta["state_max"]),
+    )
     return {h: float(np.nanmedian(err[:, h - 1])) for h in HORIZONS if h <= horizon}, seconds
 
 
@@ -64,10 +76,14 @@ def main() -> None:
     ap.add_argument("--max-pairs", type=int, default=20_000)
     ap.add_argument("--epochs", type=int, default=10)
     args = ap.parse_args()
-    print(f"# bf16 hardware: {fast_bf16('cpu')[1]}; threads={torch.get_num_threads()}; "
-          f"max_pairs={args.max_pairs}, epochs<={args.epochs}, seeds={args.seeds}")
-    print("| data | key | h | fp32 median [min, max] | bf16 median [min, max] | bf16/fp32 | "
-          "inside fp32 range |")
+    print(
+        f"# bf16 hardware: {fast_bf16('cpu')[1]}; threads={torch.get_num_threads()}; "
+        f"max_pairs={args.max_pairs}, epochs<={args.epochs}, seeds={args.seeds}"
+    )
+    print(
+        "| data | key | h | fp32 median [min, max] | bf16 median [min, max] | bf16/fp32 | "
+        "inside fp32 range |"
+    )
     print("|---|---|---|---|---|---|---|")
     for path in args.datasets:
         for key in args.keys:
@@ -82,12 +98,16 @@ def main() -> None:
                 f = np.array([r[h] for r in res["fp32"]])
                 b = np.array([r[h] for r in res["bf16"]])
                 inside = f.min() <= np.median(b) <= f.max()
-                print(f"| {Path(path).parent.name} | {key} | {h} | {np.median(f):.3g} "
-                      f"[{f.min():.3g}, {f.max():.3g}] | {np.median(b):.3g} [{b.min():.3g}, "
-                      f"{b.max():.3g}] | {np.median(b) / np.median(f):.2f} | "
-                      f"{'yes' if inside else 'NO'} |")
-            print(f"<!-- {Path(path).parent.name} {key}: training seconds fp32 "
-                  f"{secs['fp32']:.1f}, bf16 {secs['bf16']:.1f} -->")
+                print(
+                    f"| {Path(path).parent.name} | {key} | {h} | {np.median(f):.3g} "
+                    f"[{f.min():.3g}, {f.max():.3g}] | {np.median(b):.3g} [{b.min():.3g}, "
+                    f"{b.max():.3g}] | {np.median(b) / np.median(f):.2f} | "
+                    f"{'yes' if inside else 'NO'} |"
+                )
+            print(
+                f"<!-- {Path(path).parent.name} {key}: training seconds fp32 "
+                f"{secs['fp32']:.1f}, bf16 {secs['bf16']:.1f} -->"
+            )
 
 
 if __name__ == "__main__":

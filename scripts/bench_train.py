@@ -27,8 +27,9 @@ from trajmbrl.training import ModelTrainer, TrainConfig
 IN, OUT, HIDDEN, LAYERS = 9, 4, 250, 3  # cartpole trajectory model: 4 + 1 + 4 -> 4
 
 
-def flops_per_sample(in_dim: int = IN, out_dim: int = OUT, hidden: int = HIDDEN,
-                     layers: int = LAYERS) -> int:
+def flops_per_sample(
+    in_dim: int = IN, out_dim: int = OUT, hidden: int = HIDDEN, layers: int = LAYERS
+) -> int:
     """Training FLOPs per member-sample: 3 x forward, forward = sum 2*in*out over layers."""
     dims = [in_dim] + [hidden] * layers + [out_dim]
     return 3 * sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
@@ -45,8 +46,9 @@ def best_time(fn: Callable[[], None], reps: int) -> float:
     return best
 
 
-def gemm_rate(m: int, k: int, n: int, iters: int, reps: int,
-              dtype: torch.dtype = torch.float32) -> float:
+def gemm_rate(
+    m: int, k: int, n: int, iters: int, reps: int, dtype: torch.dtype = torch.float32
+) -> float:
     """Measured ``torch.mm`` GFLOP/s for (m x k) @ (k x n) in ``dtype`` (the bf16 ceiling with
     bfloat16 tensors)."""
     g = torch.Generator().manual_seed(0)
@@ -62,8 +64,13 @@ def gemm_rate(m: int, k: int, n: int, iters: int, reps: int,
 
 
 def _spec(e: int) -> ModelSpec:
-    return ModelSpec.for_key("t" if e == 1 else "te", state_dim=OUT, action_dim=1,
-                             param_dim=IN - OUT - 1, **({} if e == 1 else {"ensemble_size": e}))
+    return ModelSpec.for_key(
+        "t" if e == 1 else "te",
+        state_dim=OUT,
+        action_dim=1,
+        param_dim=IN - OUT - 1,
+        **({} if e == 1 else {"ensemble_size": e}),
+    )
 
 
 def make_epoch(
@@ -128,27 +135,33 @@ def make_epoch(
     return epoch
 
 
-def trainer_epoch(e: int, x: Tensor, y: Tensor, *, batch: int,
-                  precision: str = "fp32") -> Callable[[], None]:
+def trainer_epoch(
+    e: int, x: Tensor, y: Tensor, *, batch: int, precision: str = "fp32"
+) -> Callable[[], None]:
     """One epoch of the real :class:`ModelTrainer` inner loop (no validation, no state file)."""
     model = DynamicsModel(_spec(e), seed=0)
-    trainer = ModelTrainer(model, TrainConfig(batch_size=batch, val_fraction=0.0,
-                                              precision=precision),  # type: ignore[arg-type]
-                           progress=False)
+    trainer = ModelTrainer(
+        model,
+        TrainConfig(batch_size=batch, val_fraction=0.0, precision=precision),  # type: ignore[arg-type]
+        progress=False,
+    )
     run = trainer._prepare(x, y, None)
     active = list(range(e))
     return lambda: trainer._train_epoch(x, y, run, active, None) and None
 
 
-def full_fit(e: int, x: Tensor, y: Tensor, *, batch: int, precision: str,
-             state: Path) -> Callable[[], None]:
+def full_fit(
+    e: int, x: Tensor, y: Tensor, *, batch: int, precision: str, state: Path
+) -> Callable[[], None]:
     """One-epoch :meth:`ModelTrainer.fit` with everything: split (10 % held out, so the epoch
     trains on 90 % of the samples), validation, early-stopping record, state file."""
+
     def run() -> None:
         state.unlink(missing_ok=True)
         model = DynamicsModel(_spec(e), seed=0)
         cfg = TrainConfig(epochs=1, batch_size=batch, precision=precision)  # type: ignore
         ModelTrainer(model, cfg, state_path=state, progress=False).fit(x, y)
+
     return run
 
 
@@ -164,7 +177,8 @@ def malloc_keep_heap() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(libc.mallopt(m_mmap_threshold, 64 << 20)) and bool(
-        libc.mallopt(m_trim_threshold, 1 << 30))
+        libc.mallopt(m_trim_threshold, 1 << 30)
+    )
 
 
 def main() -> None:
@@ -175,18 +189,28 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions (best is kept)")
     ap.add_argument("--compile", action="store_true", help="also try torch.compile (slow)")
-    ap.add_argument("--precision-only", action="store_true",
-                    help="only the fp32/bf16 bare-step and full-fit table")
-    ap.add_argument("--balance", action="store_true",
-                    help="only E=4,5,6 trainer epochs with and without balanced member GEMMs")
+    ap.add_argument(
+        "--precision-only",
+        action="store_true",
+        help="only the fp32/bf16 bare-step and full-fit table",
+    )
+    ap.add_argument(
+        "--balance",
+        action="store_true",
+        help="only E=4,5,6 trainer epochs with and without balanced member GEMMs",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.balance:
         n = args.samples or 25_600
         g = torch.Generator().manual_seed(0)
-        balance_table(torch.randn(n, IN, generator=g), torch.randn(n, OUT, generator=g),
-                      batch=args.batch, reps=args.reps or 5)
+        balance_table(
+            torch.randn(n, IN, generator=g),
+            torch.randn(n, OUT, generator=g),
+            batch=args.batch,
+            reps=args.reps or 5,
+        )
         return
     threads = torch.get_num_threads()
     n = args.samples or (12_800 if args.quick else 100_000)
@@ -203,12 +227,15 @@ def main() -> None:
         roof1 = gemm_rate(b, HIDDEN, HIDDEN, gemm_iters, reps + 1)
         torch.set_num_threads(threads)
     load = os.getloadavg()[0]
-    print(f"# torch {torch.__version__}, threads={threads}, samples={n}, batch={b}, "
-          f"FLOPs/member-sample={fps:,}, load average {load:.1f}"
-          + ("  (WARNING: busy machine, numbers are noisy)" if load > 0.5 * threads + 0.5
-             else ""))
-    print(f"GEMM ({b}x{HIDDEN})@({HIDDEN}x{HIDDEN}): {roof:7.1f} GFLOP/s  <- roofline"
-          + (f"   [1 thread: {roof1:.1f}]" if threads > 1 else ""))
+    print(
+        f"# torch {torch.__version__}, threads={threads}, samples={n}, batch={b}, "
+        f"FLOPs/member-sample={fps:,}, load average {load:.1f}"
+        + ("  (WARNING: busy machine, numbers are noisy)" if load > 0.5 * threads + 0.5 else "")
+    )
+    print(
+        f"GEMM ({b}x{HIDDEN})@({HIDDEN}x{HIDDEN}): {roof:7.1f} GFLOP/s  <- roofline"
+        + (f"   [1 thread: {roof1:.1f}]" if threads > 1 else "")
+    )
     print(f"GEMM 2048^3 square:          {square:7.1f} GFLOP/s")
 
     g = torch.Generator().manual_seed(1)
@@ -249,8 +276,14 @@ def main() -> None:
             torch.set_num_threads(threads)
             runs.append((name, e, nthr, fn))
     if not args.quick:
-        runs.append(("nn.Sequential + nn.Linear (mm)", 1, threads,
-                     make_epoch(1, x, y, batch=b, sequential=True)))
+        runs.append(
+            (
+                "nn.Sequential + nn.Linear (mm)",
+                1,
+                threads,
+                make_epoch(1, x, y, batch=b, sequential=True),
+            )
+        )
     times: dict[tuple[str, int], float] = {}
     for _ in range(reps):
         for name, e, nthr, fn in runs:
@@ -268,13 +301,19 @@ def main() -> None:
 
     roof_after = gemm_rate(b, HIDDEN, HIDDEN, gemm_iters, reps + 1)
     roof = max(roof, roof_after)
-    print(f"GEMM roofline re-measured after the runs: {roof_after:.1f} GFLOP/s (max {roof:.1f} "
-          "is used below)")
+    print(
+        f"GEMM roofline re-measured after the runs: {roof_after:.1f} GFLOP/s (max {roof:.1f} "
+        "is used below)"
+    )
     if threads > 1 and roof < roof1:
-        print("WARNING: the multi-thread GEMM is slower than 1 thread: the cores are shared with "
-              "other processes; re-run on an idle machine")
-    header = f"{'variant':40s} {'E':>2s} {'epoch s':>8s} {'member-samples/s':>17s} " \
-             f"{'GFLOP/s':>8s} {'%roof':>6s}"
+        print(
+            "WARNING: the multi-thread GEMM is slower than 1 thread: the cores are shared with "
+            "other processes; re-run on an idle machine"
+        )
+    header = (
+        f"{'variant':40s} {'E':>2s} {'epoch s':>8s} {'member-samples/s':>17s} "
+        f"{'GFLOP/s':>8s} {'%roof':>6s}"
+    )
     print()
     print(header)
     print("-" * len(header))
@@ -288,27 +327,35 @@ def main() -> None:
     frac5 = 5 * n / times[(key, 5)] * fps / 1e9 / roof
     frac1 = n / times[(key, 1)] * fps / 1e9 / roof
     print()
-    print(f"ensemble cost ratio (epoch time E=5 / E=1): {ratio:.2f}x   (target <= 4x: "
-          f"{'PASS' if ratio <= 4 else 'FAIL'})")
-    print(f"trainer fraction of roofline: E=1 {100 * frac1:.0f}%, E=5 {100 * frac5:.0f}%   "
-          f"(target >= 60%: E=1 {'PASS' if frac1 >= 0.6 else 'FAIL'}, "
-          f"E=5 {'PASS' if frac5 >= 0.6 else 'FAIL'})")
+    print(
+        f"ensemble cost ratio (epoch time E=5 / E=1): {ratio:.2f}x   (target <= 4x: "
+        f"{'PASS' if ratio <= 4 else 'FAIL'})"
+    )
+    print(
+        f"trainer fraction of roofline: E=1 {100 * frac1:.0f}%, E=5 {100 * frac5:.0f}%   "
+        f"(target >= 60%: E=1 {'PASS' if frac1 >= 0.6 else 'FAIL'}, "
+        f"E=5 {'PASS' if frac5 >= 0.6 else 'FAIL'})"
+    )
 
 
 def precision_table(x: Tensor, y: Tensor, *, batch: int, reps: int, roof: float) -> None:
     """Bare epochs and full one-epoch fits, E=1 and E=5, fp32 and bf16, timed round-robin;
     each against its own ceiling (fp32 / bf16 tensor GEMM of the hidden-layer shape)."""
     roof_bf16 = gemm_rate(batch, HIDDEN, HIDDEN, 300, reps + 1, torch.bfloat16)
-    print(f"\nGEMM ({batch}x{HIDDEN})@({HIDDEN}x{HIDDEN}) bfloat16: {roof_bf16:7.1f} GFLOP/s "
-          f"<- bf16 ceiling ({roof_bf16 / roof:.1f}x fp32)")
+    print(
+        f"\nGEMM ({batch}x{HIDDEN})@({HIDDEN}x{HIDDEN}) bfloat16: {roof_bf16:7.1f} GFLOP/s "
+        f"<- bf16 ceiling ({roof_bf16 / roof:.1f}x fp32)"
+    )
     n, fps = x.shape[0], flops_per_sample()
     tmp = Path(tempfile.mkdtemp())
     runs = {}
     for e in (1, 5):
         for p in ("fp32", "bf16"):
             runs[("bare", e, p)] = (trainer_epoch(e, x, y, batch=batch, precision=p), n)
-            runs[("fit", e, p)] = (full_fit(e, x, y, batch=batch, precision=p,
-                                            state=tmp / f"{e}{p}.pt"), n - round(0.1 * n))
+            runs[("fit", e, p)] = (
+                full_fit(e, x, y, batch=batch, precision=p, state=tmp / f"{e}{p}.pt"),
+                n - round(0.1 * n),
+            )
     times = {k: math.inf for k in runs}
     for fn, _ in runs.values():
         fn()  # warm-up
@@ -317,14 +364,18 @@ def precision_table(x: Tensor, y: Tensor, *, batch: int, reps: int, roof: float)
             t0 = time.perf_counter()
             fn()
             times[k] = min(times[k], time.perf_counter() - t0)
-    print(f"{'what':5s} {'E':>2s} {'prec':5s} {'s':>7s} {'member-samples/s':>17s} {'%ceiling':>8s}"
-          f" {'fit/bare':>8s}")
+    print(
+        f"{'what':5s} {'E':>2s} {'prec':5s} {'s':>7s} {'member-samples/s':>17s} {'%ceiling':>8s}"
+        f" {'fit/bare':>8s}"
+    )
     for (what, e, p), (_, samples) in runs.items():
         rate = e * samples / times[(what, e, p)]
         ceil = roof if p == "fp32" else roof_bf16
         ratio = times[(what, e, p)] / samples / (times[("bare", e, p)] / n)
-        print(f"{what:5s} {e:2d} {p:5s} {times[(what, e, p)]:7.3f} {rate:17,.0f} "
-              f"{100 * rate * fps / 1e9 / ceil:7.0f}% {ratio:8.2f}")
+        print(
+            f"{what:5s} {e:2d} {p:5s} {times[(what, e, p)]:7.3f} {rate:17,.0f} "
+            f"{100 * rate * fps / 1e9 / ceil:7.0f}% {ratio:8.2f}"
+        )
     for e in (1, 5):
         speed = times[("fit", e, "fp32")] / times[("fit", e, "bf16")]
         print(f"bf16 / fp32 fit throughput, E={e}: {speed:.2f}x")
@@ -344,10 +395,14 @@ def balance_table(x: Tensor, y: Tensor, *, batch: int, reps: int) -> None:
                 fn()
             finally:
                 ensemble._SPLIT_MIN_MACS = default
+
         return run
 
-    runs = {(e, on): with_split(trainer_epoch(e, x, y, batch=batch), on)
-            for e in (4, 5, 6) for on in (False, True)}
+    runs = {
+        (e, on): with_split(trainer_epoch(e, x, y, batch=batch), on)
+        for e in (4, 5, 6)
+        for on in (False, True)
+    }
     times = {k: math.inf for k in runs}
     for fn in runs.values():
         fn()  # warm-up
@@ -356,8 +411,10 @@ def balance_table(x: Tensor, y: Tensor, *, batch: int, reps: int) -> None:
             t0 = time.perf_counter()
             fn()
             times[k] = min(times[k], time.perf_counter() - t0)
-    print(f"# threads={torch.get_num_threads()}, samples={x.shape[0]}, batch={batch}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"# threads={torch.get_num_threads()}, samples={x.shape[0]}, batch={batch}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'E':>2s} {'balanced':8s} {'s':>7s} {'member-samples/s':>17s} {'per member':>10s}")
     base = x.shape[0] * 4 / times[(4, False)]
     for (e, on), t in times.items():

@@ -52,10 +52,14 @@ def compare(root_a: Path, root_b: Path) -> dict[str, tuple[int, list[str]]]:
     """Per artifact kind: (number compared, relative paths that differ)."""
     out = {}
     for name, pattern, same in CHECKS:
-        shared = [p for p in sorted(root_a.glob(pattern))
-                  if (root_b / p.relative_to(root_a)).exists()]
-        differ = [str(p.relative_to(root_a)) for p in shared
-                  if not same(p, root_b / p.relative_to(root_a))]
+        shared = [
+            p for p in sorted(root_a.glob(pattern)) if (root_b / p.relative_to(root_a)).exists()
+        ]
+        differ = [
+            str(p.relative_to(root_a))
+            for p in shared
+            if not same(p, root_b / p.relative_to(root_a))
+        ]
         out[name] = (len(shared), differ)
     return out
 
@@ -65,9 +69,14 @@ def main() -> None:
         sys.exit(__doc__.split("\n\n")[1])
     result = compare(Path(sys.argv[1]), Path(sys.argv[2]))
     for name, (n, differ) in result.items():
-        print(f"{name}: {n - len(differ)} of {n} shared identical"
-              + (f"; differ: {', '.join(differ[:5])}" + (" ..." if len(differ) > 5 else "")
-                 if differ else ""))
+        print(
+            f"{name}: {n - len(differ)} of {n} shared identical"
+            + (
+                f"; differ: {', '.join(differ[:5])}" + (" ..." if len(differ) > 5 else "")
+                if differ
+                else ""
+            )
+        )
     sys.exit(1 if any(d for _, d in result.values()) else 0)
 
 

@@ -28,8 +28,9 @@ def model_flops(path: Path) -> float:
     """Training FLOPs of one checkpoint (all members)."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     spec, meta = payload["spec"], json.loads(payload["meta"])
-    in_dim = spec["state_dim"] + (spec["action_dim"] if spec["family"] == "one_step"
-                                  else spec["param_dim"] + 1)
+    in_dim = spec["state_dim"] + (
+        spec["action_dim"] if spec["family"] == "one_step" else spec["param_dim"] + 1
+    )
     out_dim = spec["state_dim"] * (2 if spec["probabilistic"] else 1)
     fps = flops_per_sample(in_dim, out_dim, spec["hidden"], spec["layers"])
     history = path.parent / "history.csv"
@@ -56,14 +57,20 @@ def main() -> None:
         section = path.relative_to(args.root).parts[0]
         totals[section] += model_flops(path)
         counts[section] += 1
-    print(f"training FLOPs under {args.root}; bound = FLOPs / {rate:.1f} GFLOP/s "
-          f"({torch.get_num_threads()} threads)")
+    print(
+        f"training FLOPs under {args.root}; bound = FLOPs / {rate:.1f} GFLOP/s "
+        f"({torch.get_num_threads()} threads)"
+    )
     for section in sorted(totals):
-        print(f"  {section}: {counts[section]:5d} models {totals[section] / 1e12:8.1f} TFLOP "
-              f">= {totals[section] / rate / 1e9 / 60:6.1f} min")
+        print(
+            f"  {section}: {counts[section]:5d} models {totals[section] / 1e12:8.1f} TFLOP "
+            f">= {totals[section] / rate / 1e9 / 60:6.1f} min"
+        )
     total = sum(totals.values())
-    print(f"  all:   {sum(counts.values()):5d} models {total / 1e12:8.1f} TFLOP "
-          f">= {total / rate / 1e9 / 60:6.1f} min")
+    print(
+        f"  all:   {sum(counts.values()):5d} models {total / 1e12:8.1f} TFLOP "
+        f">= {total / rate / 1e9 / 60:6.1f} min"
+    )
 
 
 if __name__ == "__main__":

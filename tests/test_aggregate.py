@@ -15,20 +15,38 @@ from trajmbrl.evaluation.metrics import tidy_errors
 from trajmbrl.utils.hashed_csv import write_hashed_csv
 
 
-def write_metrics(root: Path, experiment: str, model: str, variant: str, seed: int,
-                  source: str, mse: np.ndarray, env: str = "cartpole",
-                  tag: str = "stable", **scores: np.ndarray) -> Path:
+def write_metrics(
+    root: Path,
+    experiment: str,
+    model: str,
+    variant: str,
+    seed: int,
+    source: str,
+    mse: np.ndarray,
+    env: str = "cartpole",
+    tag: str = "stable",
+    **scores: np.ndarray,
+) -> Path:
     """A metrics CSV exactly as mode=eval writes it (hash comment + tidy_errors rows).
 
     ``scores``: extra metrics (e.g. ``nll=`` of probabilistic models), appended as eval does.
     """
-    keys = {"env": env, "data": tag, "model": model, "variant": variant, "seed": seed,
-            "action_source": source}
-    frame = pd.concat([tidy_errors(mse, **keys)]
-                      + [tidy_errors(v, **keys).assign(metric=k) for k, v in scores.items()],
-                      ignore_index=True)
-    path = (root / experiment / env / tag / "metrics"
-            / f"{model}__{variant}__seed={seed}__{source}.csv")
+    keys = {
+        "env": env,
+        "data": tag,
+        "model": model,
+        "variant": variant,
+        "seed": seed,
+        "action_source": source,
+    }
+    frame = pd.concat(
+        [tidy_errors(mse, **keys)]
+        + [tidy_errors(v, **keys).assign(metric=k) for k, v in scores.items()],
+        ignore_index=True,
+    )
+    path = (
+        root / experiment / env / tag / "metrics" / f"{model}__{variant}__seed={seed}__{source}.csv"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_hashed_csv(path, frame, "abc123")
     return path
@@ -36,8 +54,12 @@ def write_metrics(root: Path, experiment: str, model: str, variant: str, seed: i
 
 @pytest.mark.parametrize(
     ("variant", "expected"),
-    [("n=all_t=all", (None, None)), ("n=4_t=all", (4, None)), ("n=all_t=20", (None, 20)),
-     ("n=10_t=5", (10, 5))],
+    [
+        ("n=all_t=all", (None, None)),
+        ("n=4_t=all", (4, None)),
+        ("n=all_t=20", (None, 20)),
+        ("n=10_t=5", (10, 5)),
+    ],
 )
 def test_parse_variant(variant, expected):
     assert parse_variant(variant) == expected
@@ -60,18 +82,40 @@ def test_collect_metrics_keys_every_file_by_the_sweep_axes(tmp_path):
                 mse[0, -1] = np.nan  # NaN rows are dropped by tidy_errors, as in mode=eval
                 write_metrics(outputs, "sweep", model, variant, seed, source, mse)
                 expected[(model, variant, seed)] = mse
-    write_metrics(outputs, "other", "d", "n=all_t=all", 0, "controller", np.ones((2, h)),
-                  env="reacher", tag="smoke_default")
+    write_metrics(
+        outputs,
+        "other",
+        "d",
+        "n=all_t=all",
+        0,
+        "controller",
+        np.ones((2, h)),
+        env="reacher",
+        tag="smoke_default",
+    )
     # submitit's working files and non-metrics CSVs are not results
-    write_metrics(outputs / "sweep" / ".submitit", "x", "d", "n=all_t=all", 9, "logged",
-                  np.ones((1, h)))
+    write_metrics(
+        outputs / "sweep" / ".submitit", "x", "d", "n=all_t=all", 9, "logged", np.ones((1, h))
+    )
     (outputs / "sweep" / "cartpole" / "stable" / "tables").mkdir()
     (outputs / "sweep" / "cartpole" / "stable" / "tables" / "median_nmse.csv").write_text("a\n1\n")
 
     table = collect_metrics(outputs / "sweep")
-    assert list(table.columns) == ["experiment", "env", "data", "model", "variant", "num_traj",
-                                   "t_range", "seed", "action_source", "traj", "horizon",
-                                   "metric", "value"]
+    assert list(table.columns) == [
+        "experiment",
+        "env",
+        "data",
+        "model",
+        "variant",
+        "num_traj",
+        "t_range",
+        "seed",
+        "action_source",
+        "traj",
+        "horizon",
+        "metric",
+        "value",
+    ]
     assert set(table["experiment"]) == {"sweep"}
     assert len(table) == 8 * (3 * h - 1)
     runs = table.groupby(["model", "variant", "seed"]).size()
@@ -99,8 +143,16 @@ def test_per_run_table_has_one_row_per_model_and_seed(tmp_path):
     for model in ("d", "t"):
         for seed in (0, 1):
             mse = np.tile(np.arange(1.0, 11.0), (4, 1)) * (seed + 1)
-            write_metrics(tmp_path, "smoke", model, "n=all_t=all", seed, "logged", mse,
-                          nll=np.full((4, 10), -5.0))  # other metrics don't enter the table
+            write_metrics(
+                tmp_path,
+                "smoke",
+                model,
+                "n=all_t=all",
+                seed,
+                "logged",
+                mse,
+                nll=np.full((4, 10), -5.0),
+            )  # other metrics don't enter the table
     frame = collect_metrics(tmp_path)
     assert set(frame["metric"]) == {"nmse", "nll"} and len(frame) == 4 * 2 * 40
     table = per_run_table(frame, horizons=[1, 10, 50])

@@ -36,11 +36,14 @@ def test_every_api_doc_block_runs(run_mode, tmp_path, monkeypatch, capsys):
 
 
 def test_import_trajmbrl_registers_the_envs_without_importing_gymnasium_early():
-    code = ("import sys, trajmbrl; assert 'gymnasium' not in sys.modules and 'torch' not in "
-            "sys.modules; import gymnasium as gym; gym.make('trajmbrl/Cartpole-v0'); "
-            "import trajmbrl.envs; print(sorted(i for i in gym.registry if 'trajmbrl' in i))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True)
+    code = (
+        "import sys, trajmbrl; assert 'gymnasium' not in sys.modules and 'torch' not in "
+        "sys.modules; import gymnasium as gym; gym.make('trajmbrl/Cartpole-v0'); "
+        "import trajmbrl.envs; print(sorted(i for i in gym.registry if 'trajmbrl' in i))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert "trajmbrl/Crazyflie-v0" in run.stdout and "trajmbrl/Reacher3D-v0" in run.stdout
 
 
@@ -50,8 +53,9 @@ def test_api_refuses_the_wrong_family_and_bad_settings():
     assert x.shape == (8, 3) and y.shape == (8, 2)
     with pytest.raises(trajmbrl.TrajmbrlError, match="not a model setting"):
         trajmbrl.train_model("d", x, y, state_dim=2, action_dim=1, width=3)
-    model = trajmbrl.DynamicsModel(trajmbrl.ModelSpec.for_key("d", state_dim=2, action_dim=1,
-                                                              param_dim=0))
+    model = trajmbrl.DynamicsModel(
+        trajmbrl.ModelSpec.for_key("d", state_dim=2, action_dim=1, param_dim=0)
+    )
     with pytest.raises(trajmbrl.TrajmbrlError, match="use rollout"):
         trajmbrl.predict(model, np.zeros((1, 2)), 3, np.zeros((1, 0)))
     with pytest.raises(trajmbrl.TrajmbrlError, match="exactly one of"):

@@ -26,9 +26,15 @@ def forced_dataset(n: int = 14, horizon: int = 8, seed: int = 1) -> TrajectoryDa
     for i, length in enumerate(lengths):
         states[i, length + 1 :] = np.nan
     split = (np.arange(n) >= n - 3).astype(np.int8)
-    return TrajectoryData(states=states, actions=actions, params=params,
-                          rewards=np.zeros((n, horizon)), lengths=lengths,
-                          seeds=np.arange(n), split=split)
+    return TrajectoryData(
+        states=states,
+        actions=actions,
+        params=params,
+        rewards=np.zeros((n, horizon)),
+        lengths=lengths,
+        seeds=np.arange(n),
+        split=split,
+    )
 
 
 def test_hmean_is_the_training_mean_over_trajectories_that_reach_h():
@@ -56,17 +62,20 @@ def test_lint_is_exact_on_a_linear_system_and_ridges_only_when_underdetermined(c
 def test_lin_is_exact_in_closed_loop_and_with_logged_actions():
     data = toy_dataset(n=8, horizon=10, test=3)
     test = data.test()
-    preds = baseline_predictions("lin", data.train(), test, 10,
-                                 protocols=["logged", "controller"], sampler=ToySampler())
+    preds = baseline_predictions(
+        "lin", data.train(), test, 10, protocols=["logged", "controller"], sampler=ToySampler()
+    )
     assert set(preds) == {"logged", "controller"}
     for source in preds:  # the one-step samples are float32: exact up to that
         np.testing.assert_allclose(preds[source][0], test.states[:, 1:], atol=1e-6)
     # closed loop: s_h = (A - B theta)^h s_0, whatever the logged actions were
     test.actions[:] = 0.0
-    preds = baseline_predictions("lin", data.train(), test, 10,
-                                 protocols=["logged", "controller"], sampler=ToySampler())
-    np.testing.assert_allclose(preds["logged"][0][:, -1],
-                               test.states[:, 0] @ np.linalg.matrix_power(A, 10).T, atol=1e-6)
+    preds = baseline_predictions(
+        "lin", data.train(), test, 10, protocols=["logged", "controller"], sampler=ToySampler()
+    )
+    np.testing.assert_allclose(
+        preds["logged"][0][:, -1], test.states[:, 0] @ np.linalg.matrix_power(A, 10).T, atol=1e-6
+    )
     maps = [np.linalg.matrix_power(closed_loop(th), 10) for th in test.params]
     expect = np.stack([m @ s for m, s in zip(maps, test.states[:, 0])])
     np.testing.assert_allclose(preds["controller"][0][:, -1], expect, atol=1e-6)
@@ -76,8 +85,9 @@ def test_oracle_of_a_noiseless_linear_system_stays_on_the_data_in_closed_loop():
     data = toy_dataset(n=4, horizon=300, test=2)
     test = data.test()
     lo, hi = np.full(2, -1.0), np.full(2, 1.0)
-    preds = oracle_rollout(toy_step, test, 300, ["logged", "controller"], sampler=ToySampler(),
-                           state_range=(lo, hi))
+    preds = oracle_rollout(
+        toy_step, test, 300, ["logged", "controller"], sampler=ToySampler(), state_range=(lo, hi)
+    )
     closed = np.abs(preds["controller"] - test.states[:, 1:]).max()
     logged = np.abs(preds["logged"] - test.states[:, 1:]).max()
     assert closed <= 2 * PERTURBATION * 2  # contracts back onto the data
@@ -90,11 +100,18 @@ def test_cartpole_oracle_replays_the_logged_trajectory():
     from trajmbrl.controllers.lqr import LQRSampler
     from trajmbrl.data.collect import collect
 
-    data, _ = collect("trajmbrl/Cartpole-v0", LQRSampler("stable"), num_train=0, num_test=3,
-                      horizon=50, seed=0)
+    data, _ = collect(
+        "trajmbrl/Cartpole-v0", LQRSampler("stable"), num_train=0, num_test=3, horizon=50, seed=0
+    )
     lo, hi = data.state_bounds()
-    preds = oracle_rollout("cartpole", data, 50, ["logged", "controller"],
-                           sampler=LQRSampler("stable"), state_range=(lo, hi))
+    preds = oracle_rollout(
+        "cartpole",
+        data,
+        50,
+        ["logged", "controller"],
+        sampler=LQRSampler("stable"),
+        state_range=(lo, hi),
+    )
     for pred in preds.values():
         err = np.abs(pred - data.states[:, 1:]) / (hi - lo)
         assert err.max() < 1e-4
@@ -118,8 +135,10 @@ def test_reacher_replay_matches_mujoco_when_the_wrist_starts_at_rest():
     from trajmbrl.evaluation.oracle import ReacherReplay
 
     env = gym.make("trajmbrl/Reacher3D-v0").unwrapped
-    obs, _ = env.reset(seed=0, options={"qpos": [0.1, -0.2, 0.3, 0.1, 0.2, 0, 0],
-                                        "qvel": [0.1, 0, -0.1, 0, 0.2, 0, 0]})
+    obs, _ = env.reset(
+        seed=0,
+        options={"qpos": [0.1, -0.2, 0.3, 0.1, 0.2, 0, 0], "qvel": [0.1, 0, -0.1, 0, 0.2, 0, 0]},
+    )
     idx = list(Reacher3DEnv.STATE_INDICES)
     replay = ReacherReplay(1, obs[None, idx])
     rng = np.random.default_rng(0)

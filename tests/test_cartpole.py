@@ -121,8 +121,10 @@ def test_linearization_matches_finite_differences():
         d[0, j] = eps
         num_a[:, j] = (cartpole_dynamics(d, np.zeros(1)) - cartpole_dynamics(-d, np.zeros(1)))[0]
     num_a /= 2 * eps
-    num_b = (cartpole_dynamics(np.zeros((1, 4)), np.array([eps])) - cartpole_dynamics(
-        np.zeros((1, 4)), np.array([-eps])))[0] / (2 * eps)
+    num_b = (
+        cartpole_dynamics(np.zeros((1, 4)), np.array([eps]))
+        - cartpole_dynamics(np.zeros((1, 4)), np.array([-eps]))
+    )[0] / (2 * eps)
     np.testing.assert_allclose(a, num_a, atol=1e-7)
     np.testing.assert_allclose(b[:, 0], num_b, atol=1e-7)
     # the original's A put g m_p/m_c on the velocity diagonal (spec 8.6); the true one has 0

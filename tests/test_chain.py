@@ -130,8 +130,13 @@ def test_one_step_closed_loop_eval(run_mode, tmp_path):
     assert not (run / "metrics/d__n=all_t=all__seed=0__logged.csv").exists()
 
 
-LOGS = ["logs.path=docs/examples/pendulum_logs.csv", "logs.state=[q,qd]", "logs.action=[tau]",
-        "logs.theta=[kp,kd]", "logs.episode=episode"]
+LOGS = [
+    "logs.path=docs/examples/pendulum_logs.csv",
+    "logs.state=[q,qd]",
+    "logs.action=[tau]",
+    "logs.theta=[kp,kd]",
+    "logs.episode=episode",
+]
 
 
 @pytest.mark.parametrize(
@@ -157,10 +162,20 @@ def test_baselines_are_scored_without_training(run_mode, tmp_path):
     run_mode("mode=train", "models=t", "seed=1")
     run_mode("mode=eval", "models=[t]", "eval.baselines=all", "seed=1")
     metrics = tmp_path / "outputs/smoke/cartpole/toy_stable/metrics"
-    names = {p.name.split("__")[0] + "/" + p.stem.split("__")[-1] for p in metrics.glob("*.csv")
-             if "seed=0" in p.name}  # baselines do not depend on the training seed
-    assert names == {"zero/direct", "hmean/direct", "lint/direct", "lin/logged",
-                     "lin/controller", "oracle/logged", "oracle/controller"}
+    names = {
+        p.name.split("__")[0] + "/" + p.stem.split("__")[-1]
+        for p in metrics.glob("*.csv")
+        if "seed=0" in p.name
+    }  # baselines do not depend on the training seed
+    assert names == {
+        "zero/direct",
+        "hmean/direct",
+        "lint/direct",
+        "lin/logged",
+        "lin/controller",
+        "oracle/logged",
+        "oracle/controller",
+    }
     zero = pd.read_csv(metrics / "zero__n=all_t=all__seed=0__direct.csv", comment="#")
     data = load_dataset(tmp_path / "trajectories/cartpole/toy_stable")
     test = data.test()
@@ -181,8 +196,7 @@ def test_baselines_are_scored_without_training(run_mode, tmp_path):
 def test_eval_renders_a_reacher_video(run_mode, tmp_path):
     run_mode("mode=collect", "envs=reacher", "env.horizon=12")
     run_mode("mode=train", "envs=reacher", "models=t", "env.horizon=12")
-    run_mode("mode=eval", "envs=reacher", "models=[t]", "eval.render=true",
-             "env.horizon=12")
+    run_mode("mode=eval", "envs=reacher", "models=[t]", "eval.render=true", "env.horizon=12")
     videos = list((tmp_path / "outputs/smoke/reacher/toy_default/videos").iterdir())
     assert len(videos) == 1 and videos[0].suffix in (".mp4", ".gif")
     assert videos[0].stat().st_size > 1000

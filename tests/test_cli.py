@@ -10,16 +10,17 @@ BIN = Path(sys.executable).with_name("trajmbrl")
 
 
 def trajmbrl(cwd, *args):
-    return subprocess.run([str(BIN), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([str(BIN), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_help_lists_the_groups_and_their_options(tmp_path):
     run = trajmbrl(tmp_path, "--help")
     assert run.returncode == 0
-    for line in ("mode: collect, control, eval, plot, train",
-                 "models: d, de, p, pe, t, te, tp, tpe",
-                 "experiment: control, demo, sec52, sec53, sec54, sec55, smoke"):
+    for line in (
+        "mode: collect, control, eval, plot, train",
+        "models: d, de, p, pe, t, te, tp, tpe",
+        "experiment: control, demo, sec52, sec53, sec54, sec55, smoke",
+    ):
         assert line in run.stdout
     assert "cartpole" in run.stdout and "crazyflie_hw" in run.stdout
 

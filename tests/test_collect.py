@@ -8,8 +8,16 @@ from trajmbrl.data.collect import collect
 
 def run(mode, n=6, horizon=150, seed=0):
     sampler = LQRSampler(mode=mode)
-    return collect("trajmbrl/Cartpole-v0", sampler, num_train=n, num_test=2, horizon=horizon,
-                   seed=seed, env_kwargs=sampler.env_overrides(), progress=False)
+    return collect(
+        "trajmbrl/Cartpole-v0",
+        sampler,
+        num_train=n,
+        num_test=2,
+        horizon=horizon,
+        seed=seed,
+        env_kwargs=sampler.env_overrides(),
+        progress=False,
+    )
 
 
 def test_divergence_share_per_data_mode():
@@ -24,5 +32,8 @@ def test_train_and_test_streams_are_disjoint_and_reproducible():
     b, _ = run("stable", seed=3)
     np.testing.assert_array_equal(a.states, b.states)
     assert set(a.seeds[a.split == 0]).isdisjoint(a.seeds[a.split == 1])
-    np.testing.assert_allclose(a.actions[:, 0], np.clip(
-        -(a.params * a.states[:, 0]).sum(axis=1, keepdims=True), -1, 1), rtol=1e-12)
+    np.testing.assert_allclose(
+        a.actions[:, 0],
+        np.clip(-(a.params * a.states[:, 0]).sum(axis=1, keepdims=True), -1, 1),
+        rtol=1e-12,
+    )

@@ -42,8 +42,9 @@ def test_every_experiment_and_mode_composes(experiment, mode):
     validate(cfg)
 
 
-@pytest.mark.parametrize(("group", "bad"), [("envs", "hopper"), ("models", "lstm"),
-                                            ("mode", "bogus")])
+@pytest.mark.parametrize(
+    ("group", "bad"), [("envs", "hopper"), ("models", "lstm"), ("mode", "bogus")]
+)
 def test_unknown_option_lists_the_options(group, bad):
     with pytest.raises(MissingConfigException) as info:
         compose_cfg(f"{group}={bad}")

@@ -61,8 +61,15 @@ class GainSampler:
 def linear_task() -> ControlTask:
     if "test/Linear-v0" not in gym.registry:
         gym.register(id="test/Linear-v0", entry_point=LinearEnv, disable_env_checker=True)
-    return ControlTask("linear", "test/Linear-v0", GainSampler(), 10, np.array([0.0]),
-                       np.array([3.0]), lambda s: -np.asarray(s)[..., 0] ** 2)
+    return ControlTask(
+        "linear",
+        "test/Linear-v0",
+        GainSampler(),
+        10,
+        np.array([0.0]),
+        np.array([3.0]),
+        lambda s: -(np.asarray(s)[..., 0] ** 2),
+    )
 
 
 def test_model_cma_finds_the_deadbeat_gain_of_a_linear_system():
@@ -72,8 +79,12 @@ def test_model_cma_finds_the_deadbeat_gain_of_a_linear_system():
     for i, k in enumerate(np.linspace(0.0, 3.0, 16)):
         system.run(np.array([k]), i, log)
     settings = {**model_config("t"), "hidden": 64, "layers": 2}
-    recipe = ModelRecipe("t", settings, TrainConfig(epochs=30, batch_size=64, patience=10,
-                                                    resample="none"), max_pairs=3000)
+    recipe = ModelRecipe(
+        "t",
+        settings,
+        TrainConfig(epochs=30, batch_size=64, patience=10, resample="none"),
+        max_pairs=3000,
+    )
     st = Settings(cma=CMASettings(popsize=8, iterations=15, sigma=0.3), recipe=recipe)
     s0 = system.initial_states(np.arange(100, 108))
     method = make_method("model_cma", task, system, st, 0, s0)
@@ -102,12 +113,25 @@ def test_replanning_splits_an_episode_into_constant_theta_segments():
     assert log.to_data().lengths.tolist() == [4, 4, 2]
 
 
-SMOKE = ("control.random_episodes=4", "control.chosen_episodes=2", "control.rounds=1",
-         "control.eval_episodes=2", "control.init_states=2", "control.horizon=15",
-         "control.cma.popsize=4", "control.cma.iterations=2", "control.mpc.horizon=3",
-         "control.mpc.population=8", "control.mpc.elites=2", "control.mpc.iterations=1",
-         "control.mpc.particles=2", "model.epochs=1", "model.hidden=16", "models=te",
-         "control.report=false")
+SMOKE = (
+    "control.random_episodes=4",
+    "control.chosen_episodes=2",
+    "control.rounds=1",
+    "control.eval_episodes=2",
+    "control.init_states=2",
+    "control.horizon=15",
+    "control.cma.popsize=4",
+    "control.cma.iterations=2",
+    "control.mpc.horizon=3",
+    "control.mpc.population=8",
+    "control.mpc.elites=2",
+    "control.mpc.iterations=1",
+    "control.mpc.particles=2",
+    "model.epochs=1",
+    "model.hidden=16",
+    "models=te",
+    "control.report=false",
+)
 
 
 def _runs(root: Path) -> Path:
@@ -136,21 +160,26 @@ def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
     first = path.read_text()
     run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE)
     assert path.read_text() == first  # up to date: skipped, not rewritten
-    run_mode("mode=control", "envs=cartpole", "control.method=model_cma", "overwrite=true",
-             *SMOKE)
+    run_mode("mode=control", "envs=cartpole", "control.method=model_cma", "overwrite=true", *SMOKE)
     a = pd.read_csv(path, skiprows=1).drop(columns="wall_clock")
     b = pd.read_csv(pd.io.common.StringIO(first), skiprows=1).drop(columns="wall_clock")
     pd.testing.assert_frame_equal(a, b)
     with pytest.raises(TrajmbrlError, match="different evaluation config"):
-        run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE,
-                 "control.kappa=1.0")
+        run_mode(
+            "mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE, "control.kappa=1.0"
+        )
 
 
-@pytest.mark.parametrize("bad, key", [("control.method=magic", "control.method"),
-                                      ("control.rounds=0", "control.rounds"),
-                                      ("control.bo_sampler=ei", "control.bo_sampler"),
-                                      ("control.chosen_episodes=5 control.rounds=2", "multiple of"),
-                                      ("control.method=reference envs=reacher", "reference")])
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ("control.method=magic", "control.method"),
+        ("control.rounds=0", "control.rounds"),
+        ("control.bo_sampler=ei", "control.bo_sampler"),
+        ("control.chosen_episodes=5 control.rounds=2", "multiple of"),
+        ("control.method=reference envs=reacher", "reference"),
+    ],
+)
 def test_bad_control_keys_name_the_key(run_mode, bad, key):
     with pytest.raises(TrajmbrlError, match=key):
         run_mode("mode=control", *SMOKE, *bad.split())

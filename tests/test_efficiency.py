@@ -127,8 +127,9 @@ def _hand_frame():
     for seed, pair in {0: (np.inf, 0.0), 1: (1.0, 1.0), 2: (2.0, 2.0)}.items():
         for traj, v in zip((7, 8), pair):
             rows.append(("t", 3, 20, seed, traj, "mse", v))
-    return pd.DataFrame(rows, columns=["model", "num_traj", "t_range", "seed", "traj",
-                                       "metric", "value"])
+    return pd.DataFrame(
+        rows, columns=["model", "num_traj", "t_range", "seed", "traj", "metric", "value"]
+    )
 
 
 def test_aggregate_grid_is_median_over_copies_of_trajectory_means():
@@ -153,18 +154,23 @@ def _grid_frame(ns, ts, seeds=(0, 1)):
     for model, n, t, seed, traj in itertools.product("dt", ns, ts, seeds, range(3)):
         base = 1.0 / (n * t) * (0.5 if model == "t" else 1.0)
         mse = base * rng.uniform(0.5, 1.5)
-        rows += [(model, n, t, seed, traj, "mse", mse),
-                 (model, n, t, seed, traj, "cosine", 1 - mse),
-                 (model, n, t, seed, traj, "gaussian", np.exp(-mse))]
-    return pd.DataFrame(rows, columns=["model", "num_traj", "t_range", "seed", "traj",
-                                       "metric", "value"])
+        rows += [
+            (model, n, t, seed, traj, "mse", mse),
+            (model, n, t, seed, traj, "cosine", 1 - mse),
+            (model, n, t, seed, traj, "gaussian", np.exp(-mse)),
+        ]
+    return pd.DataFrame(
+        rows, columns=["model", "num_traj", "t_range", "seed", "traj", "metric", "value"]
+    )
 
 
 def test_heatmaps_written_for_a_grid(tmp_path):
     agg = aggregate_grid(_grid_frame(ns=(1, 3, 5), ts=(10, 20)))
     paths = efficiency_heatmaps(agg, tmp_path / "fig", formats=("png",))
     assert sorted(p.name for p in paths) == [
-        "efficiency_cosine.png", "efficiency_gaussian.png", "efficiency_mse.png",
+        "efficiency_cosine.png",
+        "efficiency_gaussian.png",
+        "efficiency_mse.png",
         "efficiency_mse_ratio_t_over_d.png",
     ]
     assert all(p.stat().st_size > 1000 for p in paths)
@@ -175,8 +181,10 @@ def test_line_plots_when_one_axis_varies(tmp_path):
     mse = agg[agg["metric"] == "mse"]
     paths = efficiency_heatmaps(mse, tmp_path)  # default formats: png and pdf
     assert sorted(p.name for p in paths) == [
-        "efficiency_mse.pdf", "efficiency_mse.png",
-        "efficiency_mse_ratio_t_over_d.pdf", "efficiency_mse_ratio_t_over_d.png",
+        "efficiency_mse.pdf",
+        "efficiency_mse.png",
+        "efficiency_mse_ratio_t_over_d.pdf",
+        "efficiency_mse_ratio_t_over_d.png",
     ]
     only_d = efficiency_heatmaps(mse[mse["model"] == "d"], tmp_path / "d", formats=("png",))
     assert [p.name for p in only_d] == ["efficiency_mse.png"] and only_d[0].exists()

@@ -71,12 +71,23 @@ def test_bad_value_is_one_line_naming_the_key(tmp_path, smoke_cfg, override, key
     assert not any(tmp_path.iterdir())  # rejected before anything was read or written
 
 
-@pytest.mark.parametrize(("override", "key"), [("logs.state=qd", "logs.state"),
-                                               ("logs.seed=x", "logs.seed"),
-                                               ("logs.test_fraction=abc", "logs.test_fraction")])
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("logs.state=qd", "logs.state"),
+        ("logs.seed=x", "logs.seed"),
+        ("logs.test_fraction=abc", "logs.test_fraction"),
+    ],
+)
 def test_bad_log_import_value_names_the_key(tmp_path, override, key):
-    cfg = compose_cfg("envs=logs", "mode=collect", f"paths.root={tmp_path}", "logs.path=x.csv",
-                      "logs.state=[q]", "logs.action=[u]")
+    cfg = compose_cfg(
+        "envs=logs",
+        "mode=collect",
+        f"paths.root={tmp_path}",
+        "logs.path=x.csv",
+        "logs.state=[q]",
+        "logs.action=[u]",
+    )
     with pytest.raises(TrajmbrlError, match=f"key {key} "):
         MODES["collect"](with_override(cfg, override))
 
@@ -90,7 +101,6 @@ def test_bad_value_with_overwrite_deletes_nothing(run_mode, tmp_path):
     with pytest.raises(TrajmbrlError, match="key model.lr"):
         run_mode("mode=train", "models=d", "overwrite=true", "model.lr=abc")
     assert state.read_bytes() == b"interrupted run"
-
 
 
 # ---- provenance: checkpoints and cached metrics are checked at every read ----
@@ -223,9 +233,13 @@ def test_full_disk_names_the_path_and_keeps_the_old_file(tmp_path, monkeypatch):
 def test_cli_unwritable_root_and_bad_value_are_one_line(tmp_path):
     exe = Path(sys.executable).with_name("trajmbrl")
     for args in (["paths.root=/proc/trajmbrl-nope"], ["seed=abc"]):
-        out = subprocess.run([str(exe), "mode=collect", "experiment=smoke", *args],
-                             cwd=tmp_path, capture_output=True, text=True,
-                             env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})
+        out = subprocess.run(
+            [str(exe), "mode=collect", "experiment=smoke", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
+        )
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert out.stderr.startswith("trajmbrl: error:") and len(out.stderr.splitlines()) == 1
 
@@ -237,19 +251,25 @@ def _log(changes):
     import pandas as pd
 
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"episode": np.repeat([0, 1, 2], 10), "q": rng.normal(size=30),
-                       "u": rng.normal(size=30)})
+    df = pd.DataFrame(
+        {"episode": np.repeat([0, 1, 2], 10), "q": rng.normal(size=30), "u": rng.normal(size=30)}
+    )
     for (row, col), value in changes.items():
         df.loc[row, col] = value
     return df
 
 
-@pytest.mark.parametrize(("frame", "match"), [
-    (lambda: _log({(4, "q"): 1e30}), r"extreme value.*data row\(s\) 5"),
-    (lambda: _log({(25, "episode"): 0}), r"episode id 0 is reused.*row 26"),
-    (lambda: _log({(4, "q"): 0.5, (5, "q"): 0.5, (4, "u"): 1.0, (5, "u"): 1.0}),
-     r"duplicated row\(s\) 6"),
-])
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (lambda: _log({(4, "q"): 1e30}), r"extreme value.*data row\(s\) 5"),
+        (lambda: _log({(25, "episode"): 0}), r"episode id 0 is reused.*row 26"),
+        (
+            lambda: _log({(4, "q"): 0.5, (5, "q"): 0.5, (4, "u"): 1.0, (5, "u"): 1.0}),
+            r"duplicated row\(s\) 6",
+        ),
+    ],
+)
 def test_importer_refuses_outliers_reused_ids_and_duplicates(frame, match):
     from trajmbrl.data.importers import LogColumns, episodes_from_table
 

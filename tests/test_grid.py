@@ -25,8 +25,7 @@ def _cell(n: int, seed: int, *, steps: int = 12, batch: int = 16, **kw: object) 
     x = torch.randn(n, 3, generator=g)
     y = torch.stack([torch.sin(x[:, 0]) + x[:, 1], x[:, 2] * x[:, 0]], 1)
     settings = {"resample": "none", "val_fraction": 0.0, **kw}
-    cfg = TrainConfig(batch_size=batch, steps=steps, patience=None, seed=seed,
-                      **settings)  # type: ignore[arg-type]
+    cfg = TrainConfig(batch_size=batch, steps=steps, patience=None, seed=seed, **settings)  # type: ignore[arg-type]
     return Cell(x, y + 0.05 * torch.randn(n, 2, generator=g), torch.arange(n) // 5, cfg)
 
 
@@ -47,8 +46,8 @@ def test_grid_matches_one_by_one_member_for_member():
     cells of different sizes in one chunk (padded, masked) agree as closely."""
     spec = _spec("d")
     cells = [_cell(n, s) for n in (40, 60) for s in (0, 1)]  # full 16-row batches
-    cells += [_cell(n, s) for n, s in ((10, 2), (13, 3))]      # fewer rows than a batch
-    cells.append(_cell(50, 4, steps=7))                       # its own step budget
+    cells += [_cell(n, s) for n, s in ((10, 2), (13, 3))]  # fewer rows than a batch
+    cells.append(_cell(50, 4, steps=7))  # its own step budget
     batched = train_cells(spec, cells, chunk_members=3)
     for cell, (model, history) in zip(cells, batched):
         alone = _alone(spec, cell)
@@ -79,13 +78,22 @@ def test_cli_grid_writes_each_cell_as_a_single_run_would(run_mode):
     budget = ("train.patience=null", "train.steps=15", "train.val_fraction=0")
     with pytest.raises(TrajmbrlError, match="train.patience=null"):
         run_mode("mode=train", "models=d", "grid.batched=true")
-    cfg = run_mode("mode=train", "models=d", "grid.batched=true", "grid.seeds=[0,1]",
-                   "grid.num_traj=[2,3]", *budget)
+    cfg = run_mode(
+        "mode=train",
+        "models=d",
+        "grid.batched=true",
+        "grid.seeds=[0,1]",
+        "grid.num_traj=[2,3]",
+        *budget,
+    )
     root = Path(cfg.paths.models_dir) / "d"
     paths = sorted(root.glob("n=*/seed=*/model.pt"))
     assert [p.relative_to(root).parts[:2] for p in paths] == [
-        ("n=2_t=all", "seed=0"), ("n=2_t=all", "seed=1"),
-        ("n=3_t=all", "seed=0"), ("n=3_t=all", "seed=1")]
+        ("n=2_t=all", "seed=0"),
+        ("n=2_t=all", "seed=1"),
+        ("n=3_t=all", "seed=0"),
+        ("n=3_t=all", "seed=1"),
+    ]
     _, meta = load_checkpoint(paths[3], expect={"key": "d", "variant": "n=3_t=all"})
     assert meta["seed"] == 1 and meta["steps"] == 15 and meta["dataset_sha256"]
     before = paths[3].stat().st_mtime_ns  # the single run finds its cell trained
@@ -100,12 +108,25 @@ def test_efficiency_eval_scores_both_one_step_protocols(run_mode):
     from trajmbrl.modes.common import efficiency_csv
 
     run_mode("mode=collect")
-    grid = ("grid.batched=true", "grid.seeds=[0]", "grid.num_traj=[2]", "grid.t_range=[10]",
-            "train.patience=null", "train.steps=5", "train.val_fraction=0")
+    grid = (
+        "grid.batched=true",
+        "grid.seeds=[0]",
+        "grid.num_traj=[2]",
+        "grid.t_range=[10]",
+        "train.patience=null",
+        "train.steps=5",
+        "train.val_fraction=0",
+    )
     run_mode("mode=train", "models=[d,t]", *grid)
     cells = ("train.num_traj=2", "train.t_range=10")
-    cfg = run_mode("mode=eval", "models=[d,t]", "eval.task=efficiency", "eval.num_traj=2",
-                   "eval.horizon=10", *cells)
+    cfg = run_mode(
+        "mode=eval",
+        "models=[d,t]",
+        "eval.task=efficiency",
+        "eval.num_traj=2",
+        "eval.horizon=10",
+        *cells,
+    )
     scores = pd.read_csv(efficiency_csv(cfg), comment="#")
     assert set(scores["model"]) == {"d", "d (closed loop)", "t"}
     mse = scores[scores["metric"] == "mse"].groupby("model")["value"].sum()

@@ -122,8 +122,14 @@ def _synthetic(episodes: int = 3, rows: int = 5) -> pd.DataFrame:
     for e in range(episodes):
         for k in range(rows):
             recs.append(
-                {"ep": f"ep{e}", "t": 0.1 * k, "x": 10 * e + k, "v": -k, "u": 100 * e + k,
-                 "k": 1.5 + e}
+                {
+                    "ep": f"ep{e}",
+                    "t": 0.1 * k,
+                    "x": 10 * e + k,
+                    "v": -k,
+                    "u": 100 * e + k,
+                    "k": 1.5 + e,
+                }
             )
     return pd.DataFrame(recs)
 
@@ -144,8 +150,11 @@ def test_generic_import_episode_and_time_reset(tmp_path, suffix, by):
         df = df.drop(columns="ep")
     path = _write(df, tmp_path / f"log{suffix}")
     cols = LogColumns(
-        state=("x", "v"), action=("u",), theta=("k",),
-        episode="ep" if by == "episode" else None, time="t" if by == "time" else None,
+        state=("x", "v"),
+        action=("u",),
+        theta=("k",),
+        episode="ep" if by == "episode" else None,
+        time="t" if by == "time" else None,
     )
     data, manifest = import_logs(path, cols, test_fraction=0.25, seed=3)
     assert data.states.shape == (4, 5, 2) and data.actions.shape == (4, 4, 1)
@@ -284,8 +293,9 @@ def test_read_table_missing_file(tmp_path):
 
 def test_build_dataset_refuses_all_test():
     with pytest.raises(TrajmbrlError, match="test_fraction"):
-        build_dataset([np.zeros((3, 1))], [np.zeros((3, 1))], np.zeros((1, 0)),
-                      test_fraction=0.5, seed=0)
+        build_dataset(
+            [np.zeros((3, 1))], [np.zeros((3, 1))], np.zeros((1, 0)), test_fraction=0.5, seed=0
+        )
 
 
 def test_episodes_from_table_theta_per_episode():

@@ -36,10 +36,12 @@ def launch_mocked(tmp_path: Path, *overrides: str, jobs: list[list[str]] | None 
     GlobalHydra.instance().clear()
     sweep = tmp_path / "sweep"
     with initialize_config_dir(str(conf_dir()), version_base=HYDRA_VERSION_BASE):
-        cfg = compose("config", overrides=[*overrides, f"hydra.sweep.dir={sweep}"],
-                      return_hydra_config=True)
-        context = HydraContext(config_loader=GlobalHydra.instance().config_loader(),
-                               callbacks=Callbacks(cfg))
+        cfg = compose(
+            "config", overrides=[*overrides, f"hydra.sweep.dir={sweep}"], return_hydra_config=True
+        )
+        context = HydraContext(
+            config_loader=GlobalHydra.instance().config_loader(), callbacks=Callbacks(cfg)
+        )
         launcher = Plugins.instance().instantiate_launcher(
             hydra_context=context, task_function=lambda _: None, config=cfg
         )
@@ -57,14 +59,19 @@ def submitted(executor) -> dict:
 
 def test_slurm_launcher_passes_partition_timeout_and_parallelism(tmp_path):
     launcher, executor = launch_mocked(
-        tmp_path, "hydra/launcher=slurm", "local=slurm.example", "mode=train",
+        tmp_path,
+        "hydra/launcher=slurm",
+        "local=slurm.example",
+        "mode=train",
         "hydra.launcher.partition=short",
-        "hydra.launcher.timeout_min=7", "hydra.launcher.array_parallelism=3",
+        "hydra.launcher.timeout_min=7",
+        "hydra.launcher.array_parallelism=3",
         jobs=[["envs=cartpole", "seed=0"], ["envs=cartpole", "seed=1"]],
     )
     assert type(launcher).__name__ == "SlurmLauncher"
-    executor.assert_called_once_with(cluster="slurm", folder=f"{tmp_path}/sweep/.submitit/%j",
-                                     slurm_max_num_timeout=2)
+    executor.assert_called_once_with(
+        cluster="slurm", folder=f"{tmp_path}/sweep/.submitit/%j", slurm_max_num_timeout=2
+    )
     params = submitted(executor)
     assert params["slurm_partition"] == "short"
     assert params["timeout_min"] == 7
@@ -85,15 +92,24 @@ def test_site_values_come_from_the_local_config_and_the_command_line_wins(tmp_pa
     assert params["slurm_partition"] == "debug"  # from conf/local/slurm.example.yaml
     assert params["timeout_min"] == 60 and params["slurm_array_parallelism"] == 32
 
-    _, executor = launch_mocked(tmp_path, "hydra/launcher=slurm", "local=slurm.example",
-                                "++local.slurm.partition=gpu", "++local.slurm.account=lab",
-                                "++local.slurm.qos=high")
+    _, executor = launch_mocked(
+        tmp_path,
+        "hydra/launcher=slurm",
+        "local=slurm.example",
+        "++local.slurm.partition=gpu",
+        "++local.slurm.account=lab",
+        "++local.slurm.qos=high",
+    )
     params = submitted(executor)
     assert (params["slurm_partition"], params["slurm_account"], params["slurm_qos"]) == (
-        "gpu", "lab", "high")
+        "gpu",
+        "lab",
+        "high",
+    )
 
-    _, executor = launch_mocked(tmp_path, "hydra/launcher=slurm", "local=slurm.example",
-                                "hydra.launcher.partition=long")
+    _, executor = launch_mocked(
+        tmp_path, "hydra/launcher=slurm", "local=slurm.example", "hydra.launcher.partition=long"
+    )
     assert submitted(executor)["slurm_partition"] == "long"
 
 
@@ -111,7 +127,9 @@ def test_the_example_site_file_blocks_work_when_uncommented(tmp_path):
 
     with patch.dict("os.environ", {"TRAJMBRL_ROOT": "/shared/x"}):
         launcher, executor = launch_mocked(
-            tmp_path, "hydra/launcher=slurm", f"hydra.searchpath=[file://{site.parent.parent}]",
+            tmp_path,
+            "hydra/launcher=slurm",
+            f"hydra.searchpath=[file://{site.parent.parent}]",
             "local=site",
         )
         assert launcher.config.paths.root == "/shared/x"
@@ -121,8 +139,9 @@ def test_the_example_site_file_blocks_work_when_uncommented(tmp_path):
 
 
 def test_local_launcher_runs_the_same_layout_without_slurm_keys(tmp_path):
-    launcher, executor = launch_mocked(tmp_path, "hydra/launcher=local", "local=slurm.example",
-                                       "hydra.launcher.timeout_min=5")
+    launcher, executor = launch_mocked(
+        tmp_path, "hydra/launcher=local", "local=slurm.example", "hydra.launcher.timeout_min=5"
+    )
     assert type(launcher).__name__ == "LocalLauncher"
     assert executor.call_args.kwargs["cluster"] == "local"
     assert executor.call_args.kwargs["folder"] == f"{tmp_path}/sweep/.submitit/%j"
@@ -131,8 +150,7 @@ def test_local_launcher_runs_the_same_layout_without_slurm_keys(tmp_path):
     assert not any(k.startswith("slurm_") for k in params)
 
 
-@pytest.mark.parametrize(("name", "schema"), [("slurm", SlurmQueueConf),
-                                              ("local", LocalQueueConf)])
+@pytest.mark.parametrize(("name", "schema"), [("slurm", SlurmQueueConf), ("local", LocalQueueConf)])
 def test_every_launcher_key_is_a_real_plugin_field(name, schema):
     keys = set(OmegaConf.load(LAUNCHERS / f"{name}.yaml")) - {"defaults"}
     assert keys <= set(OmegaConf.structured(schema).keys())

@@ -22,9 +22,13 @@ def _imports(path: Path) -> set[str]:
 
 def test_modes_import_only_the_shared_helpers_of_modes():
     for path in sorted((SRC / "modes").glob("*.py")):
-        others = {n for n in _imports(path)
-                  if n.startswith("trajmbrl.modes") and n not in SHARED
-                  and not n.startswith(("trajmbrl.modes.common.", "trajmbrl.modes.schema."))}
+        others = {
+            n
+            for n in _imports(path)
+            if n.startswith("trajmbrl.modes")
+            and n not in SHARED
+            and not n.startswith(("trajmbrl.modes.common.", "trajmbrl.modes.schema."))
+        }
         assert not others, f"{path.name} imports {sorted(others)}"
 
 

@@ -40,17 +40,36 @@ def _hint(exc: pytest.ExceptionInfo, label: str) -> list[str]:
 
 
 def test_reproduce_keeps_the_selection_and_replaces_what_it_sets():
-    typed = ["mode=eval", "models=[d,t]", "models.t.hidden=8", "overwrite=true", "seed=2",
-             "logs.state=[q,qd]", "hydra/launcher=local", "envs=logs", "env.horizon=9"]
+    typed = [
+        "mode=eval",
+        "models=[d,t]",
+        "models.t.hidden=8",
+        "overwrite=true",
+        "seed=2",
+        "logs.state=[q,qd]",
+        "hydra/launcher=local",
+        "envs=logs",
+        "env.horizon=9",
+    ]
     assert reproduce(typed, ["mode=train", "envs=logs", "models=te"]) == (
-        "trajmbrl mode=train envs=logs seed=2 'logs.state=[q,qd]' env.horizon=9 models=te")
+        "trajmbrl mode=train envs=logs seed=2 'logs.state=[q,qd]' env.horizon=9 models=te"
+    )
     assert reproduce(typed, ["mode=collect", "envs=logs"], multirun=True).startswith(
-        "trajmbrl -m mode=collect envs=logs 'models=[d,t]' models.t.hidden=8 seed=2")
+        "trajmbrl -m mode=collect envs=logs 'models=[d,t]' models.t.hidden=8 seed=2"
+    )
 
 
 def test_following_the_hints_reaches_the_same_dataset_variant_and_seed(hydra_run, tmp_path):
-    run = ("experiment=smoke", f"paths.root={tmp_path}", "seed=3", "data.seed=2",
-           "train.num_traj=4", "train.t_range=20", "env.data_mode=periodic", "data.tag=mine")
+    run = (
+        "experiment=smoke",
+        f"paths.root={tmp_path}",
+        "seed=3",
+        "data.seed=2",
+        "train.num_traj=4",
+        "train.t_range=20",
+        "env.data_mode=periodic",
+        "data.tag=mine",
+    )
     cfg = hydra_run("mode=eval", "models=[te]", *run)
     with pytest.raises(TrajmbrlError, match="Dataset not found") as exc:
         MODES["eval"](cfg)

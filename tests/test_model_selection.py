@@ -34,11 +34,14 @@ def test_model_overrides_apply_to_every_selected_key():
     assert d["family"] == "one_step" and te["family"] == "trajectory"
 
 
-@pytest.mark.parametrize(("override", "named"), [
-    ("model.family=one_step", "model.family=one_step contradicts models=t"),
-    ("models.t.probabilistic=true", "model.probabilistic=True contradicts models=t"),
-    ("model.ensemble_size=5", "pick the key that means it: models=de,pe,te,tpe"),
-])
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("model.family=one_step", "model.family=one_step contradicts models=t"),
+        ("models.t.probabilistic=true", "model.probabilistic=True contradicts models=t"),
+        ("model.ensemble_size=5", "pick the key that means it: models=de,pe,te,tpe"),
+    ],
+)
 def test_overrides_that_contradict_the_key_are_rejected(override, named):
     with pytest.raises(TrajmbrlError, match=named) as info:
         model_settings(compose_cfg("models=t", override), "t")
@@ -50,7 +53,11 @@ def test_the_yaml_is_the_only_definition_of_a_key():
         cfg = model_config(key)
         spec = ModelSpec.for_key(key, state_dim=2, action_dim=1, param_dim=3)
         assert (spec.family, spec.probabilistic, spec.ensemble_size, spec.hidden) == (
-            cfg["family"], cfg["probabilistic"], cfg["ensemble_size"], cfg["hidden"])
+            cfg["family"],
+            cfg["probabilistic"],
+            cfg["ensemble_size"],
+            cfg["hidden"],
+        )
     with pytest.raises(TrajmbrlError, match="contradicts models=d"):
         ModelSpec.for_key("d", state_dim=2, action_dim=1, param_dim=0, family="trajectory")
     with pytest.raises(TrajmbrlError, match="not a model setting"):

@@ -28,8 +28,9 @@ def _gen(seed: int = 0) -> torch.Generator:
 
 
 def _model(key: str, *, hidden: int = 16, seed: int = 0) -> DynamicsModel:
-    spec = ModelSpec.for_key(key, state_dim=DS, action_dim=DU, param_dim=DP, hidden=hidden,
-                             layers=2)
+    spec = ModelSpec.for_key(
+        key, state_dim=DS, action_dim=DU, param_dim=DP, hidden=hidden, layers=2
+    )
     m = DynamicsModel(spec, seed=seed)
     g = _gen(seed + 1)
     x = torch.randn(64, m.in_dim, generator=g) * 3 + 1
@@ -57,8 +58,9 @@ def test_normalizer_constant_dim_and_roundtrip():
 @pytest.mark.parametrize("probabilistic", [False, True])
 def test_batched_ensemble_equals_separate_mlps(probabilistic: bool):
     e, din, dout = 3, 5, 2
-    net = EnsembleMLP(din, dout, hidden=7, layers=3, ensemble=e, probabilistic=probabilistic,
-                      generator=_gen())
+    net = EnsembleMLP(
+        din, dout, hidden=7, layers=3, ensemble=e, probabilistic=probabilistic, generator=_gen()
+    )
     layers = [*net.hidden, net.head]
     x = torch.randn(e, 11, din, generator=_gen(1))
     mean, logvar = net(x)
@@ -108,7 +110,10 @@ def test_spec_dims_and_dict_roundtrip():
         m = DynamicsModel(spec)
         family = "trajectory" if key.startswith("t") else "one_step"
         assert (spec.family, spec.probabilistic, spec.ensemble_size) == (
-            family, "p" in key, 5 if key.endswith("e") else 1)
+            family,
+            "p" in key,
+            5 if key.endswith("e") else 1,
+        )
         assert m.in_dim == (DS + DU if family == "one_step" else DS + 1 + DP)
         assert m.out_dim == DS
     with pytest.raises(TrajmbrlError, match="unknown model key"):
@@ -221,7 +226,8 @@ def test_balanced_member_gemms_are_bit_identical(members: int):
         x = torch.randn(members, 256, 250, generator=g)
         weight = torch.randn(members, 250, 250, generator=g)
         assert ensemble._SPLIT_MIN_MACS <= 256 * 250 * 250  # the split path runs
-        assert torch.equal(ensemble.balanced_baddbmm(bias, x, weight),
-                           torch.baddbmm(bias, x, weight))
+        assert torch.equal(
+            ensemble.balanced_baddbmm(bias, x, weight), torch.baddbmm(bias, x, weight)
+        )
     finally:
         torch.set_num_threads(threads)

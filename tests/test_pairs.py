@@ -61,8 +61,12 @@ def test_variable_lengths_never_pair_padding():
 
 @pytest.mark.parametrize(
     ("kwargs", "key"),
-    [({"num_traj": 0}, "train.num_traj"), ({"num_traj": 99}, "train.num_traj"),
-     ({"t_range": 50}, "train.t_range"), ({"t_range": -1}, "train.t_range")],
+    [
+        ({"num_traj": 0}, "train.num_traj"),
+        ({"num_traj": 99}, "train.num_traj"),
+        ({"t_range": 50}, "train.t_range"),
+        ({"t_range": -1}, "train.t_range"),
+    ],
 )
 def test_bad_sizes_name_the_key(kwargs, key):
     args = {"num_traj": None, "t_range": None, **kwargs}

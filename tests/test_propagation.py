@@ -12,8 +12,17 @@ from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 
 
 def make(key, family, prob, e, seed=0):
-    spec = ModelSpec(key=key, family=family, state_dim=3, action_dim=1, param_dim=2,
-                     ensemble_size=e, probabilistic=prob, hidden=16, layers=2)
+    spec = ModelSpec(
+        key=key,
+        family=family,
+        state_dim=3,
+        action_dim=1,
+        param_dim=2,
+        ensemble_size=e,
+        probabilistic=prob,
+        hidden=16,
+        layers=2,
+    )
     model = DynamicsModel(spec, seed=seed)
     n_in = 4 if family == "one_step" else 6
     gen = torch.Generator().manual_seed(seed)
@@ -80,9 +89,12 @@ def test_trajectory_members_match_query():
     params = np.random.default_rng(2).normal(size=(4, 2))
     means, var = predict_trajectory_members(model, S0, params, 5)
     assert means.shape == var.shape == (5, 4, 5, 3) and (var > 0).all()
-    q = model.query(torch.as_tensor(S0, dtype=torch.float32),
-                    torch.arange(1, 6, dtype=torch.float32),
-                    torch.as_tensor(params, dtype=torch.float32), members=True)
+    q = model.query(
+        torch.as_tensor(S0, dtype=torch.float32),
+        torch.arange(1, 6, dtype=torch.float32),
+        torch.as_tensor(params, dtype=torch.float32),
+        members=True,
+    )
     np.testing.assert_allclose(means, q.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -96,6 +108,7 @@ def test_mixture_moments_and_calibration_scores():
     assert abs(np.nanmean(s["cov1"]) - 0.683) < 0.03
     assert abs(np.nanmean(s["cov2"]) - 0.954) < 0.02
     assert abs(np.nanmean(s["nll"]) - (0.5 * np.log(2 * np.pi) + 0.5)) < 0.05
-    bad = gaussian_scores(true[:1], np.full((1, 1, 1), np.nan), np.ones((1, 1, 1)),
-                          np.zeros(1), np.ones(1))
+    bad = gaussian_scores(
+        true[:1], np.full((1, 1, 1), np.nan), np.ones((1, 1, 1)), np.zeros(1), np.ones(1)
+    )
     assert np.isnan(bad["nll"]).all()

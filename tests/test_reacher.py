@@ -90,8 +90,9 @@ def test_seeded_rollouts_are_deterministic() -> None:
 
 def test_zero_torque_from_rest_stays_put(env: Reacher3DEnv) -> None:
     goal = np.array([0.2, -0.1, 0.3])
-    obs0, _ = env.reset(seed=0, options={"qpos": [*POSE, -0.5, 0.3], "qvel": np.zeros(7),
-                                         "goal": goal})
+    obs0, _ = env.reset(
+        seed=0, options={"qpos": [*POSE, -0.5, 0.3], "qvel": np.zeros(7), "goal": goal}
+    )
     for _ in range(100):
         obs, *_ = env.step(np.zeros(5))
     np.testing.assert_allclose(env.data.qvel, 0.0, atol=1e-10)
@@ -217,15 +218,17 @@ def test_render_comparison_writes_frames(tmp_path) -> None:
     states, wrist, goal = _short_rollout()
     pred = states.copy()
     pred[:, :10] = np.concatenate([np.cos(POSE), np.sin(POSE)])  # a visibly different arm
-    out = render_comparison(states, pred, tmp_path / "cmp.mp4", goal, wrist_qpos=wrist,
-                            size=(64, 48), fps=10)
+    out = render_comparison(
+        states, pred, tmp_path / "cmp.mp4", goal, wrist_qpos=wrist, size=(64, 48), fps=10
+    )
     assert out.exists() and out.stat().st_size > 0 and out.suffix in (".mp4", ".gif")
     frames = iio.imread(out, index=None)
     assert frames.shape[0] == len(states) and frames.shape[1:3] == (48, 2 * 64 + 2)
     left, right = frames[-1, :, :64].astype(int), frames[-1, :, 66:].astype(int)
     assert np.abs(left - right).mean() > 1.0  # the two panels show different arms
-    overlay = render_comparison(states, states, tmp_path / "same.gif", layout="overlay",
-                                size=(64, 48))
+    overlay = render_comparison(
+        states, states, tmp_path / "same.gif", layout="overlay", size=(64, 48)
+    )
     assert iio.imread(overlay, index=None).shape[:3] == (len(states), 48, 64)
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
 

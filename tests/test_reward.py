@@ -100,8 +100,9 @@ def test_diverged_predictions_are_counted_not_fatal():
     pred = returns(states)
     assert not np.isfinite(pred[:2]).any() and np.isfinite(pred[2:]).all()
     flags = {"m": np.array([False, False, True, False])}  # roll-out diverged, return finite
-    table = reward_table(true, {"m": pred, "all_bad": np.full(4, np.nan)},
-                         diverged=flags).set_index("method")
+    table = reward_table(
+        true, {"m": pred, "all_bad": np.full(4, np.nan)}, diverged=flags
+    ).set_index("method")
     assert table.loc["m", "n_diverged"] == 3 and table.loc["m", "share_diverged"] == 0.75
     # kept, not dropped: infinite errors, and the two blown-up roll-outs rank as the worst
     # controllers although their true returns are the best two
@@ -110,8 +111,7 @@ def test_diverged_predictions_are_counted_not_fatal():
     assert table.loc["all_bad", "share_diverged"] == 1.0
     assert np.isinf(table.loc["all_bad", "mse"]) and np.isnan(table.loc["all_bad", "spearman"])
     frame = reward_frame(true, {"m": pred}, diverged=flags)
-    assert list(frame.columns) == ["traj", "method", "true_return", "predicted_return",
-                                   "diverged"]
+    assert list(frame.columns) == ["traj", "method", "true_return", "predicted_return", "diverged"]
     assert frame["diverged"].tolist() == [True, True, True, False]
     one = reward_table(true[1:], {"m": pred[1:]}).set_index("method")  # one of three diverged
     assert np.isfinite(one.loc["m", "median_se"]) and np.isinf(one.loc["m", "mse"])
@@ -121,15 +121,17 @@ def test_reward_prediction_end_to_end_uses_train_split_only():
     data = toy_dataset(n=40, horizon=8, test=10)
     train, test = data.train(), data.test()
     exact = test.states[:, 1:]
-    table, frame = reward_prediction(test, train, {"t": exact}, reward_fn=_quadratic, seed=0,
-                                     nn_epochs=100)
+    table, frame = reward_prediction(
+        test, train, {"t": exact}, reward_fn=_quadratic, seed=0, nn_epochs=100
+    )
     row = table.set_index("method")
     assert list(row.index) == ["t", "gp", "nn"]
     assert row.loc["t", "mse"] == 0.0 and row.loc["t", "spearman"] == pytest.approx(1.0)
     assert len(frame) == 3 * test.num
     np.testing.assert_allclose(baseline_inputs(test)[:, 2:], test.params)
-    again, _ = reward_prediction(test, train, {"t": exact}, reward_fn=_quadratic, seed=0,
-                                 nn_epochs=100)
+    again, _ = reward_prediction(
+        test, train, {"t": exact}, reward_fn=_quadratic, seed=0, nn_epochs=100
+    )
     assert again.equals(table)
     with pytest.raises(TrajmbrlError, match="test split"):
         reward_prediction(train, train, {}, reward_fn=_quadratic)

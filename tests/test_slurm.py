@@ -36,7 +36,7 @@ FAST = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]  # 2 jobs a
 # the job whose train_state.pt path contains $TRAJMBRL_TEST_STALL writes its SLURM id to
 # $TRAJMBRL_TEST_STALL_MARKER after its first epoch and then hangs, so the test can kill it at
 # a known point instead of racing a 1-second training.
-STALL_HOOK = '''
+STALL_HOOK = """
 import os
 if os.environ.get("TRAJMBRL_TEST_STALL") and os.environ.get("SLURM_JOB_ID"):
     import time
@@ -57,14 +57,15 @@ if os.environ.get("TRAJMBRL_TEST_STALL") and os.environ.get("SLURM_JOB_ID"):
             time.sleep(600)
 
     trainer.save_state = _stalling_save_state
-'''
+"""
 
 
 @functools.cache
 def model_path(root: Path, key: str, seed: int, *overrides: str) -> Path:
     """Where the smoke sweep's job (``key``, ``seed``, ``overrides``) saves its model."""
-    cfg = compose_cfg("experiment=smoke", f"paths.root={root}", f"models={key}", f"seed={seed}",
-                      *overrides)
+    cfg = compose_cfg(
+        "experiment=smoke", f"paths.root={root}", f"models={key}", f"seed={seed}", *overrides
+    )
     return model_dir(cfg, key) / "model.pt"
 
 
@@ -72,8 +73,10 @@ def model_path(root: Path, key: str, seed: int, *overrides: str) -> Path:
 def cluster() -> dict[str, str]:
     """The environment for talking to the local cluster (SLURM_CONF, sacct shim on PATH)."""
     if os.geteuid() != 0:
-        pytest.skip("the local SLURM cluster needs root (scripts/slurm-local.sh installs and "
-                    "starts munged/slurmctld/slurmd)")
+        pytest.skip(
+            "the local SLURM cluster needs root (scripts/slurm-local.sh installs and "
+            "starts munged/slurmctld/slurmd)"
+        )
     was_up = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
     up = subprocess.run([SCRIPT, "up"], capture_output=True, text=True, timeout=900)
     if up.returncode != 0:
@@ -103,28 +106,37 @@ def with_data(root: Path, dataset: Path) -> Path:
     return root
 
 
-def trajmbrl(root: Path, *args: str, env: dict[str, str] | None = None,
-             timeout: float = 240) -> subprocess.CompletedProcess:
+def trajmbrl(
+    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess:
     """Run the CLI with every artifact under ``root``."""
     cmd = [str(TRAJMBRL), *args, f"paths.root={root}", "progress=false"]
-    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def sweep_args(root: Path, launcher: str, name: str = "sweep") -> list[str]:
     """The 4-job training sweep of the tests (models=d,t x seed=0,1) on ``launcher``."""
     extra = FAST if launcher == "slurm" else []
-    return ["-m", f"hydra/launcher={launcher}", "mode=train", "experiment=smoke", "models=d,t",
-            "seed=0,1", f"hydra.sweep.dir={root / name}", "hydra.sweep.subdir=${hydra.job.num}",
-            *extra]
+    return [
+        "-m",
+        f"hydra/launcher={launcher}",
+        "mode=train",
+        "experiment=smoke",
+        "models=d,t",
+        "seed=0,1",
+        f"hydra.sweep.dir={root / name}",
+        "hydra.sweep.subdir=${hydra.job.num}",
+        *extra,
+    ]
 
 
 def wait_for_queue(env: dict[str, str], job_id: str, timeout: float = 120) -> None:
     """Block until no task of array job ``job_id`` is pending or running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(["squeue", "-h", "-j", job_id], env=env, capture_output=True,
-                             text=True).stdout
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job_id], env=env, capture_output=True, text=True
+        ).stdout
         if not out.strip():
             return
         time.sleep(0.5)
@@ -153,13 +165,17 @@ def slurm_sweep(cluster, dataset, tmp_path_factory) -> dict:
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(STALL_HOOK)
     marker = root / "stalled"
-    stall_env = dict(cluster, PYTHONPATH=f"{hook}:{cluster.get('PYTHONPATH', '')}".rstrip(":"),
-                     TRAJMBRL_TEST_STALL="models/t/n=all_t=all/seed=1/",
-                     TRAJMBRL_TEST_STALL_MARKER=str(marker))
+    stall_env = dict(
+        cluster,
+        PYTHONPATH=f"{hook}:{cluster.get('PYTHONPATH', '')}".rstrip(":"),
+        TRAJMBRL_TEST_STALL="models/t/n=all_t=all/seed=1/",
+        TRAJMBRL_TEST_STALL_MARKER=str(marker),
+    )
     cmd = [str(TRAJMBRL), *sweep_args(root, "slurm"), f"paths.root={root}", "progress=false"]
     t0 = time.monotonic()
-    first = subprocess.Popen(cmd, cwd=root, env=stall_env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        cmd, cwd=root, env=stall_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -175,16 +191,25 @@ def slurm_sweep(cluster, dataset, tmp_path_factory) -> dict:
             first.kill()
     killed_after = time.monotonic() - t0
     state = torch.load(stalled_state, weights_only=True)
-    mtimes = {job: model_path(root, *job).stat().st_mtime_ns
-              for job in JOBS if model_path(root, *job).exists()}
+    mtimes = {
+        job: model_path(root, *job).stat().st_mtime_ns
+        for job in JOBS
+        if model_path(root, *job).exists()
+    }
 
     before = array_jobs(root / "sweep")
     t0 = time.monotonic()
     rerun = trajmbrl(root, *sweep_args(root, "slurm"), env=cluster)
     return {
-        "root": root, "task": task, "marker_epoch": int(epoch), "state": state,
-        "first": (first.returncode, out, err), "killed_after": killed_after,
-        "mtimes": mtimes, "rerun": rerun, "rerun_s": time.monotonic() - t0,
+        "root": root,
+        "task": task,
+        "marker_epoch": int(epoch),
+        "state": state,
+        "first": (first.returncode, out, err),
+        "killed_after": killed_after,
+        "mtimes": mtimes,
+        "rerun": rerun,
+        "rerun_s": time.monotonic() - t0,
         "rerun_job": (array_jobs(root / "sweep") - before),
     }
 
@@ -211,8 +236,10 @@ def test_rerun_completes_only_the_killed_job(slurm_sweep):
         assert model_path(root, *job).stat().st_mtime_ns == mtime, f"{job} was retrained"
     assert not model_path(root, "t", 1).with_name("train_state.pt").exists()
     (job_id,) = slurm_sweep["rerun_job"]  # the re-run is one new array of all 4 jobs
-    logs = {i: (root / "sweep" / ".submitit" / f"{job_id}_{i}" / f"{job_id}_{i}_0_log.out")
-            for i in range(4)}
+    logs = {
+        i: (root / "sweep" / ".submitit" / f"{job_id}_{i}" / f"{job_id}_{i}_0_log.out")
+        for i in range(4)
+    }
     skipped = [i for i, log in logs.items() if "already trained" in log.read_text()]
     assert skipped == [0, 1, 2]
     assert "Saved" in logs[3].read_text()
@@ -220,8 +247,15 @@ def test_rerun_completes_only_the_killed_job(slurm_sweep):
 
 def test_evaluate_and_aggregate_the_sweep(slurm_sweep):
     root = slurm_sweep["root"]
-    run = trajmbrl(root, "-m", "mode=eval", "experiment=smoke", "models=[d,t]", "seed=0,1",
-                   f"hydra.sweep.dir={root / 'eval'}")
+    run = trajmbrl(
+        root,
+        "-m",
+        "mode=eval",
+        "experiment=smoke",
+        "models=[d,t]",
+        "seed=0,1",
+        f"hydra.sweep.dir={root / 'eval'}",
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     frame = collect_metrics(root / "outputs" / "smoke")
     table = per_run_table(frame, horizons=[1, 10, 40]).reset_index()
@@ -233,8 +267,9 @@ def test_evaluate_and_aggregate_the_sweep(slurm_sweep):
     assert table[["h=1", "h=10", "h=40"]].notna().all().all()
 
 
-def test_same_sweep_gives_identical_models_on_every_launcher(slurm_sweep, dataset,
-                                                            tmp_path_factory):
+def test_same_sweep_gives_identical_models_on_every_launcher(
+    slurm_sweep, dataset, tmp_path_factory
+):
     on_slurm = slurm_sweep["root"]
     assert slurm_sweep["rerun"].returncode == 0
     for launcher in ("basic", "local"):
@@ -253,9 +288,19 @@ def test_same_sweep_gives_identical_models_on_every_launcher(slurm_sweep, datase
 def test_a_failing_job_names_its_log_and_the_others_complete(cluster, dataset, tmp_path):
     root = with_data(tmp_path, dataset)
     sweep = root / "failing"
-    run = trajmbrl(root, "-m", "hydra/launcher=slurm", "mode=train", "experiment=smoke",
-                   "models=d", "train.num_traj=0,2,4", f"hydra.sweep.dir={sweep}",
-                   "hydra.sweep.subdir=${hydra.job.num}", *FAST, env=cluster)
+    run = trajmbrl(
+        root,
+        "-m",
+        "hydra/launcher=slurm",
+        "mode=train",
+        "experiment=smoke",
+        "models=d",
+        "train.num_traj=0,2,4",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.sweep.subdir=${hydra.job.num}",
+        *FAST,
+        env=cluster,
+    )
     assert run.returncode == 2
     # Hydra names the failed job's overrides; the error ends in one line, no traceback
     message = "config key train.num_traj must be an integer >= 1, got 0"
@@ -266,8 +311,10 @@ def test_a_failing_job_names_its_log_and_the_others_complete(cluster, dataset, t
     assert f"[ERROR] {message} (job log: {job_log})" in job_log.read_text()
     assert f"job log: {job_log}" in run.stderr  # the terminal names the failed job's log
     (array,) = array_jobs(sweep)
-    assert "Job completed successfully" in (
-        sweep / ".submitit" / f"{array}_0" / f"{array}_0_0_log.out").read_text()
+    assert (
+        "Job completed successfully"
+        in (sweep / ".submitit" / f"{array}_0" / f"{array}_0_0_log.out").read_text()
+    )
     # the other jobs of the array completed (the launcher waited for them)
     wait_for_queue(cluster, array, timeout=5)
     assert model_path(root, "d", 0, "train.num_traj=2").exists()

@@ -22,11 +22,19 @@ from trajmbrl.plotting.tables import (
 from trajmbrl.utils.hashed_csv import write_hashed_csv
 
 
-def tidy(model: str, source: str, mse: np.ndarray, seed: int = 0,
-         variant: str = "n=all_t=all") -> pd.DataFrame:
+def tidy(
+    model: str, source: str, mse: np.ndarray, seed: int = 0, variant: str = "n=all_t=all"
+) -> pd.DataFrame:
     """Rows exactly as a metrics CSV holds them."""
-    return tidy_errors(np.asarray(mse, float), env="cartpole", data="stable", model=model,
-                       variant=variant, seed=seed, action_source=source)
+    return tidy_errors(
+        np.asarray(mse, float),
+        env="cartpole",
+        data="stable",
+        model=model,
+        variant=variant,
+        seed=seed,
+        action_source=source,
+    )
 
 
 def frame_of(*parts: pd.DataFrame) -> pd.DataFrame:
@@ -79,9 +87,10 @@ def test_skill_is_one_for_hmean_and_a_ratio_on_the_same_trajectory():
 
 def test_diverged_errors_rank_worst_and_are_not_dropped():
     # a diverged error outranks any finite one; at or above the ceiling (1e6) is diverged too
-    np.testing.assert_array_equal(signed_differences([np.inf, 1.0, np.nan, 3.0, np.inf],
-                                                     [5e5, np.inf, np.inf, 1.0, 2e6]),
-                                  [np.inf, -np.inf, 0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(
+        signed_differences([np.inf, 1.0, np.nan, 3.0, np.inf], [5e5, np.inf, np.inf, 1.0, 2e6]),
+        [np.inf, -np.inf, 0.0, 2.0, 0.0],
+    )
     # a is slightly better on 12 trajectories but diverges on 8 where b does not
     b = np.linspace(0.1, 0.2, 20)
     a = b - 0.01 * np.arange(1, 21)
@@ -113,16 +122,20 @@ def test_ceilings_are_marked_in_cells_and_tables():
 
 
 def test_variants_and_seeds_are_never_pooled():
-    parts = [tidy("d", "logged", np.full((3, 2), v * (s + 1)), seed=s, variant=var)
-             for var, v in (("n=all_t=all", 1.0), ("n=4_t=all", 5.0)) for s in (0, 1)]
+    parts = [
+        tidy("d", "logged", np.full((3, 2), v * (s + 1)), seed=s, variant=var)
+        for var, v in (("n=all_t=all", 1.0), ("n=4_t=all", 5.0))
+        for s in (0, 1)
+    ]
     scored = with_skill(frame_of(*parts))
     table = wide_table(horizon_stats(scored, [2]), "nmse")
     assert sorted(table["row"]) == ["d (logged) [n=4_t=all]", "d (logged) [n=all_t=all]"]
-    assert dict(zip(table["variant"], table["h=2"])) == {"n=all_t=all": "1.5 [1, 2]",
-                                                         "n=4_t=all": "7.5 [5, 10]"}
+    assert dict(zip(table["variant"], table["h=2"])) == {
+        "n=all_t=all": "1.5 [1, 2]",
+        "n=4_t=all": "7.5 [5, 10]",
+    }
     runs = runs_table(scored, [2])
-    assert list(runs.columns[:7]) == ["env", "data", "model", "protocol", "variant", "row",
-                                      "seed"]
+    assert list(runs.columns[:7]) == ["env", "data", "model", "protocol", "variant", "row", "seed"]
     assert len(runs) == 4 and sorted(runs["h=2"]) == [1, 2, 5, 10]
 
 
@@ -136,12 +149,16 @@ def test_comparisons_cover_both_protocols_and_the_strongest_baseline():
     frame = frame_of(*parts)
     rows = frame[["row", "model", "action_source", "variant"]].drop_duplicates()
     fams = families(rows)
-    assert sorted((a, b[0]) for a, b in fams if len(b) == 1) == [("t", "d (closed loop)"),
-                                                                  ("t", "d (logged)")]
+    assert sorted((a, b[0]) for a, b in fams if len(b) == 1) == [
+        ("t", "d (closed loop)"),
+        ("t", "d (logged)"),
+    ]
     strongest = {a: sorted(b) for a, b in fams if len(b) > 1}
-    assert strongest == {"t": ["d (closed loop)", "hmean", "zero"],
-                         "d (logged)": ["d (closed loop)", "hmean", "zero"],
-                         "d (closed loop)": ["hmean", "zero"]}
+    assert strongest == {
+        "t": ["d (closed loop)", "hmean", "zero"],
+        "d (logged)": ["d (closed loop)", "hmean", "zero"],
+        "d (closed loop)": ["hmean", "zero"],
+    }
     scored = with_skill(frame)
     nmse = scored[scored["metric"] == "nmse"]
     tests = comparison_table(nmse, horizon_stats(scored, [1, 2, 3]), [1, 2, 3])
@@ -151,8 +168,12 @@ def test_comparisons_cover_both_protocols_and_the_strongest_baseline():
     logged = tests[tests["comparison"] == "t vs d (logged)"]
     np.testing.assert_allclose(logged["p_holm"], holm(logged["p_value"]))
     assert set(tests["comparison"]) == {
-        "t vs d (logged)", "t vs d (closed loop)", "t vs strongest baseline",
-        "d (logged) vs strongest baseline", "d (closed loop) vs strongest baseline"}
+        "t vs d (logged)",
+        "t vs d (closed loop)",
+        "t vs strongest baseline",
+        "d (logged) vs strongest baseline",
+        "d (closed loop) vs strongest baseline",
+    }
 
 
 def test_mode_plot_writes_both_figures_and_every_table(run_mode, tmp_path, capsys):
@@ -160,17 +181,26 @@ def test_mode_plot_writes_both_figures_and_every_table(run_mode, tmp_path, capsy
     metrics = tmp_path / "outputs" / cfg.experiment_name / cfg.env.name / cfg.data.tag / "metrics"
     metrics.mkdir(parents=True)
     rng = np.random.default_rng(2)
-    for model, source, scale, seeds in (("t", "direct", 0.5, 2), ("d", "logged", 3.0, 2),
-                                        ("d", "controller", 0.7, 2), ("hmean", "direct", 1.0, 1)):
+    for model, source, scale, seeds in (
+        ("t", "direct", 0.5, 2),
+        ("d", "logged", 3.0, 2),
+        ("d", "controller", 0.7, 2),
+        ("hmean", "direct", 1.0, 1),
+    ):
         for s in range(seeds):
             part = tidy(model, source, rng.lognormal(size=(8, 12)) * scale, seed=s)
-            write_hashed_csv(metrics / f"{model}__n=all_t=all__seed={s}__{source}.csv", part,
-                             "fixture")
+            write_hashed_csv(
+                metrics / f"{model}__n=all_t=all__seed={s}__{source}.csv", part, "fixture"
+            )
     with pytest.raises(TrajmbrlError, match=r"plot.rows names \['nope'\]"):
         run_mode("mode=plot", "plot.rows=[t,nope]")
     assert not (metrics.parent / "tables").exists()  # bad input: nothing written
-    run_mode("mode=plot", "plot.horizons=[1,5,12]", "plot.formats=[png]",
-             "plot.rows=[t,'d (closed loop)',hmean]")
+    run_mode(
+        "mode=plot",
+        "plot.horizons=[1,5,12]",
+        "plot.formats=[png]",
+        "plot.rows=[t,'d (closed loop)',hmean]",
+    )
     out = capsys.readouterr().out
     assert "d (closed loop)" in out and "Skill" in out and "p_holm" in out
     tables = metrics.parent / "tables"
@@ -192,10 +222,15 @@ def test_results_summary_names_the_winner_only_when_holm_says_so():
     spec = importlib.util.spec_from_file_location("results_summary", path)
     summary = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(summary)
-    tests = pd.DataFrame({
-        "comparison": ["t vs d (logged)"] * 2 + ["t vs strongest baseline"],
-        "b": ["d (logged)", "d (logged)", "lint"], "horizon": [1, 10, 10],
-        "lower_error": ["d (logged)", "t", "t"], "p_holm": [0.2, 0.001, 0.01]})
+    tests = pd.DataFrame(
+        {
+            "comparison": ["t vs d (logged)"] * 2 + ["t vs strongest baseline"],
+            "b": ["d (logged)", "d (logged)", "lint"],
+            "horizon": [1, 10, 10],
+            "lower_error": ["d (logged)", "t", "t"],
+            "p_holm": [0.2, 0.001, 0.01],
+        }
+    )
     table = summary.verdicts(tests).set_index("comparison")
     assert table.loc["t vs d (logged)", "h=1"] == "n.s. (0.2)"
     assert table.loc["t vs d (logged)", "h=10"] == "t (0.001)"

@@ -61,8 +61,10 @@ def test_corrupt_or_truncated_file_is_reported_and_left_alone(tmp_path):
 
 def test_pickled_object_arrays_are_refused(tmp_path):
     data = toy_dataset()
-    arrays = {k: getattr(data, k) for k in ("states", "actions", "params", "rewards", "lengths",
-                                            "seeds", "split")}
+    arrays = {
+        k: getattr(data, k)
+        for k in ("states", "actions", "params", "rewards", "lengths", "seeds", "split")
+    }
     arrays["states"] = np.empty(data.states.shape, dtype=object)  # needs pickle to load
     path = tmp_path / "evil.npz"
     np.savez(path, **arrays)
@@ -74,6 +76,12 @@ def test_pickled_object_arrays_are_refused(tmp_path):
 def test_shape_errors_name_the_array():
     data = toy_dataset()
     with pytest.raises(TrajmbrlError, match="actions"):
-        type(data)(**{**{k: getattr(data, k) for k in
-                         ("states", "params", "rewards", "lengths", "seeds", "split")},
-                      "actions": data.actions[:, :-1]})
+        type(data)(
+            **{
+                **{
+                    k: getattr(data, k)
+                    for k in ("states", "params", "rewards", "lengths", "seeds", "split")
+                },
+                "actions": data.actions[:, :-1],
+            }
+        )

@@ -17,8 +17,9 @@ def _gen(seed: int = 0) -> torch.Generator:
 
 def _spec(key: str, *, din: int = 3, dout: int = 2, hidden: int = 32) -> ModelSpec:
     """A one-step spec with input ``din`` (state dout + action din - dout) and output ``dout``."""
-    return ModelSpec.for_key(key, state_dim=dout, action_dim=din - dout, param_dim=0,
-                             hidden=hidden, layers=2)
+    return ModelSpec.for_key(
+        key, state_dim=dout, action_dim=din - dout, param_dim=0, hidden=hidden, layers=2
+    )
 
 
 def _data(n: int, seed: int = 0, noise: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,8 +105,7 @@ def test_early_stopping_restores_best_weights_per_member():
     g = _gen(4)
     x, y = torch.randn(400, 3, generator=g), torch.randn(400, 2, generator=g)
     model = DynamicsModel(_spec("de", hidden=64), seed=0)
-    cfg = TrainConfig(epochs=40, batch_size=32, lr=1e-2, patience=3, val_fraction=0.25,
-                      elites=2)
+    cfg = TrainConfig(epochs=40, batch_size=32, lr=1e-2, patience=3, val_fraction=0.25, elites=2)
     trainer = ModelTrainer(model, cfg, progress=False)
     hist = trainer.fit(x, y)
     assert hist.stopped_epoch < 40  # every member ran out of patience
@@ -156,13 +156,15 @@ def test_resume_after_kill_equals_straight_run(tmp_path):
     first = DynamicsModel(_spec("pe", hidden=16), seed=0)
     with pytest.raises(KeyboardInterrupt):
         ModelTrainer(first, cfg, state_path=state, progress=False, state_every=0).fit(
-            x, y, on_epoch=kill)
+            x, y, on_epoch=kill
+        )
     assert state.exists()
 
     epochs_run: list[int] = []
     resumed = DynamicsModel(_spec("pe", hidden=16), seed=99)  # fresh process, other init
     hist = ModelTrainer(resumed, cfg, state_path=state, progress=False).fit(
-        x, y, on_epoch=lambda e, h: epochs_run.append(e))
+        x, y, on_epoch=lambda e, h: epochs_run.append(e)
+    )
     assert epochs_run == [4, 5, 6]
     assert _weights_equal(resumed, straight)
     assert hist.rows == hist_straight.rows
@@ -171,7 +173,8 @@ def test_resume_after_kill_equals_straight_run(tmp_path):
     # a finished state file is not trained again
     again = DynamicsModel(_spec("pe", hidden=16), seed=5)
     ModelTrainer(again, cfg, state_path=state, progress=False).fit(
-        x, y, on_epoch=lambda e, h: epochs_run.append(e))
+        x, y, on_epoch=lambda e, h: epochs_run.append(e)
+    )
     assert epochs_run == [4, 5, 6] and _weights_equal(again, straight)
 
 
@@ -187,13 +190,19 @@ def test_resume_with_other_thread_count_warns(tmp_path, caplog):
 
     threads = torch.get_num_threads()
     with pytest.raises(KeyboardInterrupt):
-        ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state,
-                     progress=False, state_every=0).fit(x, y, on_epoch=kill)
+        ModelTrainer(
+            DynamicsModel(_spec("d", hidden=8)),
+            cfg,
+            state_path=state,
+            progress=False,
+            state_every=0,
+        ).fit(x, y, on_epoch=kill)
     torch.set_num_threads(threads + 1)
     try:
         with caplog.at_level("WARNING", logger="trajmbrl.training.trainer"):
-            ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state,
-                         progress=False).fit(x, y)
+            ModelTrainer(
+                DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state, progress=False
+            ).fit(x, y)
     finally:
         torch.set_num_threads(threads)
     assert f"saved with {threads}" in caplog.text and "OMP_NUM_THREADS" in caplog.text
@@ -203,19 +212,23 @@ def test_state_file_mismatch_and_corruption(tmp_path):
     x, y = _data(200)
     state = tmp_path / "state.pt"
     cfg = TrainConfig(epochs=1, batch_size=64)
-    ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state,
-                 progress=False).fit(x, y)
+    ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state, progress=False).fit(
+        x, y
+    )
     other = TrainConfig(epochs=1, batch_size=64, lr=1e-2)
     with pytest.raises(TrajmbrlError, match="different config"):
-        ModelTrainer(DynamicsModel(_spec("d", hidden=8)), other, state_path=state,
-                     progress=False).fit(x, y)
+        ModelTrainer(
+            DynamicsModel(_spec("d", hidden=8)), other, state_path=state, progress=False
+        ).fit(x, y)
     with pytest.raises(TrajmbrlError, match="different data"):
-        ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state,
-                     progress=False).fit(x + 1, y)
+        ModelTrainer(
+            DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state, progress=False
+        ).fit(x + 1, y)
     state.write_bytes(state.read_bytes()[:100])
     with pytest.raises(TrajmbrlError, match="corrupt") as err:
-        ModelTrainer(DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state,
-                     progress=False).fit(x, y)
+        ModelTrainer(
+            DynamicsModel(_spec("d", hidden=8)), cfg, state_path=state, progress=False
+        ).fit(x, y)
     assert "state.pt" in str(err.value)
 
 
@@ -257,13 +270,14 @@ def test_trajectory_split_holds_out_whole_trajectories():
         seen = set(groups[row].tolist())
         assert seen <= train_traj and len(seen) < 24
     # per-sample split as an option: trajectories then straddle train and validation
-    trainer = ModelTrainer(DynamicsModel(_spec("de", hidden=8), seed=0),
-                           TrainConfig(epochs=1, val_fraction=0.2, split="sample"),
-                           progress=False)
+    trainer = ModelTrainer(
+        DynamicsModel(_spec("de", hidden=8), seed=0),
+        TrainConfig(epochs=1, val_fraction=0.2, split="sample"),
+        progress=False,
+    )
     trainer.fit(x, y, groups=groups)
     assert trainer.val_indices is not None and trainer.train_indices is not None
-    assert set(groups[trainer.val_indices].tolist()) & set(
-        groups[trainer.train_indices].tolist())
+    assert set(groups[trainer.val_indices].tolist()) & set(groups[trainer.train_indices].tolist())
 
 
 def test_step_budget_without_early_stopping_keeps_final_weights():
@@ -291,6 +305,7 @@ def test_bf16_trains_close_to_fp32(tmp_path):
         def on_epoch(epoch: int, hist: object, log: CurveLog = log, seen: list = seen) -> None:
             log(epoch, hist)  # type: ignore[arg-type]
             seen.append(len(pd.read_csv(log.path)))  # readable while training runs
+
         hist = ModelTrainer(model, cfg, progress=False).fit(x, y, on_epoch=on_epoch)
         assert seen == [1, 2, 3, 4]
         assert pd.read_csv(log.path).equals(hist.to_frame())
@@ -310,5 +325,6 @@ def test_tensorboard_without_the_package_is_one_clear_error(tmp_path):
     x, y = _data(50)
     log = CurveLog(tmp_path / "history.csv", tensorboard=True)
     with pytest.raises(TrajmbrlError, match="train.tensorboard"):
-        ModelTrainer(DynamicsModel(_spec("d", hidden=8)), TrainConfig(epochs=1),
-                     progress=False).fit(x, y, on_epoch=log)
+        ModelTrainer(
+            DynamicsModel(_spec("d", hidden=8)), TrainConfig(epochs=1), progress=False
+        ).fit(x, y, on_epoch=log)

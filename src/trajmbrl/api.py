@@ -46,7 +46,7 @@ def dataset_from_arrays(
     states = np.asarray(states, dtype=np.float64)
     n, t = states.shape[0], states.shape[1] - 1
     split = np.full(n, TRAIN, dtype=np.int8)
-    split[n - num_test:] = TEST if num_test else TRAIN
+    split[n - num_test :] = TEST if num_test else TRAIN
     data = TrajectoryData(
         states=states,
         actions=np.asarray(actions, dtype=np.float64),
@@ -87,8 +87,9 @@ def training_samples(
     if model_config(key)["family"] == "one_step":
         x, y, report = one_step_samples(selected)
     else:
-        x, y, report = trajectory_pairs(selected, t_range=t_range, keep_rate=keep_rate,
-                                        max_pairs=max_pairs, seed=seed)
+        x, y, report = trajectory_pairs(
+            selected, t_range=t_range, keep_rate=keep_rate, max_pairs=max_pairs, seed=seed
+        )
     if not np.isfinite(x).all() or not np.isfinite(y).all():
         raise TrajmbrlError("training samples contain NaN/inf (diverged trajectories?)")
     return x, y, report
@@ -102,9 +103,14 @@ def trainer_config(settings: dict[str, Any], *, seed: int = 0, **train: Any) -> 
 
     if int(settings["ensemble_size"]) == 1:
         train["resample"] = "none"  # resampling only diversifies ensemble members
-    return TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
-                       lr=float(settings["lr"]), weight_decay=float(settings["weight_decay"]),
-                       seed=seed, **train)
+    return TrainConfig(
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        lr=float(settings["lr"]),
+        weight_decay=float(settings["weight_decay"]),
+        seed=seed,
+        **train,
+    )
 
 
 def train_model(
@@ -138,11 +144,13 @@ def train_model(
     names = {f.name for f in fields(TrainConfig)} - {"seed", *model_config(key)}
     train = {k: settings.pop(k) for k in list(settings) if k in names}
     merged = resolve_model(key, model_config(key), settings)
-    spec = ModelSpec.for_key(key, state_dim=state_dim, action_dim=action_dim,
-                             param_dim=param_dim, **settings)
+    spec = ModelSpec.for_key(
+        key, state_dim=state_dim, action_dim=action_dim, param_dim=param_dim, **settings
+    )
     model = DynamicsModel(spec, seed=seed).to(device)
-    trainer = ModelTrainer(model, trainer_config(merged, seed=seed, **train),
-                           state_path=state_path, progress=progress)
+    trainer = ModelTrainer(
+        model, trainer_config(merged, seed=seed, **train), state_path=state_path, progress=progress
+    )
     as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
     groups = None if traj is None else torch.as_tensor(np.asarray(traj), device=device)
     history = trainer.fit(as_t(x), as_t(y), groups=groups)
@@ -150,14 +158,27 @@ def train_model(
 
 
 def train_on_dataset(
-    key: str, data: TrajectoryData, *, seed: int = 0, sampling: dict[str, Any] | None = None,
+    key: str,
+    data: TrajectoryData,
+    *,
+    seed: int = 0,
+    sampling: dict[str, Any] | None = None,
     **settings: Any,
 ) -> tuple[DynamicsModel, History]:
     """:func:`training_samples` (``sampling``: num_traj, t_range, keep_rate, max_pairs) then
     :func:`train_model` with the dataset's dimensions."""
     x, y, report = training_samples(data, key, seed=seed, **(sampling or {}))
-    return train_model(key, x, y, state_dim=data.state_dim, action_dim=data.action_dim,
-                       param_dim=data.param_dim, seed=seed, traj=report.traj, **settings)
+    return train_model(
+        key,
+        x,
+        y,
+        state_dim=data.state_dim,
+        action_dim=data.action_dim,
+        param_dim=data.param_dim,
+        seed=seed,
+        traj=report.traj,
+        **settings,
+    )
 
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DynamicsModel:
@@ -190,8 +211,9 @@ def predict(
     :param theta: (N, dp) controller parameters.
     """
     if model.spec.family != "trajectory":
-        raise TrajmbrlError(f"predict() is for trajectory models; {model.spec.key!r} is one-step:"
-                            " use rollout()")
+        raise TrajmbrlError(
+            f"predict() is for trajectory models; {model.spec.key!r} is one-step: use rollout()"
+        )
     hs = np.arange(1, horizons + 1) if isinstance(horizons, int) else np.asarray(horizons)
     dev = next(model.parameters()).device
     as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
@@ -226,8 +248,10 @@ def rollout(
     from trajmbrl.evaluation.rollout import predict_one_step_model
 
     if model.spec.family != "one_step":
-        raise TrajmbrlError(f"rollout() is for one-step models; {model.spec.key!r} is a "
-                            "trajectory model: use predict()")
+        raise TrajmbrlError(
+            f"rollout() is for one-step models; {model.spec.key!r} is a "
+            "trajectory model: use predict()"
+        )
     if (actions is None) == (controller is None):
         raise TrajmbrlError("rollout() needs exactly one of actions= or controller=")
     s0 = np.asarray(s0, dtype=np.float64).reshape(-1, model.spec.state_dim)
@@ -236,8 +260,15 @@ def rollout(
     if params is None:
         raise TrajmbrlError("rollout(controller=...) needs params= (N, dp), theta per row")
     zeros = np.zeros((s0.shape[0], horizon, model.spec.action_dim))
-    return predict_one_step_model(model, s0, zeros, horizon, action_source="controller",
-                                  sampler=controller, params=np.asarray(params))
+    return predict_one_step_model(
+        model,
+        s0,
+        zeros,
+        horizon,
+        action_source="controller",
+        sampler=controller,
+        params=np.asarray(params),
+    )
 
 
 def score(pred: np.ndarray, data: TrajectoryData) -> np.ndarray:
@@ -247,9 +278,11 @@ def score(pred: np.ndarray, data: TrajectoryData) -> np.ndarray:
     pred = np.asarray(pred, dtype=np.float64)
     h = pred.shape[1]
     if h > data.horizon or pred.shape[0] != data.num:
-        raise TrajmbrlError(f"pred has shape {pred.shape}; the data has {data.num} "
-                            f"trajectories of {data.horizon} steps")
-    true = data.states[:, 1: h + 1].copy()
+        raise TrajmbrlError(
+            f"pred has shape {pred.shape}; the data has {data.num} "
+            f"trajectories of {data.horizon} steps"
+        )
+    true = data.states[:, 1 : h + 1].copy()
     true[np.arange(1, h + 1)[None, :] > data.lengths[:, None]] = np.nan
     lo, hi = data.meta.get("state_min"), data.meta.get("state_max")
     if lo is None or hi is None:

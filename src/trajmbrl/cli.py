@@ -23,8 +23,10 @@ log = logging.getLogger("trajmbrl")
 
 
 #: Command-line keys that no longer exist -> what replaces them.
-REMOVED = {"eval.models": "models=<key> or models=[k1,k2] (one syntax for train, eval, control)",
-           "eval.action_source": "eval.protocols=[logged,controller] (or one of them)"}
+REMOVED = {
+    "eval.models": "models=<key> or models=[k1,k2] (one syntax for train, eval, control)",
+    "eval.action_source": "eval.protocols=[logged,controller] (or one of them)",
+}
 
 
 register_resolvers()

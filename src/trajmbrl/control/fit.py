@@ -21,9 +21,11 @@ def key_like(key: str, *, family: str | None = None, probabilistic: bool | None 
     exactly when ``key`` is: ``key_like("te", family="one_step") == "de"``,
     ``key_like("te", family="one_step", probabilistic=True) == "pe"``."""
     base = model_config(key)
-    want = {"family": family or base["family"],
-            "probabilistic": base["probabilistic"] if probabilistic is None else probabilistic,
-            "ensemble": base["ensemble_size"] > 1}
+    want = {
+        "family": family or base["family"],
+        "probabilistic": base["probabilistic"] if probabilistic is None else probabilistic,
+        "ensemble": base["ensemble_size"] > 1,
+    }
     for k in model_keys():
         c = model_config(k)
         if (c["family"], c["probabilistic"], c["ensemble_size"] > 1) == tuple(want.values()):
@@ -55,16 +57,24 @@ def fit_model(recipe: ModelRecipe, data: TrajectoryData, seed: int) -> DynamicsM
     if recipe.family == "one_step":
         x, y, _ = one_step_samples(data)
     else:
-        x, y, _ = trajectory_pairs(data, t_range=data.horizon, keep_rate=None,
-                                   max_pairs=recipe.max_pairs, seed=seed)
+        x, y, _ = trajectory_pairs(
+            data, t_range=data.horizon, keep_rate=None, max_pairs=recipe.max_pairs, seed=seed
+        )
     keep = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
     x, y = x[keep], y[keep]
     s = recipe.settings
-    spec = ModelSpec.for_key(recipe.key, state_dim=data.state_dim, action_dim=data.action_dim,
-                             param_dim=data.param_dim, ensemble_size=s["ensemble_size"],
-                             hidden=s["hidden"], layers=s["layers"])
+    spec = ModelSpec.for_key(
+        recipe.key,
+        state_dim=data.state_dim,
+        action_dim=data.action_dim,
+        param_dim=data.param_dim,
+        ensemble_size=s["ensemble_size"],
+        hidden=s["hidden"],
+        layers=s["layers"],
+    )
     model = DynamicsModel(spec, seed=seed)
     ModelTrainer(model, replace(recipe.train, seed=seed), progress=False).fit(
-        torch.as_tensor(x), torch.as_tensor(y))
+        torch.as_tensor(x), torch.as_tensor(y)
+    )
     model.eval()
     return model

@@ -28,8 +28,19 @@ from trajmbrl.control.tasks import ControlTask
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.seeding import child_seeds
 
-COLUMNS = ["env", "method", "model", "seed", "round", "episodes", "true_score", "true_std",
-           "predicted_score", "wall_clock", "theta"]
+COLUMNS = [
+    "env",
+    "method",
+    "model",
+    "seed",
+    "round",
+    "episodes",
+    "true_score",
+    "true_std",
+    "predicted_score",
+    "wall_clock",
+    "theta",
+]
 
 
 @dataclass(frozen=True)
@@ -46,24 +57,31 @@ class Budget:
     curve_episodes: int | None = None
 
     def __post_init__(self) -> None:
-        checks = [("random_episodes", self.random_episodes, 3), ("rounds", self.rounds, 1),
-                  ("eval_episodes", self.eval_episodes, 1), ("init_states", self.init_states, 1),
-                  ("chosen_episodes", self.chosen_episodes, self.rounds * 2),
-                  ("curve_episodes", self.curve_episodes or 1, 1)]
+        checks = [
+            ("random_episodes", self.random_episodes, 3),
+            ("rounds", self.rounds, 1),
+            ("eval_episodes", self.eval_episodes, 1),
+            ("init_states", self.init_states, 1),
+            ("chosen_episodes", self.chosen_episodes, self.rounds * 2),
+            ("curve_episodes", self.curve_episodes or 1, 1),
+        ]
         for key, value, low in checks:
             if value < low:
                 raise TrajmbrlError(f"control.{key} must be >= {low}, got {value}")
         if self.chosen_episodes % self.rounds:
-            raise TrajmbrlError(f"control.chosen_episodes ({self.chosen_episodes}) must be a "
-                                f"multiple of control.rounds ({self.rounds})")
+            raise TrajmbrlError(
+                f"control.chosen_episodes ({self.chosen_episodes}) must be a "
+                f"multiple of control.rounds ({self.rounds})"
+            )
 
     def per_round(self) -> list[int]:
         """Episodes of each round (equal: env_cma runs one generation per round)."""
         return [self.chosen_episodes // self.rounds] * self.rounds
 
 
-def run_control(task: ControlTask, method: str, settings: Settings, budget: Budget,
-                seed: int) -> pd.DataFrame:
+def run_control(
+    task: ControlTask, method: str, settings: Settings, budget: Budget, seed: int
+) -> pd.DataFrame:
     """Run ``method`` on ``task`` for one seed. :returns: one row per round (:data:`COLUMNS`)."""
     system = System(task)
     try:
@@ -86,12 +104,21 @@ def run_control(task: ControlTask, method: str, settings: Settings, budget: Budg
             last = round_ == budget.rounds
             true, predicted = m.evaluate(eval_seeds[: None if last else budget.curve_episodes])
             theta = None if m.theta is None or task.per_episode else m.theta.tolist()
-            rows.append({
-                "env": task.name, "method": method, "model": m.model_key, "seed": seed,
-                "round": round_, "episodes": log.episodes, "true_score": float(true.mean()),
-                "true_std": float(true.std()), "predicted_score": predicted,
-                "wall_clock": round(spent, 3), "theta": json.dumps(theta),
-            })
+            rows.append(
+                {
+                    "env": task.name,
+                    "method": method,
+                    "model": m.model_key,
+                    "seed": seed,
+                    "round": round_,
+                    "episodes": log.episodes,
+                    "true_score": float(true.mean()),
+                    "true_std": float(true.std()),
+                    "predicted_score": predicted,
+                    "wall_clock": round(spent, 3),
+                    "theta": json.dumps(theta),
+                }
+            )
             start = time.perf_counter()
     finally:
         system.close()

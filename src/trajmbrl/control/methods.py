@@ -24,11 +24,18 @@ from trajmbrl.control.tasks import ControlTask
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.regressors import fit_gp
 
-METHODS = ("model_cma", "model_cma_onestep", "model_gp", "env_cma", "env_bo", "random",
-           "reference", "mpc_pets")
+METHODS = (
+    "model_cma",
+    "model_cma_onestep",
+    "model_gp",
+    "env_cma",
+    "env_bo",
+    "random",
+    "reference",
+    "mpc_pets",
+)
 #: model family each model-based method needs (its model is the recipe's key or counterpart)
-NEEDS_MODEL = {"model_cma": "trajectory", "model_cma_onestep": "one_step",
-               "mpc_pets": "one_step"}
+NEEDS_MODEL = {"model_cma": "trajectory", "model_cma_onestep": "one_step", "mpc_pets": "one_step"}
 
 
 def method_model_key(method: str, selected: str) -> str | None:
@@ -60,8 +67,14 @@ class Method:
 
     model_key = ""
 
-    def __init__(self, task: ControlTask, system: System, settings: Settings, seed: int,
-                 init_states: np.ndarray) -> None:
+    def __init__(
+        self,
+        task: ControlTask,
+        system: System,
+        settings: Settings,
+        seed: int,
+        init_states: np.ndarray,
+    ) -> None:
         self.task, self.system, self.cfg, self.seed = task, system, settings, seed
         self.s0 = init_states  # (S, ds) initial states a candidate is scored on in a model
         self.rng = np.random.default_rng([seed, 4])
@@ -95,8 +108,10 @@ class Reference(Method):
 
     def update(self, log: EpisodeLog, round_: int) -> None:
         if self.task.reference is None:
-            raise TrajmbrlError(f"control.method=reference: the {self.task.name} task has no "
-                                "hand-designed controller")
+            raise TrajmbrlError(
+                f"control.method=reference: the {self.task.name} task has no "
+                "hand-designed controller"
+            )
         self.theta = self.task.reference
 
 
@@ -164,8 +179,7 @@ class ModelSearch(Method):
         elif self.kind == "trajectory":
             model = fit_model(self.recipe, log.to_data(), seed)
             kappa = self.cfg.kappa
-            self.objective = lambda th, s0, h: trajectory_scores(model, self.task, th, s0, h,
-                                                                 kappa)
+            self.objective = lambda th, s0, h: trajectory_scores(model, self.task, th, s0, h, kappa)
         else:
             model = fit_model(self.recipe, log.to_data(), seed)
             self.objective = lambda th, s0, h: onestep_scores(model, self.task, th, s0, h)
@@ -177,24 +191,33 @@ class ModelSearch(Method):
         """Best theta (dp,) for initial states s0 (S, ds) over ``steps``, and its prediction."""
         assert self.objective is not None
         obj = self.objective
-        z, f = cma_maximize(lambda z: obj(self.task.to_theta(z), s0, steps), self.best_seen,
-                            self.cfg.cma, int(self.rng.integers(2**31 - 1)))
+        z, f = cma_maximize(
+            lambda z: obj(self.task.to_theta(z), s0, steps),
+            self.best_seen,
+            self.cfg.cma,
+            int(self.rng.integers(2**31 - 1)),
+        )
         return self.task.to_theta(z), f
 
     def _chooser(self, explore: bool) -> Callable[[np.ndarray, int], np.ndarray]:
         def choose(state: np.ndarray, steps: int) -> np.ndarray:
-            theta = self.theta if self.theta is not None and not self.task.per_episode else \
-                self.plan(state[None, :], steps)[0]
+            theta = (
+                self.theta
+                if self.theta is not None and not self.task.per_episode
+                else self.plan(state[None, :], steps)[0]
+            )
             if explore:
                 noise = self.rng.normal(0.0, self.cfg.explore_std, self.task.dim)
                 theta = self.task.to_theta(self.task.to_unit(theta) + noise)
             return theta
+
         return choose
 
     def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
         for k, s in enumerate(seeds):
-            self.system.run_planned(self._chooser(explore=k > 0), int(s),
-                                    self.cfg.replan_every, log)
+            self.system.run_planned(
+                self._chooser(explore=k > 0), int(s), self.cfg.replan_every, log
+            )
 
     def evaluate(self, seeds: np.ndarray) -> tuple[np.ndarray, float]:
         if not self.task.per_episode:
@@ -207,8 +230,9 @@ class ModelSearch(Method):
                 preds.append(f)
             return theta
 
-        true = np.array([self.system.run_planned(choose, int(s), self.cfg.replan_every)
-                         for s in seeds])
+        true = np.array(
+            [self.system.run_planned(choose, int(s), self.cfg.replan_every) for s in seeds]
+        )
         return true, float(np.mean(preds))
 
 
@@ -238,13 +262,20 @@ def _recipe(settings: Settings, family: str) -> ModelRecipe:
     """The method's model recipe, checked to be of ``family``."""
     recipe = settings.recipe
     if recipe is None or recipe.family != family:
-        raise TrajmbrlError(f"this method needs a {family} model, got "
-                            f"{None if recipe is None else recipe.key}")
+        raise TrajmbrlError(
+            f"this method needs a {family} model, got {None if recipe is None else recipe.key}"
+        )
     return recipe
 
 
-def make_method(name: str, task: ControlTask, system: System, settings: Settings, seed: int,
-                init_states: np.ndarray) -> Method:
+def make_method(
+    name: str,
+    task: ControlTask,
+    system: System,
+    settings: Settings,
+    seed: int,
+    init_states: np.ndarray,
+) -> Method:
     """The method called ``name`` (one of :data:`METHODS`)."""
     args = (task, system, settings, seed, init_states)
     if name == "model_cma":
@@ -253,9 +284,15 @@ def make_method(name: str, task: ControlTask, system: System, settings: Settings
         return ModelSearch("one_step", *args)
     if name == "model_gp":
         return ModelSearch("gp", *args)
-    simple = {"env_cma": EnvCMA, "env_bo": EnvBO, "random": RandomSearch,
-              "reference": Reference, "mpc_pets": MPCPets}
+    simple = {
+        "env_cma": EnvCMA,
+        "env_bo": EnvBO,
+        "random": RandomSearch,
+        "reference": Reference,
+        "mpc_pets": MPCPets,
+    }
     if name not in simple:
-        raise TrajmbrlError(f"control.method={name!r} is unknown; choose one of "
-                            f"{', '.join(METHODS)}")
+        raise TrajmbrlError(
+            f"control.method={name!r} is unknown; choose one of {', '.join(METHODS)}"
+        )
     return simple[name](*args)

@@ -38,18 +38,22 @@ class CEMSettings:
 
     def __post_init__(self) -> None:
         if min(self.horizon, self.population, self.elites, self.iterations, self.particles) < 1:
-            raise TrajmbrlError("control.mpc sizes (horizon, population, elites, iterations, "
-                                "particles) must all be >= 1")
+            raise TrajmbrlError(
+                "control.mpc sizes (horizon, population, elites, iterations, "
+                "particles) must all be >= 1"
+            )
         if self.elites > self.population:
-            raise TrajmbrlError(f"control.mpc.elites ({self.elites}) exceeds the population "
-                                f"({self.population})")
+            raise TrajmbrlError(
+                f"control.mpc.elites ({self.elites}) exceeds the population ({self.population})"
+            )
 
 
 class CEMPlanner:
     """Plans the next action of N systems at once. :param model: a one-step model (pe)."""
 
-    def __init__(self, model: DynamicsModel, task: ControlTask, settings: CEMSettings,
-                 seed: int) -> None:
+    def __init__(
+        self, model: DynamicsModel, task: ControlTask, settings: CEMSettings, seed: int
+    ) -> None:
         if task.action_low is None or task.action_high is None:
             raise TrajmbrlError(f"mpc_pets needs action bounds; the {task.name} task has none")
         self.model, self.task, self.cfg = model, task, settings
@@ -86,8 +90,9 @@ class CEMPlanner:
         mean = self.mean
         std = (cfg.init_std * self.half).expand_as(mean).clone()
         for _ in range(cfg.iterations):
-            noise = torch.randn((mean.shape[0], cfg.population, *mean.shape[1:]),
-                                generator=self.gen)
+            noise = torch.randn(
+                (mean.shape[0], cfg.population, *mean.shape[1:]), generator=self.gen
+            )
             cand = torch.clamp(mean.unsqueeze(1) + std.unsqueeze(1) * noise, self.low, self.high)
             ret = self._returns(obs, cand)
             idx = ret.topk(cfg.elites, dim=1).indices  # (N, elites)

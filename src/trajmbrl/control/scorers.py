@@ -27,8 +27,12 @@ def _grid(theta: np.ndarray, s0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def trajectory_scores(
-    model: DynamicsModel, task: ControlTask, theta: np.ndarray, s0: np.ndarray,
-    horizon: int | None = None, kappa: float = 0.0,
+    model: DynamicsModel,
+    task: ControlTask,
+    theta: np.ndarray,
+    s0: np.ndarray,
+    horizon: int | None = None,
+    kappa: float = 0.0,
 ) -> np.ndarray:
     """Predicted score per candidate from ``f(s_0, h, theta)``, h = 1..H, in one query.
 
@@ -49,7 +53,10 @@ def trajectory_scores(
 
 
 def onestep_scores(
-    model: DynamicsModel, task: ControlTask, theta: np.ndarray, s0: np.ndarray,
+    model: DynamicsModel,
+    task: ControlTask,
+    theta: np.ndarray,
+    s0: np.ndarray,
     horizon: int | None = None,
 ) -> np.ndarray:
     """Predicted score per candidate from a closed-loop roll-out of a one-step model.
@@ -60,8 +67,15 @@ def onestep_scores(
     h = horizon or task.horizon
     starts, params = _grid(theta, s0)
     no_actions = np.zeros((starts.shape[0], 0, model.spec.action_dim))
-    pred = predict_one_step_model(model, starts, no_actions, h, action_source="controller",
-                                  sampler=task.sampler, params=params)
+    pred = predict_one_step_model(
+        model,
+        starts,
+        no_actions,
+        h,
+        action_source="controller",
+        sampler=task.sampler,
+        params=params,
+    )
     return task.score(pred).reshape(theta.shape[0], s0.shape[0]).mean(axis=1)
 
 

@@ -35,8 +35,15 @@ def cma_strategy(x0: np.ndarray, sigma: float, popsize: int, seed: int) -> objec
     """A seeded, silent ``cma.CMAEvolutionStrategy`` bounded to [0, 1]^dp."""
     import cma
 
-    opts = {"bounds": [0.0, 1.0], "popsize": int(popsize), "seed": int(seed) % (2**31 - 2) + 1,
-            "verbose": -9, "verb_log": 0, "verb_disp": 0, "CMA_stds": None}
+    opts = {
+        "bounds": [0.0, 1.0],
+        "popsize": int(popsize),
+        "seed": int(seed) % (2**31 - 2) + 1,
+        "verbose": -9,
+        "verb_log": 0,
+        "verb_disp": 0,
+        "CMA_stds": None,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return cma.CMAEvolutionStrategy(np.clip(x0, 0.0, 1.0).tolist(), float(sigma), opts)
@@ -93,8 +100,11 @@ class BayesOpt:
 
     def add(self, z: np.ndarray, value: float) -> None:
         params = {n: float(v) for n, v in zip(self.names, np.clip(z, 0.0, 1.0))}
-        self.study.add_trial(self._optuna.trial.create_trial(
-            params=params, distributions=self.dists, value=float(value)))
+        self.study.add_trial(
+            self._optuna.trial.create_trial(
+                params=params, distributions=self.dists, value=float(value)
+            )
+        )
 
     def ask(self) -> np.ndarray:
         with warnings.catch_warnings():

@@ -53,8 +53,12 @@ class EpisodeLog:
             states[k, : len(s)], actions[k, : len(a)] = s, a
         lengths = np.array([len(a) for a in self.actions], dtype=np.int64)
         return TrajectoryData(
-            states=states, actions=actions, params=np.stack(self.params),
-            rewards=np.zeros((n, t)), lengths=lengths, seeds=np.full(n, -1, dtype=np.int64),
+            states=states,
+            actions=actions,
+            params=np.stack(self.params),
+            rewards=np.zeros((n, t)),
+            lengths=lengths,
+            seeds=np.full(n, -1, dtype=np.int64),
             split=np.full(n, TRAIN, dtype=np.int8),
         )
 
@@ -84,8 +88,9 @@ class System:
 
     def run(self, theta: np.ndarray, seed: int, log: EpisodeLog | None = None) -> float:
         """One episode with a fixed theta (dp,). :returns: its true score."""
-        states, actions, _, _ = rollout(self.env, self.task.sampler, np.asarray(theta),
-                                        self.task.horizon, int(seed), self.idx)
+        states, actions, _, _ = rollout(
+            self.env, self.task.sampler, np.asarray(theta), self.task.horizon, int(seed), self.idx
+        )
         if log is not None:
             log.add_segment(states, actions, theta)
             log.scores.append(self.score(states))
@@ -93,7 +98,10 @@ class System:
         return self.score(states)
 
     def run_planned(
-        self, choose: Chooser, seed: int, replan_every: int | None = None,
+        self,
+        choose: Chooser,
+        seed: int,
+        replan_every: int | None = None,
         log: EpisodeLog | None = None,
     ) -> float:
         """One episode whose theta is chosen from ``s_0`` (and again every ``replan_every``
@@ -127,8 +135,14 @@ class System:
             log.thetas.append(first)
         return self.score(states)
 
-    def _close_segment(self, full: list[np.ndarray], start: int, actions: list[np.ndarray],
-                       theta: np.ndarray, log: EpisodeLog | None) -> None:
+    def _close_segment(
+        self,
+        full: list[np.ndarray],
+        start: int,
+        actions: list[np.ndarray],
+        theta: np.ndarray,
+        log: EpisodeLog | None,
+    ) -> None:
         if log is not None and actions:
             seg = np.stack([self._obs(o) for o in full[start:]])
             log.add_segment(seg, np.stack(actions), theta)

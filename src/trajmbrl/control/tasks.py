@@ -101,9 +101,17 @@ def _cartpole(horizon: int | None) -> ControlTask:
     k_star = sampler.k_star
     lo, hi = np.minimum(0.0, 3.0 * k_star), np.maximum(0.0, 3.0 * k_star)
     return ControlTask(
-        "cartpole", "trajmbrl/Cartpole-v0", sampler, horizon or 200, lo, hi,
-        cartpole_control_reward, reference=k_star.copy(), env_kwargs={"terminate": False},
-        action_low=np.array([-1.0]), action_high=np.array([1.0]),
+        "cartpole",
+        "trajmbrl/Cartpole-v0",
+        sampler,
+        horizon or 200,
+        lo,
+        hi,
+        cartpole_control_reward,
+        reference=k_star.copy(),
+        env_kwargs={"terminate": False},
+        action_low=np.array([-1.0]),
+        action_high=np.array([1.0]),
     )
 
 
@@ -113,9 +121,15 @@ def _crazyflie(horizon: int | None) -> ControlTask:
     lo = np.array([P_RANGE[0], P_RANGE[0], D_RANGE[0], D_RANGE[0]])
     hi = np.array([P_RANGE[1], P_RANGE[1], D_RANGE[1], D_RANGE[1]])
     return ControlTask(
-        "crazyflie", "trajmbrl/Crazyflie-v0", CrazyfliePDSampler(), horizon or 500, lo, hi,
+        "crazyflie",
+        "trajmbrl/Crazyflie-v0",
+        CrazyfliePDSampler(),
+        horizon or 500,
+        lo,
+        hi,
         crazyflie_control_reward,
-        action_low=np.zeros(4), action_high=np.full(4, 65535.0),
+        action_low=np.zeros(4),
+        action_high=np.full(4, 65535.0),
     )
 
 
@@ -126,8 +140,14 @@ def _reacher(horizon: int | None) -> ControlTask:
     lo = np.concatenate([np.zeros(5), np.zeros(5), -np.ones(5)])
     hi = np.ones(15)
     return ControlTask(
-        "reacher", "trajmbrl/Reacher3D-v0", ReacherPDSampler(), horizon or 500, lo, hi,
-        reacher_return_reward, per_episode=True,
+        "reacher",
+        "trajmbrl/Reacher3D-v0",
+        ReacherPDSampler(),
+        horizon or 500,
+        lo,
+        hi,
+        reacher_return_reward,
+        per_episode=True,
         state_indices=np.asarray(Reacher3DEnv.STATE_INDICES, dtype=np.int64),
     )
 
@@ -142,8 +162,9 @@ TASKS: dict[str, Callable[[int | None], ControlTask]] = {
 def make_task(env: str, horizon: int | None = None) -> ControlTask:
     """The control task of ``env`` with episodes of ``horizon`` steps (None = the default)."""
     if env not in TASKS:
-        raise TrajmbrlError(f"mode=control has no task for envs={env}; choose one of "
-                            f"{sorted(TASKS)}")
+        raise TrajmbrlError(
+            f"mode=control has no task for envs={env}; choose one of {sorted(TASKS)}"
+        )
     if horizon is not None and horizon < 2:
         raise TrajmbrlError(f"control.horizon must be >= 2, got {horizon}")
     return TASKS[env](horizon)

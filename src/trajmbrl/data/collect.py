@@ -48,7 +48,8 @@ class CollectReport:
             "terminated_early": self.terminated_early,
             "diverged": self.diverged,
             "diverged_share": (
-                None if self.diverged is None
+                None
+                if self.diverged is None
                 else round(self.diverged / max(1, self.accepted + self.rejected), 4)
             ),
             "acceptance_rate": round(self.acceptance_rate, 4),
@@ -126,13 +127,16 @@ def collect(
     env = gym.make(env_id, **(env_kwargs or {})).unwrapped
     idx = np.asarray(state_indices, dtype=np.int64) if state_indices is not None else None
     report = CollectReport()
-    splits = [(TRAIN, "train", child_seeds(seed, num_train, stream=0)),
-              (TEST, "test", child_seeds(seed, num_test, stream=1))]
+    splits = [
+        (TRAIN, "train", child_seeds(seed, num_train, stream=0)),
+        (TEST, "test", child_seeds(seed, num_test, stream=1)),
+    ]
     total = num_train + num_test
     records: list[tuple[Any, ...]] = []
     start = time.perf_counter()
-    bar = tqdm(total=total, desc=f"collect {env_id}", unit="traj",
-               disable=not show_progress(progress))
+    bar = tqdm(
+        total=total, desc=f"collect {env_id}", unit="traj", disable=not show_progress(progress)
+    )
     try:
         for split_id, split_name, seeds in splits:
             stats = {"accepted": 0, "rejected": 0}
@@ -202,4 +206,3 @@ def _stack(records: list[Any], horizon: int) -> TrajectoryData:
         seeds=np.asarray([r[4] for r in records], dtype=np.int64),
         split=np.asarray([r[5] for r in records], dtype=np.int8),
     )
-

@@ -116,8 +116,9 @@ def one_step_samples(data: TrajectoryData) -> tuple[np.ndarray, np.ndarray, Samp
     a = data.actions[valid]
     x = np.concatenate([s, a], axis=1)
     y = s_next - s
-    report = SampleReport("one_step", data.num, t, int(valid.sum()), int(valid.sum()),
-                          traj=np.nonzero(valid)[0])
+    report = SampleReport(
+        "one_step", data.num, t, int(valid.sum()), int(valid.sum()), traj=np.nonzero(valid)[0]
+    )
     return x.astype(np.float32), y.astype(np.float32), report
 
 
@@ -165,9 +166,7 @@ def trajectory_pairs(
     n, h_idx = np.divmod(block, t_range)
     i = flat - starts[block]
     h = h_idx + 1
-    x = np.concatenate(
-        [data.states[n, i], h[:, None].astype(np.float64), data.params[n]], axis=1
-    )
+    x = np.concatenate([data.states[n, i], h[:, None].astype(np.float64), data.params[n]], axis=1)
     y = data.states[n, i + h]
     report = SampleReport(
         "trajectory", data.num, t_range, total, int(keep), keep_rate, max_pairs, traj=n

@@ -95,9 +95,7 @@ class TrajectoryData:
 
     def subset(self, index: np.ndarray) -> TrajectoryData:
         """The trajectories at ``index`` (same meta)."""
-        return TrajectoryData(
-            **{k: getattr(self, k)[index] for k in ARRAYS}, meta=dict(self.meta)
-        )
+        return TrajectoryData(**{k: getattr(self, k)[index] for k in ARRAYS}, meta=dict(self.meta))
 
     def train(self) -> TrajectoryData:
         return self.subset(np.flatnonzero(self.split == TRAIN))
@@ -190,8 +188,10 @@ def load_dataset(path: str | Path, *, hint: str = "") -> TrajectoryData:
         raise TrajmbrlError(f"Dataset manifest is not valid JSON: {js} ({exc})") from None
     digest = sha256_file(npz)
     if not manifest.get("sha256"):
-        raise TrajmbrlError(f"Dataset manifest {js} records no sha256: the dataset cannot be "
-                            "verified; collect it again")
+        raise TrajmbrlError(
+            f"Dataset manifest {js} records no sha256: the dataset cannot be "
+            "verified; collect it again"
+        )
     if manifest["sha256"] != digest:
         raise TrajmbrlError(
             f"Dataset file does not match its manifest (sha256 differs): {npz}\n"
@@ -217,15 +217,26 @@ def _check_manifest(data: TrajectoryData, js: Path) -> None:
     ``state_min``/``state_max`` would silently rescale every error)."""
     train = data.train()
     lo, hi = train.state_bounds() if train.num else data.state_bounds()
-    have = {"num_trajectories": data.num, "num_train": int((data.split == TRAIN).sum()),
-            "num_test": int((data.split == TEST).sum()), "horizon": data.horizon,
-            "state_dim": data.state_dim, "action_dim": data.action_dim,
-            "param_dim": data.param_dim, "state_min": lo.tolist(), "state_max": hi.tolist()}
+    have = {
+        "num_trajectories": data.num,
+        "num_train": int((data.split == TRAIN).sum()),
+        "num_test": int((data.split == TEST).sum()),
+        "horizon": data.horizon,
+        "state_dim": data.state_dim,
+        "action_dim": data.action_dim,
+        "param_dim": data.param_dim,
+        "state_min": lo.tolist(),
+        "state_max": hi.tolist(),
+    }
     for name, value in have.items():
         recorded = data.meta.get(name)
-        same = (recorded is not None and np.shape(recorded) == np.shape(value)
-                and np.allclose(recorded, value, rtol=0, atol=0, equal_nan=True))
+        same = (
+            recorded is not None
+            and np.shape(recorded) == np.shape(value)
+            and np.allclose(recorded, value, rtol=0, atol=0, equal_nan=True)
+        )
         if not same:
             raise TrajmbrlError(
                 f"Dataset manifest {js} does not describe its arrays: {name} is {recorded!r} in "
-                f"the manifest but {value!r} in the data (edited?); collect it again")
+                f"the manifest but {value!r} in the data (edited?); collect it again"
+            )

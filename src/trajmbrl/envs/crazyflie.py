@@ -81,8 +81,9 @@ def thrust_torques(
     return thrust, tau_x, tau_y, tau_z
 
 
-def _euler(state: list, t_m: Any, tau: tuple, params: CrazyflieParams,
-           sin: Callable, cos: Callable) -> tuple:
+def _euler(
+    state: list, t_m: Any, tau: tuple, params: CrazyflieParams, sin: Callable, cos: Callable
+) -> tuple:
     """``substeps`` explicit-Euler sub-steps of ``dt/substeps`` of the rigid body, written once
     for floats (``math.sin``: fast single env steps) and arrays (``np.sin``: (B,) columns).
 
@@ -123,8 +124,13 @@ def crazyflie_step(
     """
     thrust, tau_x, tau_y, tau_z = thrust_torques(np.clip(pwm, 0.0, PWM_MAX), params)
     x, y, z, vx, vy, vz, phi, th, psi, p, q, r = _euler(
-        [float(v) for v in state], thrust / params.m, (tau_x, tau_y, tau_z), params,
-        math.sin, math.cos)
+        [float(v) for v in state],
+        thrust / params.m,
+        (tau_x, tau_y, tau_z),
+        params,
+        math.sin,
+        math.cos,
+    )
     return np.array([x, y, z, vx, vy, vz, phi, th, psi, p, q, r])
 
 
@@ -215,6 +221,11 @@ def crazyflie_step_batch(
     tau_y = params.l_xy * (f1 - f2 - f3 + f4)
     tau_z = -params.l_z * params.c * (-f1 + f2 - f3 + f4)
     x, y, z, vx, vy, vz, phi, th, psi, p, q, r = _euler(
-        list(np.asarray(state, dtype=np.float64).T), t_m, (tau_x, tau_y, tau_z), params,
-        np.sin, np.cos)
+        list(np.asarray(state, dtype=np.float64).T),
+        t_m,
+        (tau_x, tau_y, tau_z),
+        params,
+        np.sin,
+        np.cos,
+    )
     return np.stack([x, y, z, vx, vy, vz, phi, th, psi, p, q, r], axis=1)

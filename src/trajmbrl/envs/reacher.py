@@ -160,9 +160,7 @@ class Reacher3DEnv(gym.Env):
         q = self.data.qpos[:N_ACTUATED]
         tip = self.data.site_xpos[self._tip_site]
         goal = self.data.qpos[N_JOINTS : N_JOINTS + 3]
-        return np.concatenate(
-            [np.cos(q), np.sin(q), goal, self.data.qvel[:N_ACTUATED], tip - goal]
-        )
+        return np.concatenate([np.cos(q), np.sin(q), goal, self.data.qvel[:N_ACTUATED], tip - goal])
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -176,8 +174,11 @@ class Reacher3DEnv(gym.Env):
         qpos[N_JOINTS:] = rng.uniform(self.goal_low, self.goal_high, size=3)
         qvel[:N_JOINTS] = rng.uniform(-self.init_noise, self.init_noise, size=N_JOINTS)
         options = options or {}
-        for key, target, size in (("qpos", qpos, N_JOINTS), ("qvel", qvel, N_JOINTS),
-                                  ("goal", qpos[N_JOINTS:], 3)):
+        for key, target, size in (
+            ("qpos", qpos, N_JOINTS),
+            ("qvel", qvel, N_JOINTS),
+            ("goal", qpos[N_JOINTS:], 3),
+        ):
             if key in options:
                 value = np.asarray(options[key], dtype=np.float64).reshape(-1)
                 if value.shape != (size,):

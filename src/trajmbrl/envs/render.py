@@ -158,8 +158,9 @@ def _label(frame: np.ndarray, text: str, color: tuple[int, int, int]) -> np.ndar
     return np.asarray(img)
 
 
-def _check_comparison(true_states: np.ndarray, pred_states: np.ndarray, layout: str,
-                      fps: int) -> None:
+def _check_comparison(
+    true_states: np.ndarray, pred_states: np.ndarray, layout: str, fps: int
+) -> None:
     """Raise unless true and predicted states (T+1, ds) match and layout and fps are valid."""
     if true_states.shape != pred_states.shape:
         raise TrajmbrlError(
@@ -171,9 +172,14 @@ def _check_comparison(true_states: np.ndarray, pred_states: np.ndarray, layout: 
         raise TrajmbrlError(f"fps must be >= 1, got {fps}")
 
 
-def _add_prediction(scene: mujoco.MjvScene, model: mujoco.MjModel, d_pred: mujoco.MjData,
-                    option: mujoco.MjvOption, perturb: mujoco.MjvPerturb,
-                    target_geom: int) -> None:
+def _add_prediction(
+    scene: mujoco.MjvScene,
+    model: mujoco.MjModel,
+    d_pred: mujoco.MjData,
+    option: mujoco.MjvOption,
+    perturb: mujoco.MjvPerturb,
+    target_geom: int,
+) -> None:
     """Add the predicted arm to ``scene`` as translucent geoms (its goal copy hidden)."""
     n0 = scene.ngeom
     mujoco.mjv_addGeoms(model, d_pred, option, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)

@@ -22,16 +22,38 @@ from trajmbrl.utils.atomic import atomic_write_text
 from trajmbrl.utils.hashed_csv import read_hashed_csv
 
 #: the key columns of the aggregated table, in order; one row per (keys, traj, horizon, metric)
-KEYS = ["experiment", "env", "data", "model", "variant", "num_traj", "t_range", "seed",
-        "action_source"]
+KEYS = [
+    "experiment",
+    "env",
+    "data",
+    "model",
+    "variant",
+    "num_traj",
+    "t_range",
+    "seed",
+    "action_source",
+]
 #: columns every metrics CSV must have (written by ``evaluation.metrics.tidy_errors``)
-REQUIRED = ["env", "data", "model", "variant", "seed", "action_source", "traj", "horizon",
-            "metric", "value"]
+REQUIRED = [
+    "env",
+    "data",
+    "model",
+    "variant",
+    "seed",
+    "action_source",
+    "traj",
+    "horizon",
+    "metric",
+    "value",
+]
+
+
 def metric_files(root: Path) -> list[Path]:
     """Every ``metrics/*.csv`` under ``root`` (sorted; hidden dirs such as .submitit skipped)."""
     root = Path(root)
     return sorted(
-        f for f in root.rglob("*.csv")
+        f
+        for f in root.rglob("*.csv")
         if f.parent.name == "metrics"
         and not any(p.startswith(".") for p in f.relative_to(root).parts)
     )
@@ -55,8 +77,11 @@ def collect_metrics(root: Path, *, dataset_sha256: str | None = None) -> pd.Data
         )
     frames = []
     for path in files:
-        frame = read_hashed_csv(path, expect={"dataset": dataset_sha256},
-                                hint="Evaluate again: trajmbrl mode=eval ... overwrite=true")
+        frame = read_hashed_csv(
+            path,
+            expect={"dataset": dataset_sha256},
+            hint="Evaluate again: trajmbrl mode=eval ... overwrite=true",
+        )
         missing = [c for c in REQUIRED if c not in frame.columns]
         if missing:
             raise TrajmbrlError(f"{path} is not a metrics CSV (missing columns {missing})")
@@ -86,15 +111,18 @@ def per_run_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
     """
     from trajmbrl.plotting.tables import median_table
 
-    keyed = frame.assign(num_traj=frame["num_traj"].astype("string").fillna("all"),
-                         t_range=frame["t_range"].astype("string").fillna("all"))
+    keyed = frame.assign(
+        num_traj=frame["num_traj"].astype("string").fillna("all"),
+        t_range=frame["t_range"].astype("string").fillna("all"),
+    )
     return median_table(keyed, horizons, by=tuple(KEYS))
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m trajmbrl.evaluation.aggregate ROOT``: print (and optionally save) the table."""
-    parser = argparse.ArgumentParser(prog="python -m trajmbrl.evaluation.aggregate",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m trajmbrl.evaluation.aggregate", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("root", type=Path, help="directory tree holding metrics/*.csv")
     parser.add_argument("--horizons", type=int, nargs="+", default=[1, 10, 50, 100, 200, 500])
     parser.add_argument("--out", type=Path, help="write the per-run table to this CSV")

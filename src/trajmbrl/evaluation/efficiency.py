@@ -80,8 +80,7 @@ def _range_normalised(
     hi = np.asarray(state_max, dtype=float)
     if lo.shape != (true.shape[2],) or hi.shape != lo.shape:
         raise TrajmbrlError(
-            f"state_min/state_max must have shape ({true.shape[2]},), "
-            f"got {lo.shape} and {hi.shape}"
+            f"state_min/state_max must have shape ({true.shape[2]},), got {lo.shape} and {hi.shape}"
         )
     span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
     true = (true - lo) / span

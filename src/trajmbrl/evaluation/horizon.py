@@ -65,8 +65,16 @@ def model_predictions(
     particles = particles if propagation != "mean" else 1
     with single_thread():  # H sequential steps on ~100 rows: threads only synchronise
         preds = predict_one_step_protocols(
-            model, s0, test.actions, horizon, protocols=protocols, sampler=sampler,
-            params=test.params, propagation=propagation, particles=particles, seed=seed,
+            model,
+            s0,
+            test.actions,
+            horizon,
+            protocols=protocols,
+            sampler=sampler,
+            params=test.params,
+            propagation=propagation,
+            particles=particles,
+            seed=seed,
         )
     suffix = "" if propagation == "mean" else f"-{propagation}"
     if particles == 1:
@@ -125,8 +133,12 @@ def _baseline(
         lint = LinearTrajectoryModel()
         lint.fit(train_states, torch.as_tensor(train.params))
         if lint.ridged:
-            log.info("lint: rank-deficient least squares at %d horizons (e.g. h=%d): ridge %.0e*N",
-                     len(lint.ridged), lint.ridged[0], lint.RIDGE)
+            log.info(
+                "lint: rank-deficient least squares at %d horizons (e.g. h=%d): ridge %.0e*N",
+                len(lint.ridged),
+                lint.ridged[0],
+                lint.RIDGE,
+            )
         theta = torch.as_tensor(test.params, dtype=torch.float64)
         return {"direct": (lint.query(s0, hs, theta).numpy(), None)}
     if key == "lin":
@@ -136,15 +148,23 @@ def _baseline(
         lin = LinearModel(test.state_dim, test.action_dim)
         lin.fit(torch.as_tensor(x), torch.as_tensor(y))
         with np.errstate(over="ignore", invalid="ignore"):
-            preds = closed_loop_rollout(lin.step, s0, horizon, protocols, actions=test.actions,
-                                        sampler=sampler, params=test.params)
+            preds = closed_loop_rollout(
+                lin.step,
+                s0,
+                horizon,
+                protocols,
+                actions=test.actions,
+                sampler=sampler,
+                params=test.params,
+            )
         return {k: (v.numpy(), None) for k, v in preds.items()}
     if key == "oracle":
         from trajmbrl.evaluation.oracle import oracle_rollout
 
         if simulator is None or state_range is None:
             raise TrajmbrlError("the oracle baseline needs a simulated env and the state range")
-        preds = oracle_rollout(simulator, test, horizon, protocols, sampler=sampler,
-                               state_range=state_range)
+        preds = oracle_rollout(
+            simulator, test, horizon, protocols, sampler=sampler, state_range=state_range
+        )
         return {k: (v, None) for k, v in preds.items()}
     raise TrajmbrlError(f"eval.baselines accepts {', '.join(BASELINES)} or all, got {key!r}")

@@ -69,14 +69,18 @@ class ModelEnv:
                 mean, var = self.model.predict_members(x)  # (E, B, ds)
                 rows = torch.arange(x.shape[0], device=self.device)
                 if self.propagation == "ts1":
-                    member = torch.randint(0, mean.shape[0], (x.shape[0],),
-                                           generator=self.generator, device=self.device)
+                    member = torch.randint(
+                        0,
+                        mean.shape[0],
+                        (x.shape[0],),
+                        generator=self.generator,
+                        device=self.device,
+                    )
                 else:
                     member = self.members
                 delta = mean[member, rows]
                 if var is not None:
-                    noise = torch.randn(delta.shape, generator=self.generator,
-                                        device=self.device)
+                    noise = torch.randn(delta.shape, generator=self.generator, device=self.device)
                     delta = delta + var[member, rows].clamp_min(0).sqrt() * noise
         self.state = self.state + delta
         return self.state

@@ -59,8 +59,15 @@ def oracle_rollout(
     start = perturbed_start(test.states[:, 0], *state_range)
     step = simulator if callable(simulator) else simulator_step(simulator, len(protocols), start)
     with np.errstate(over="ignore", invalid="ignore"):
-        preds = closed_loop_rollout(step, torch.as_tensor(start), horizon, protocols,
-                                    actions=test.actions, sampler=sampler, params=test.params)
+        preds = closed_loop_rollout(
+            step,
+            torch.as_tensor(start),
+            horizon,
+            protocols,
+            actions=test.actions,
+            sampler=sampler,
+            params=test.params,
+        )
     return {k: v.numpy() for k, v in preds.items()}
 
 
@@ -109,8 +116,10 @@ class ReacherReplay:
         template = np.zeros(mujoco.mj_stateSize(self.model, kind))
         mujoco.mj_getState(self.model, self.data, template, kind)
         if s0.shape[1] != 3 * N_ACTUATED + 3:
-            raise TrajmbrlError("the reacher oracle needs the 18-dim model state (default "
-                                f"env.state_indices), got {s0.shape[1]} dims")
+            raise TrajmbrlError(
+                "the reacher oracle needs the 18-dim model state (default "
+                f"env.state_indices), got {s0.shape[1]} dims"
+            )
         s0 = np.tile(s0, (copies, 1))
         state = np.tile(template, (len(s0), 1))  # [time, qpos (nq), qvel (nv)]
         n = self.nu

@@ -86,7 +86,9 @@ def fit_gp(x: np.ndarray, y: np.ndarray, seed: int, *, n_restarts: int = 2) -> G
         length_scale=np.ones(x.shape[1]), length_scale_bounds=(1e-2, 1e3)
     ) + WhiteKernel(1e-2, (1e-6, 1e0))
     gp = GaussianProcessRegressor(
-        kernel=kernel, normalize_y=False, n_restarts_optimizer=int(n_restarts),
+        kernel=kernel,
+        normalize_y=False,
+        n_restarts_optimizer=int(n_restarts),
         random_state=int(seed),
     )
     with warnings.catch_warnings(record=True) as caught, single_thread():
@@ -136,12 +138,26 @@ def fit_direct_nn(
     """
     x, y = _check_xy(x, y, "fit_direct_nn")
     in_dim = x.shape[1]
-    spec = ModelSpec(key="direct_nn", family="one_step", state_dim=1, action_dim=in_dim - 1,
-                     param_dim=0, hidden=int(hidden), layers=int(layers))
+    spec = ModelSpec(
+        key="direct_nn",
+        family="one_step",
+        state_dim=1,
+        action_dim=in_dim - 1,
+        param_dim=0,
+        hidden=int(hidden),
+        layers=int(layers),
+    )
     model = DynamicsModel(spec, seed=int(seed))
-    cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
-                      patience=int(patience), min_rel_improvement=1e-3,
-                      val_fraction=float(val_fraction), resample="none", seed=int(seed))
+    cfg = TrainConfig(
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        patience=int(patience),
+        min_rel_improvement=1e-3,
+        val_fraction=float(val_fraction),
+        resample="none",
+        seed=int(seed),
+    )
     with single_thread():
         ModelTrainer(model, cfg, progress=False).fit(
             torch.as_tensor(x, dtype=torch.float32),

@@ -84,8 +84,7 @@ def returns(states: np.ndarray, reward_fn: RewardFn = cartpole_return_reward) ->
         r = np.asarray(reward_fn(states), dtype=np.float64)
         if r.shape != states.shape[:2]:
             raise TrajmbrlError(
-                f"reward_fn must map (N, H, ds) states to (N, H), got {r.shape} for "
-                f"{states.shape}"
+                f"reward_fn must map (N, H, ds) states to (N, H), got {r.shape} for {states.shape}"
             )
         return r.sum(axis=1)
 
@@ -103,4 +102,3 @@ def true_returns(
             f"{int(data.lengths.min())}); lower eval.horizon"
         )
     return returns(data.states[:, 1 : horizon + 1], reward_fn)
-

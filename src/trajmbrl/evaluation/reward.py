@@ -65,8 +65,9 @@ def reward_prediction(
         raise TrajmbrlError(f"unknown reward baselines {unknown}; choose from ['gp', 'nn']")
     for name, arr in predicted.items():
         if np.ndim(arr) != 3 or np.shape(arr)[0] != test.num:
-            raise TrajmbrlError(f"predicted states of '{name}' must be ({test.num}, H, ds), got "
-                                f"{np.shape(arr)}")
+            raise TrajmbrlError(
+                f"predicted states of '{name}' must be ({test.num}, H, ds), got {np.shape(arr)}"
+            )
     if horizon is None:
         horizon = min([np.shape(a)[1] for a in predicted.values()], default=test.horizon)
     short = [k for k, a in predicted.items() if np.shape(a)[1] < horizon]
@@ -81,5 +82,7 @@ def reward_prediction(
             preds["gp"] = fit_gp(x_train, y_train, seed)(x_test)
         if "nn" in baselines:
             preds["nn"] = fit_direct_nn(x_train, y_train, seed, epochs=nn_epochs)(x_test)
-    return (reward_table(true, preds, diverged=diverged),
-            reward_frame(true, preds, diverged=diverged))
+    return (
+        reward_table(true, preds, diverged=diverged),
+        reward_frame(true, preds, diverged=diverged),
+    )

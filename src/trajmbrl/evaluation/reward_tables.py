@@ -42,13 +42,21 @@ def reward_frame(
                 f"predicted returns of '{method}' have shape {pred.shape}, expected {true.shape}"
             )
         bad = ~np.isfinite(pred) | np.asarray(flags.get(method, False), dtype=bool)
-        parts.append(pd.DataFrame({
-            "traj": ids, "method": method, "true_return": true, "predicted_return": pred,
-            "diverged": bad,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "traj": ids,
+                    "method": method,
+                    "true_return": true,
+                    "predicted_return": pred,
+                    "diverged": bad,
+                }
+            )
+        )
     if not parts:
-        return pd.DataFrame(columns=["traj", "method", "true_return", "predicted_return",
-                                     "diverged"])
+        return pd.DataFrame(
+            columns=["traj", "method", "true_return", "predicted_return", "diverged"]
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -91,16 +99,18 @@ def reward_table(
         with np.errstate(invalid="ignore", over="ignore"):
             err = np.where(np.isfinite(p), p - t, np.inf)
         n, bad = int(len(g)), int(g["diverged"].sum())
-        rows.append({
-            "method": method,
-            "n": n,
-            "n_diverged": bad,
-            "share_diverged": bad / n if n else math.nan,
-            "mse": float(np.mean(err**2)) if n else math.nan,
-            "median_se": float(np.median(err**2)) if n else math.nan,
-            "mae": float(np.mean(np.abs(err))) if n else math.nan,
-            "bias": float(np.mean(p - t)) if n and np.isfinite(p).all() else math.nan,
-            "spearman": _rank_stat(stats.spearmanr, t, worst_last(p)),
-            "kendall": _rank_stat(stats.kendalltau, t, worst_last(p)),
-        })
+        rows.append(
+            {
+                "method": method,
+                "n": n,
+                "n_diverged": bad,
+                "share_diverged": bad / n if n else math.nan,
+                "mse": float(np.mean(err**2)) if n else math.nan,
+                "median_se": float(np.median(err**2)) if n else math.nan,
+                "mae": float(np.mean(np.abs(err))) if n else math.nan,
+                "bias": float(np.mean(p - t)) if n and np.isfinite(p).all() else math.nan,
+                "spearman": _rank_stat(stats.spearmanr, t, worst_last(p)),
+                "kendall": _rank_stat(stats.kendalltau, t, worst_last(p)),
+            }
+        )
     return pd.DataFrame(rows)

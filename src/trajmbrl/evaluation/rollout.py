@@ -54,8 +54,7 @@ def predict_trajectory_members(
     device = next(model.parameters()).device
     n, ds = s0.shape
     as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-    x = model.trajectory_inputs(as_t(s0), torch.arange(1, horizon + 1, device=device),
-                                as_t(params))
+    x = model.trajectory_inputs(as_t(s0), torch.arange(1, horizon + 1, device=device), as_t(params))
     with torch.inference_mode():
         mean, var = model.predict_members(x)
     shape = (mean.shape[0], n, horizon, ds)
@@ -86,8 +85,9 @@ def closed_loop_rollout(
     """
     unknown = sorted(set(protocols) - set(PROTOCOLS))
     if unknown or not protocols:
-        raise TrajmbrlError(f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, "
-                            f"got {list(protocols)}")
+        raise TrajmbrlError(
+            f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, got {list(protocols)}"
+        )
     b = s0.shape[0]
     state = s0.repeat(len(protocols), 1)  # protocol k owns rows k*B .. (k+1)*B - 1
     blocks: list[tuple[slice, Any]] = []
@@ -96,8 +96,9 @@ def closed_loop_rollout(
         if name == "logged":
             if actions is None or actions.shape[1] < horizon:
                 raise TrajmbrlError(f"the logged protocol needs {horizon} logged actions")
-            blocks.append((rows, torch.as_tensor(actions[:, :horizon], dtype=s0.dtype,
-                                                 device=s0.device)))
+            blocks.append(
+                (rows, torch.as_tensor(actions[:, :horizon], dtype=s0.dtype, device=s0.device))
+            )
         else:
             if sampler is None or params is None:
                 raise TrajmbrlError("the controller protocol needs the env's controller sampler")
@@ -111,8 +112,9 @@ def closed_loop_rollout(
             if isinstance(source, Tensor):
                 parts.append(source[:, t])
             else:
-                obs = np.nan_to_num(state[rows].double().cpu().numpy(), nan=0.0, posinf=0.0,
-                                    neginf=0.0)
+                obs = np.nan_to_num(
+                    state[rows].double().cpu().numpy(), nan=0.0, posinf=0.0, neginf=0.0
+                )
                 parts.append(torch.as_tensor(source.act(obs), dtype=s0.dtype, device=s0.device))
         state = step(state, torch.cat(parts, 0))
         out[:, t] = state
@@ -134,8 +136,17 @@ def predict_one_step_model(
 ) -> np.ndarray:
     """One protocol of :func:`predict_one_step_protocols` (``action_source``)."""
     return predict_one_step_protocols(
-        model, s0, actions, horizon, protocols=(action_source,), sampler=sampler, params=params,
-        propagation=propagation, particles=particles, seed=seed)[action_source]
+        model,
+        s0,
+        actions,
+        horizon,
+        protocols=(action_source,),
+        sampler=sampler,
+        params=params,
+        propagation=propagation,
+        particles=particles,
+        seed=seed,
+    )[action_source]
 
 
 def predict_one_step_protocols(
@@ -175,7 +186,8 @@ def predict_one_step_protocols(
     def step(state: Tensor, action: Tensor) -> Tensor:
         return env.step(action)
 
-    preds = closed_loop_rollout(step, start, horizon, protocols, actions=rep(actions),
-                                sampler=sampler, params=rep(params))
+    preds = closed_loop_rollout(
+        step, start, horizon, protocols, actions=rep(actions), sampler=sampler, params=rep(params)
+    )
     shape = (n, horizon, ds) if particles == 1 else (n, particles, horizon, ds)
     return {k: v.double().cpu().numpy().reshape(shape) for k, v in preds.items()}

@@ -43,8 +43,14 @@ def counterpart(key: str) -> str | None:
     if key not in model_keys() or model_config(key)["family"] != "trajectory":
         return None
     meaning = _meaning(key)
-    return next((k for k in model_keys() if model_config(k)["family"] == "one_step"
-                 and _meaning(k) == meaning), None)
+    return next(
+        (
+            k
+            for k in model_keys()
+            if model_config(k)["family"] == "one_step" and _meaning(k) == meaning
+        ),
+        None,
+    )
 
 
 def _meaning(key: str) -> tuple[bool, bool]:
@@ -79,8 +85,11 @@ def label_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Add a ``row`` label column; the variant is appended when the frame holds several."""
     pairs = frame[["model", "action_source"]].drop_duplicates()
     names = {(m, s): row_label(m, s) for m, s in pairs.itertuples(index=False)}
-    label = pd.Series([names[(m, s)] for m, s in zip(frame["model"], frame["action_source"])],
-                      index=frame.index, dtype=object)
+    label = pd.Series(
+        [names[(m, s)] for m, s in zip(frame["model"], frame["action_source"])],
+        index=frame.index,
+        dtype=object,
+    )
     if frame["variant"].nunique() > 1:
         label = label + " [" + frame["variant"].astype(str) + "]"
     return frame.assign(row=label)
@@ -103,8 +112,12 @@ def skill_scores(nmse: pd.DataFrame) -> pd.DataFrame:
     only = next(iter(ref_variants)) if len(ref_variants) == 1 else None
     match = nmse["variant"].map(lambda v: v if v in ref_variants else only)
     keyed = nmse.assign(_ref_variant=match)
-    merged = keyed.merge(ref.rename(columns={"variant": "_ref_variant", "value": "_ref"}),
-                         on=["_ref_variant", "traj", "horizon"], how="left", validate="m:1")
+    merged = keyed.merge(
+        ref.rename(columns={"variant": "_ref_variant", "value": "_ref"}),
+        on=["_ref_variant", "traj", "horizon"],
+        how="left",
+        validate="m:1",
+    )
     value = worst_as_inf(merged["value"])
     with np.errstate(divide="ignore", invalid="ignore"):
         skill = np.where(np.isinf(value), np.inf, value / merged["_ref"].to_numpy())

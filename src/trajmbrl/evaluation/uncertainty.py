@@ -14,9 +14,9 @@ import numpy as np
 MIN_VAR = 1e-12
 
 
-def mixture_moments(means: np.ndarray, variances: np.ndarray | None, axis: int = 0) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def mixture_moments(
+    means: np.ndarray, variances: np.ndarray | None, axis: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of an equal-weight mixture along ``axis``.
 
     :param means: (..., K, ...) component means; :param variances: same shape or None (point

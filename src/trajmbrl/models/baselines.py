@@ -26,8 +26,10 @@ class LinearModel:
     def fit(self, x: Tensor, y: Tensor) -> None:
         """:param x: (N, ds + du) raw ``[s, a]``; :param y: (N, ds) deltas ``s' - s``."""
         if x.shape[-1] != self.state_dim + self.action_dim or y.shape[-1] != self.state_dim:
-            raise ValueError(f"LinearModel expects x (N, {self.state_dim + self.action_dim}), "
-                             f"y (N, {self.state_dim}); got {tuple(x.shape)}, {tuple(y.shape)}")
+            raise ValueError(
+                f"LinearModel expects x (N, {self.state_dim + self.action_dim}), "
+                f"y (N, {self.state_dim}); got {tuple(x.shape)}, {tuple(y.shape)}"
+            )
         xd = torch.cat([x.double(), x.new_ones(x.shape[0], 1, dtype=torch.float64)], 1)
         w = np.linalg.lstsq(xd.cpu().numpy(), y.double().cpu().numpy(), rcond=None)[0]
         self.weight = torch.from_numpy(w)

@@ -19,8 +19,17 @@ from trajmbrl.utils.atomic import atomic_path
 FORMAT = "trajmbrl.model/1"
 
 #: keys ``expect`` may check: the spec's, and the provenance recorded in the meta.
-_EXPECTABLE = ("key", "family", "state_dim", "action_dim", "param_dim", "ensemble_size",
-               "probabilistic", "hidden", "layers")
+_EXPECTABLE = (
+    "key",
+    "family",
+    "state_dim",
+    "action_dim",
+    "param_dim",
+    "ensemble_size",
+    "probabilistic",
+    "hidden",
+    "layers",
+)
 _PROVENANCE = ("dataset_sha256", "variant")
 
 
@@ -71,8 +80,16 @@ def load_checkpoint(
     try:
         raw = path.read_bytes()
         payload = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
-            ValueError, KeyError, AttributeError) as exc:
+    except (
+        RuntimeError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        AttributeError,
+    ) as exc:
         raise TrajmbrlError(
             f"model checkpoint {path} is corrupt or truncated ({type(exc).__name__}); "
             "delete it and train again"
@@ -97,13 +114,15 @@ def load_checkpoint(
     return model, meta
 
 
-def _check_expect(path: Path, spec: ModelSpec, meta: dict[str, Any],
-                  expect: dict[str, Any]) -> None:
+def _check_expect(
+    path: Path, spec: ModelSpec, meta: dict[str, Any], expect: dict[str, Any]
+) -> None:
     """Raise :class:`CheckpointMismatch` on the first ``expect`` entry the checkpoint fails."""
     unknown = set(expect) - set(_EXPECTABLE) - set(_PROVENANCE)
     if unknown:
-        raise ValueError(f"unknown expect keys {sorted(unknown)}; allowed: "
-                         f"{_EXPECTABLE + _PROVENANCE}")
+        raise ValueError(
+            f"unknown expect keys {sorted(unknown)}; allowed: {_EXPECTABLE + _PROVENANCE}"
+        )
     have = {**spec.to_dict(), **{k: meta.get(k) for k in _PROVENANCE}}
     for name, want in expect.items():
         if have[name] == want:
@@ -112,7 +131,9 @@ def _check_expect(path: Path, spec: ModelSpec, meta: dict[str, Any],
             raise CheckpointMismatch(
                 f"model checkpoint {path} was trained on another dataset: sha256 "
                 f"{str(have[name])[:12]} in the checkpoint, {str(want)[:12]} now "
-                "(the dataset was collected or imported again)")
+                "(the dataset was collected or imported again)"
+            )
         raise CheckpointMismatch(
             f"model checkpoint {path} does not match: {name} is {have[name]!r} in the "
-            f"checkpoint but {want!r} is expected (was it trained on another dataset/env?)")
+            f"checkpoint but {want!r} is expected (was it trained on another dataset/env?)"
+        )

@@ -67,10 +67,17 @@ class ModelSpec:
         from trajmbrl.configs import model_config, resolve_model
 
         cfg = resolve_model(key, model_config(key), overrides)
-        return cls(key=key, family=cfg["family"], state_dim=state_dim, action_dim=action_dim,
-                   param_dim=param_dim, ensemble_size=int(cfg["ensemble_size"]),
-                   probabilistic=bool(cfg["probabilistic"]), hidden=int(cfg["hidden"]),
-                   layers=int(cfg["layers"]))
+        return cls(
+            key=key,
+            family=cfg["family"],
+            state_dim=state_dim,
+            action_dim=action_dim,
+            param_dim=param_dim,
+            ensemble_size=int(cfg["ensemble_size"]),
+            probabilistic=bool(cfg["probabilistic"]),
+            hidden=int(cfg["hidden"]),
+            layers=int(cfg["layers"]),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of the fields."""
@@ -160,9 +167,7 @@ class DynamicsModel(nn.Module):
         self.in_norm.fit(x)
         self.out_norm.fit(y)
 
-    def forward(
-        self, x: Tensor, members: Tensor | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, members: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Normalised-space forward. :param x: (E, B, in) raw ((A, B, in) for ``members``).
 
         :returns: mean (E, B, out) and log-variance (E, B, out) or None, both normalised.

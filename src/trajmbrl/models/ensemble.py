@@ -24,8 +24,9 @@ def balanced_baddbmm(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
     sizes = [e - rest] + [1] * rest
     xs, ws, bs = x.split(sizes), weight.split(sizes), bias.split(sizes)
     parts = [torch.baddbmm(bs[0], xs[0], ws[0])]
-    parts += [torch.addmm(b[0], xi[0], w[0]).unsqueeze(0)
-              for b, xi, w in zip(bs[1:], xs[1:], ws[1:])]
+    parts += [
+        torch.addmm(b[0], xi[0], w[0]).unsqueeze(0) for b, xi, w in zip(bs[1:], xs[1:], ws[1:])
+    ]
     return torch.cat(parts)
 
 
@@ -125,9 +126,7 @@ class EnsembleMLP(nn.Module):
             self.register_parameter("max_logvar", None)
             self.register_parameter("min_logvar", None)
 
-    def forward(
-        self, x: Tensor, members: Tensor | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, members: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """:param x: (E, B, in) normalised, or (A, B, in) for the member indices ``members``.
 
         :returns: mean (., B, out) and bounded log-variance (., B, out) or None, normalised

@@ -31,12 +31,14 @@ def run(cfg: DictConfig) -> None:
 def _collect(cfg: DictConfig) -> None:
     env_cfg = to_dict(cfg.env)
     source = env_cfg.get("importer", {}).get("path")
-    fingerprint = config_hash({
-        "env": env_cfg,
-        "data_seed": cfg.data.seed,
-        # imported logs: a changed source file is new data
-        "source_sha256": sha256_file(source) if source and Path(source).is_file() else None,
-    })
+    fingerprint = config_hash(
+        {
+            "env": env_cfg,
+            "data_seed": cfg.data.seed,
+            # imported logs: a changed source file is new data
+            "source_sha256": sha256_file(source) if source and Path(source).is_file() else None,
+        }
+    )
     npz, js = dataset_paths(cfg.paths.dataset)
     orphan = npz.exists() and not js.exists()  # a collect killed between its two writes
     if orphan:
@@ -57,8 +59,7 @@ def _collect(cfg: DictConfig) -> None:
         **extra,
         **provenance(),
     }
-    path = save_dataset(data, cfg.paths.dataset, manifest,
-                        overwrite=bool(cfg.overwrite) or orphan)
+    path = save_dataset(data, cfg.paths.dataset, manifest, overwrite=bool(cfg.overwrite) or orphan)
     _log_written(path, data, extra.get("collect_report"))
 
 
@@ -101,9 +102,11 @@ def _log_written(path: Path, data: TrajectoryData, report: dict[str, Any] | None
             report["steps_per_second"] or 0.0,
         )
         if report.get("diverged_share") is not None:
-            log.info("Diverged (left the safe region, incl. rejected attempts): %.1f%% of %d "
-                     "rollouts", 100 * report["diverged_share"],
-                     report["accepted"] + report["rejected"])
+            log.info(
+                "Diverged (left the safe region, incl. rejected attempts): %.1f%% of %d rollouts",
+                100 * report["diverged_share"],
+                report["accepted"] + report["rejected"],
+            )
 
 
 def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:

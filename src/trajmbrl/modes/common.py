@@ -57,8 +57,10 @@ def model_keys(cfg: DictConfig) -> list[str]:
     """The selected model keys (``models=t`` or ``models=[d,t]``), in the order given."""
     keys = [str(k) for k in cfg.get("models") or {}]
     if not keys:
-        raise TrajmbrlError("models= selects no model: pass one key (models=t) or a list "
-                            f"(models=[d,t]) of {registry_keys()}")
+        raise TrajmbrlError(
+            "models= selects no model: pass one key (models=t) or a list "
+            f"(models=[d,t]) of {registry_keys()}"
+        )
     return keys
 
 
@@ -151,8 +153,11 @@ def reproduce(typed: list[str], words: list[str], *, multirun: bool = False) -> 
         return override.split("=", 1)[0].lstrip("+~")
 
     dropped = (*NOT_REPEATED, *(key(w) for w in words))
-    kept = [o for o in typed
-            if not any(key(o) == d or key(o).startswith((f"{d}.", f"{d}/")) for d in dropped)]
+    kept = [
+        o
+        for o in typed
+        if not any(key(o) == d or key(o).startswith((f"{d}.", f"{d}/")) for d in dropped)
+    ]
     order = [*words[:2], *kept, *words[2:]]  # mode, envs, the user's overrides, the extras
     return " ".join(["trajmbrl", *(["-m"] if multirun else []), *map(shlex.quote, order)])
 
@@ -175,8 +180,12 @@ def _selection(cfg: DictConfig) -> list[str]:
         parts.append(f"scale={cfg.scale_name}")
     if "data_mode" in cfg.env and cfg.env.data_mode != "stable":
         parts.append(f"env.data_mode={cfg.env.data_mode}")
-    values = {"seed": cfg.seed, "data.seed": cfg.data.seed, "train.num_traj": cfg.train.num_traj,
-              "train.t_range": cfg.train.t_range}
+    values = {
+        "seed": cfg.seed,
+        "data.seed": cfg.data.seed,
+        "train.num_traj": cfg.train.num_traj,
+        "train.t_range": cfg.train.t_range,
+    }
     parts += [f"{k}={v}" for k, v in values.items() if v not in (None, 0)]
     return parts
 
@@ -200,8 +209,12 @@ def model_checkpoint(cfg: DictConfig, key: str, meta_expect: dict[str, Any]) -> 
     train = command(cfg, "train", f"models={key}")
     if not path.exists():
         raise TrajmbrlError(f"No trained model {path}\n  Train it with: {train}")
-    expect = {**meta_expect, "key": key, "family": model_settings(cfg, key)["family"],
-              "variant": str(cfg.train.variant)}
+    expect = {
+        **meta_expect,
+        "key": key,
+        "family": model_settings(cfg, key)["family"],
+        "variant": str(cfg.train.variant),
+    }
     try:
         return load_checkpoint(path, expect=expect)
     except CheckpointMismatch as exc:
@@ -210,8 +223,12 @@ def model_checkpoint(cfg: DictConfig, key: str, meta_expect: dict[str, Any]) -> 
 
 def data_dims(data: TrajectoryData) -> dict[str, Any]:
     """What a checkpoint must match to be evaluated on ``data``: its dimensions and sha256."""
-    return {"state_dim": data.state_dim, "action_dim": data.action_dim,
-            "param_dim": data.param_dim, "dataset_sha256": data.meta.get("sha256")}
+    return {
+        "state_dim": data.state_dim,
+        "action_dim": data.action_dim,
+        "param_dim": data.param_dim,
+        "dataset_sha256": data.meta.get("sha256"),
+    }
 
 
 def current_dataset_sha256(cfg: DictConfig) -> str | None:
@@ -248,8 +265,9 @@ def positive_int(value: Any, key: str, *, minimum: int = 1) -> int:
 def write_hashed_csv(path: Path, frame: Any, fingerprint: str, **extra: Any) -> None:
     """Write a tidy CSV atomically under a header with ``fingerprint``, its row count and
     content hash (utils/hashed_csv.py); ``extra`` (e.g. ``dataset=<sha256>``) is recorded too."""
-    hashed_csv.write_hashed_csv(path, frame, fingerprint,
-                                **{k: str(v) for k, v in extra.items() if v is not None})
+    hashed_csv.write_hashed_csv(
+        path, frame, fingerprint, **{k: str(v) for k, v in extra.items() if v is not None}
+    )
 
 
 def is_current(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
@@ -277,8 +295,7 @@ def eval_fingerprint(cfg: DictConfig, horizon: int, **extra: Any) -> str:
     keys = ("task", "num_traj", "propagation", "particles")
     if str(cfg.train.get("precision", "fp32")) != "fp32":  # fp32 keeps the earlier hashes
         extra = {**extra, "precision": str(cfg.train.precision)}
-    return config_hash({"eval": {k: cfg.eval.get(k) for k in keys}, "horizon": horizon,
-                        **extra})
+    return config_hash({"eval": {k: cfg.eval.get(k) for k in keys}, "horizon": horizon, **extra})
 
 
 def progress(cfg: DictConfig) -> bool:
@@ -294,14 +311,20 @@ def eval_protocols(cfg: DictConfig) -> list[str]:
     protocols = list(cfg.eval.protocols)
     unknown = sorted(set(protocols) - set(PROTOCOLS))
     if unknown or not protocols:
-        raise TrajmbrlError(f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, "
-                            f"got {protocols}")
+        raise TrajmbrlError(
+            f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, got {protocols}"
+        )
     if "controller" in protocols and "sampler" not in cfg.env:
         if protocols == ["controller"]:
-            raise TrajmbrlError(f"eval.protocols=[controller] needs a controller; env "
-                                f"{cfg.env.name} (logged data) has none: use [logged]")
-        log.info("%s has no controller (logged data): one-step models are rolled out with the "
-                 "logged actions only.", cfg.env.name)
+            raise TrajmbrlError(
+                f"eval.protocols=[controller] needs a controller; env "
+                f"{cfg.env.name} (logged data) has none: use [logged]"
+            )
+        log.info(
+            "%s has no controller (logged data): one-step models are rolled out with the "
+            "logged actions only.",
+            cfg.env.name,
+        )
         protocols.remove("controller")
     return protocols
 
@@ -311,8 +334,9 @@ def sampler_for(cfg: DictConfig, protocols: list[str]) -> Any:
     return build(cfg.env.sampler) if "controller" in protocols else None
 
 
-def predict_states(model: Any, test: TrajectoryData, horizon: int,
-                   cfg: DictConfig) -> dict[str, np.ndarray]:
+def predict_states(
+    model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig
+) -> dict[str, np.ndarray]:
     """Predicted states (N, H, ds) from each test trajectory's initial state (mean path) per
     protocol: ``direct`` for trajectory models, each of ``eval.protocols`` for one-step models;
     products in ``train.precision``."""
@@ -322,9 +346,15 @@ def predict_states(model: Any, test: TrajectoryData, horizon: int,
     protocols = eval_protocols(cfg)
     with matmul_precision(str(cfg.train.precision), device(cfg)):
         preds = model_predictions(
-            model, test, horizon, protocols=protocols, sampler=sampler_for(cfg, protocols),
+            model,
+            test,
+            horizon,
+            protocols=protocols,
+            sampler=sampler_for(cfg, protocols),
             propagation=str(cfg.eval.propagation),
-            particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
+            particles=positive(cfg, "eval.particles", allow_none=False),
+            seed=int(cfg.seed),
+        )
     return {protocol: mean for protocol, (mean, _) in preds.items()}
 
 
@@ -339,8 +369,9 @@ def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
     from trajmbrl.plotting.tables import fmt_value
 
     table, paths = reward_report(frame, run_dir, list(cfg.plot.formats))
-    print(f"\nPredicted returns of {frame['traj'].nunique()} held-out controllers "
-          f"({cfg.env.name}):")
+    print(
+        f"\nPredicted returns of {frame['traj'].nunique()} held-out controllers ({cfg.env.name}):"
+    )
     shown = table.assign(**{c: table[c].map(fmt_value) for c in ("mse", "median_se", "mae")})
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nFigure: " + ", ".join(str(p) for p in paths))

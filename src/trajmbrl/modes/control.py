@@ -45,8 +45,10 @@ def model_key(cfg: DictConfig, method: str) -> str | None:
     """The key ``method`` trains (None: no model), from the one selected ``models=`` key."""
     keys = model_keys(cfg)
     if len(keys) != 1 and method in NEEDS_MODEL:
-        raise TrajmbrlError(f"mode=control uses one model key, got {models_override(keys)}; "
-                            "sweep them with -m models=te,t")
+        raise TrajmbrlError(
+            f"mode=control uses one model key, got {models_override(keys)}; "
+            "sweep them with -m models=te,t"
+        )
     return method_model_key(method, keys[0])
 
 
@@ -57,7 +59,8 @@ def recipe(cfg: DictConfig, key: str) -> ModelRecipe:
     train = TrainConfig(
         epochs=positive_int(s["epochs"], "model.epochs"),
         batch_size=positive_int(s["batch_size"], "model.batch_size"),
-        lr=float(s["lr"]), weight_decay=float(s["weight_decay"]),
+        lr=float(s["lr"]),
+        weight_decay=float(s["weight_decay"]),
         patience=positive(cfg, "train.patience", allow_none=False),
         val_fraction=float(cfg.train.val_fraction),
         # a single model trains on all its data; resampling only diversifies ensemble members
@@ -72,18 +75,29 @@ def settings(cfg: DictConfig, key: str | None) -> tuple[Settings, Budget]:
     c = cfg.control
     kappa, explore = float(c.kappa), float(c.explore_std)
     if kappa < 0 or explore < 0:
-        raise TrajmbrlError(f"control.kappa and control.explore_std must be >= 0, got "
-                            f"{kappa}, {explore}")
+        raise TrajmbrlError(
+            f"control.kappa and control.explore_std must be >= 0, got {kappa}, {explore}"
+        )
     st = Settings(
         cma=CMASettings(int(c.cma.popsize), int(c.cma.iterations), float(c.cma.sigma)),
         mpc=CEMSettings(**{k: v for k, v in to_dict(c.mpc).items()}),
         recipe=recipe(cfg, key) if key else None,
-        kappa=kappa, explore_std=explore,
-        replan_every=positive(cfg, "control.replan_every"), bo_sampler=str(c.bo_sampler),
+        kappa=kappa,
+        explore_std=explore,
+        replan_every=positive(cfg, "control.replan_every"),
+        bo_sampler=str(c.bo_sampler),
     )
     budget = Budget(
-        *(positive(cfg, f"control.{k}", allow_none=False, minimum=0) for k in
-          ("random_episodes", "chosen_episodes", "rounds", "eval_episodes", "init_states")),
+        *(
+            positive(cfg, f"control.{k}", allow_none=False, minimum=0)
+            for k in (
+                "random_episodes",
+                "chosen_episodes",
+                "rounds",
+                "eval_episodes",
+                "init_states",
+            )
+        ),
         curve_episodes=positive(cfg, "control.curve_episodes"),
     )
     return st, budget
@@ -95,8 +109,9 @@ def run(cfg: DictConfig) -> None:
     if not cfg.control.report_only:
         method = str(cfg.control.method)
         if method not in METHODS:
-            raise TrajmbrlError(f"control.method={method!r} is unknown; choose one of "
-                                f"{', '.join(METHODS)}")
+            raise TrajmbrlError(
+                f"control.method={method!r} is unknown; choose one of {', '.join(METHODS)}"
+            )
         key = model_key(cfg, method)
         st, budget = settings(cfg, key)
         path = out / "runs" / f"{method}__{key or 'none'}__seed={cfg.seed}.csv"
@@ -109,9 +124,15 @@ def run(cfg: DictConfig) -> None:
                 frame = run_control(task, method, st, budget, int(cfg.seed))
             write_hashed_csv(path, frame, fingerprint)
             last = frame.iloc[-1]
-            log.info("%s seed %s: true score %.3f after %d episodes (predicted %.3f), %.1f s",
-                     method, cfg.seed, last.true_score, last.episodes, last.predicted_score,
-                     last.wall_clock)
+            log.info(
+                "%s seed %s: true score %.3f after %d episodes (predicted %.3f), %.1f s",
+                method,
+                cfg.seed,
+                last.true_score,
+                last.episodes,
+                last.predicted_score,
+                last.wall_clock,
+            )
     if cfg.control.report or cfg.control.report_only:
         report(out, list(cfg.plot.formats))
 
@@ -122,8 +143,9 @@ def _fingerprint(cfg: DictConfig, st: Settings) -> str:
     model: Any = None
     if st.recipe is not None:
         model = {"settings": st.recipe.settings, "train": st.recipe.train.to_dict()}
-    return config_hash({"control": control, "model": model, "seed": int(cfg.seed),
-                        "env": str(cfg.env.name)})
+    return config_hash(
+        {"control": control, "model": model, "seed": int(cfg.seed), "env": str(cfg.env.name)}
+    )
 
 
 def read_runs(out: Path) -> pd.DataFrame:
@@ -131,9 +153,13 @@ def read_runs(out: Path) -> pd.DataFrame:
     paths = sorted((out / "runs").glob("*.csv"))
     if not paths:
         return pd.DataFrame()
-    return pd.concat([pd.read_csv(p, skiprows=1, keep_default_na=False,
-                                  na_values=["", "NaN", "nan"]) for p in paths],
-                     ignore_index=True)
+    return pd.concat(
+        [
+            pd.read_csv(p, skiprows=1, keep_default_na=False, na_values=["", "NaN", "nan"])
+            for p in paths
+        ],
+        ignore_index=True,
+    )
 
 
 def report(out: Path, formats: list[str]) -> None:
@@ -147,8 +173,12 @@ def report(out: Path, formats: list[str]) -> None:
     table = final_table(frame)
     atomic_write_text(out / "tables" / "control.csv", table.to_csv(index=False))
     env = str(frame["env"].iloc[0])
-    paths = learning_curves(frame, out / "figures" / "learning_curve", formats=formats,
-                            title=f"{env}: true score vs system episodes (median over seeds)")
+    paths = learning_curves(
+        frame,
+        out / "figures" / "learning_curve",
+        formats=formats,
+        title=f"{env}: true score vs system episodes (median over seeds)",
+    )
     print(f"\nControl on {env} (last round of each seed; scores in [0, 1] except reacher):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\nTable: " + str(out / "tables" / "control.csv"))

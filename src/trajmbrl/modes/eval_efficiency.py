@@ -68,8 +68,9 @@ def run(cfg: DictConfig) -> None:
             f"  Train them with: {command(cfg, 'train', multirun=True)}"
         )
     out = efficiency_csv(cfg)
-    fingerprint = eval_fingerprint(cfg, horizon, k=k,
-                                   models=[(str(p), sha256_file(p)) for p in paths])
+    fingerprint = eval_fingerprint(
+        cfg, horizon, k=k, models=[(str(p), sha256_file(p)) for p in paths]
+    )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Efficiency scores %s are up to date.", out)
         return
@@ -83,15 +84,22 @@ def run(cfg: DictConfig) -> None:
         match = SEED_DIR.search(path.parent.name)
         copy = int(match.group(1)) if match else 0
         for protocol, pred in predict_states(model, test, horizon, cfg).items():
-            frames.append(tidy_scores(
-                efficiency_scores(true, pred), idx, env=cfg.env.name, data=cfg.data.tag,
-                model=grid_row(model.spec.key, protocol), num_traj=num_traj, t_range=t_range,
-                seed=copy, horizon=horizon,
-            ))
+            frames.append(
+                tidy_scores(
+                    efficiency_scores(true, pred),
+                    idx,
+                    env=cfg.env.name,
+                    data=cfg.data.tag,
+                    model=grid_row(model.spec.key, protocol),
+                    num_traj=num_traj,
+                    t_range=t_range,
+                    seed=copy,
+                    horizon=horizon,
+                )
+            )
     frame = pd.concat(frames, ignore_index=True)
     write_hashed_csv(out, frame, fingerprint)
     means = frame.groupby(["model", "metric"])["value"].apply(
         lambda v: float(np.mean(np.minimum(v, 100.0)))
     )
     log.info("Scored %d models on %d test trajectories -> %s\n%s", len(paths), k, out, means)
-

@@ -62,16 +62,27 @@ def run(cfg: DictConfig) -> None:
         )
         if sampler is not None:
             predicted[row_label(key, "controller")] = predict_one_step_model(
-                model, s0, test.actions, horizon, action_source="controller",
-                sampler=sampler, params=test.params,
+                model,
+                s0,
+                test.actions,
+                horizon,
+                action_source="controller",
+                sampler=sampler,
+                params=test.params,
             )
     lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
     true = test.states[:, 1 : horizon + 1]
-    flags = {k: diverged(normalised_mse(true, p[:, :horizon], lo, hi))
-             for k, p in predicted.items()}  # the horizon tables' divergence rule
+    flags = {
+        k: diverged(normalised_mse(true, p[:, :horizon], lo, hi)) for k, p in predicted.items()
+    }  # the horizon tables' divergence rule
     _, frame = reward_prediction(
-        test, train, predicted, reward_fn=reward_for(cfg.env.name), seed=int(cfg.seed),
-        horizon=horizon, diverged=flags,
+        test,
+        train,
+        predicted,
+        reward_fn=reward_for(cfg.env.name),
+        seed=int(cfg.seed),
+        horizon=horizon,
+        diverged=flags,
     )
     write_hashed_csv(out, frame, fingerprint)
     reward_outputs(cfg, frame, run_dir)

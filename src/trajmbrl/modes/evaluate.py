@@ -54,14 +54,15 @@ def run(cfg: DictConfig) -> None:
             f"eval.horizon={horizon} is longer than the test trajectories ({test.horizon} steps)"
         )
     protocols = eval_protocols(cfg)
-    frames = [evaluate_model(cfg, key, data, test, horizon, protocols)
-              for key in model_keys(cfg)]
-    frames += [evaluate_baseline(cfg, key, data, test, horizon, protocols)
-               for key in eval_baselines(cfg)]
+    frames = [evaluate_model(cfg, key, data, test, horizon, protocols) for key in model_keys(cfg)]
+    frames += [
+        evaluate_baseline(cfg, key, data, test, horizon, protocols) for key in eval_baselines(cfg)
+    ]
     from trajmbrl.plotting.tables import median_table
 
-    table = median_table(pd.concat(frames, ignore_index=True), list(cfg.plot.horizons),
-                         by=("model", "action_source"))
+    table = median_table(
+        pd.concat(frames, ignore_index=True), list(cfg.plot.horizons), by=("model", "action_source")
+    )
     print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
@@ -83,7 +84,11 @@ def eval_baselines(cfg: DictConfig) -> list[str]:
 
 
 def evaluate_model(
-    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int,
+    cfg: DictConfig,
+    key: str,
+    data: TrajectoryData,
+    test: TrajectoryData,
+    horizon: int,
     protocols: list[str],
 ) -> pd.DataFrame:
     """Predict the test split with the trained model ``key`` under every protocol; write and
@@ -92,46 +97,73 @@ def evaluate_model(
     model.to(device(cfg))
     propagation = str(cfg.eval.propagation)
     suffix = "" if propagation == "mean" else f"-{propagation}"
-    sources = (["direct"] if model.spec.family == "trajectory"
-               else [f"{p}{suffix}" for p in protocols])
-    fingerprint = eval_fingerprint(cfg, horizon, model=meta["checkpoint_sha256"],
-                                   dataset=data.meta.get("sha256"))
+    sources = (
+        ["direct"] if model.spec.family == "trajectory" else [f"{p}{suffix}" for p in protocols]
+    )
+    fingerprint = eval_fingerprint(
+        cfg, horizon, model=meta["checkpoint_sha256"], dataset=data.meta.get("sha256")
+    )
     cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed)) for s in sources}
     todo = [s.removesuffix(suffix) for s in sources if cached[s] is None]
     if todo or cfg.eval.render:
         with matmul_precision(str(cfg.train.precision), device(cfg)):
             preds = model_predictions(
-                model, test, horizon, protocols=todo or protocols[:1],
-                sampler=sampler_for(cfg, todo), propagation=propagation,
-                particles=positive(cfg, "eval.particles", allow_none=False), seed=int(cfg.seed))
+                model,
+                test,
+                horizon,
+                protocols=todo or protocols[:1],
+                sampler=sampler_for(cfg, todo),
+                propagation=propagation,
+                particles=positive(cfg, "eval.particles", allow_none=False),
+                seed=int(cfg.seed),
+            )
         if cfg.eval.render:
             render_video(cfg, key, test, next(iter(preds.values()))[0])
         for source, (pred, var) in preds.items():
             if cached.get(source) is None:
-                cached[source] = score_and_write(cfg, key, source, fingerprint, data, test,
-                                                 pred, var, seed=int(cfg.seed))
+                cached[source] = score_and_write(
+                    cfg, key, source, fingerprint, data, test, pred, var, seed=int(cfg.seed)
+                )
     return pd.concat([cached[s] for s in sources], ignore_index=True)
 
 
 def evaluate_baseline(
-    cfg: DictConfig, key: str, data: TrajectoryData, test: TrajectoryData, horizon: int,
+    cfg: DictConfig,
+    key: str,
+    data: TrajectoryData,
+    test: TrajectoryData,
+    horizon: int,
     protocols: list[str],
 ) -> pd.DataFrame:
     """Score baseline ``key`` (see evaluation/horizon.py), fitted on the training split. It
     does not depend on the training seed: written once, with seed 0."""
-    fingerprint = config_hash({"num_traj": cfg.eval.num_traj, "horizon": horizon,
-                               "baseline": key, "dataset": data.meta.get("sha256")})
+    fingerprint = config_hash(
+        {
+            "num_traj": cfg.eval.num_traj,
+            "horizon": horizon,
+            "baseline": key,
+            "dataset": data.meta.get("sha256"),
+        }
+    )
     sources = protocols if key in ROLLOUT_BASELINES else ["direct"]
     cached = {s: _cached(cfg, key, s, fingerprint, 0) for s in sources}
     todo = [s for s in sources if cached[s] is None]
     if todo:
         lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
-        preds = baseline_predictions(key, data.train(), test, horizon, protocols=todo,
-                                     sampler=sampler_for(cfg, todo), simulator=cfg.env.name,
-                                     state_range=(lo, hi))
+        preds = baseline_predictions(
+            key,
+            data.train(),
+            test,
+            horizon,
+            protocols=todo,
+            sampler=sampler_for(cfg, todo),
+            simulator=cfg.env.name,
+            state_range=(lo, hi),
+        )
         for source, (pred, _) in preds.items():
-            cached[source] = score_and_write(cfg, key, source, fingerprint, data, test, pred,
-                                             None, seed=0)
+            cached[source] = score_and_write(
+                cfg, key, source, fingerprint, data, test, pred, None, seed=0
+            )
     return pd.concat([cached[s] for s in sources], ignore_index=True)
 
 
@@ -152,8 +184,14 @@ def score_and_write(
     true = test.states[:, 1 : horizon + 1]
     lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
     mse = normalised_mse(true, pred, lo, hi)
-    keys = {"env": cfg.env.name, "data": cfg.data.tag, "model": key,
-            "variant": str(cfg.train.variant), "seed": seed, "action_source": source}
+    keys = {
+        "env": cfg.env.name,
+        "data": cfg.data.tag,
+        "model": key,
+        "variant": str(cfg.train.variant),
+        "seed": seed,
+        "action_source": source,
+    }
     parts = [tidy_errors(mse, **keys)]
     if var is not None:
         for name, values in gaussian_scores(true, pred, var, lo, hi).items():
@@ -162,13 +200,21 @@ def score_and_write(
     out = metrics_path(cfg, key, source, seed)
     write_hashed_csv(out, frame, fingerprint, dataset=data.meta.get("sha256"))
     final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
-    log.info("%s (%s): median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
-             key, source, horizon, final, 100 * diverged(mse).mean(), out)
+    log.info(
+        "%s (%s): median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
+        key,
+        source,
+        horizon,
+        final,
+        100 * diverged(mse).mean(),
+        out,
+    )
     return frame
 
 
-def _cached(cfg: DictConfig, key: str, source: str, fingerprint: str,
-            seed: int) -> pd.DataFrame | None:
+def _cached(
+    cfg: DictConfig, key: str, source: str, fingerprint: str, seed: int
+) -> pd.DataFrame | None:
     """The existing metrics of this evaluation if they were made with the same config."""
     out = metrics_path(cfg, key, source, seed)
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
@@ -196,4 +242,3 @@ def metrics_path(cfg: DictConfig, key: str, source: str, seed: int | None = None
     seed = int(cfg.seed) if seed is None else seed
     name = f"{key}__{cfg.train.variant}__seed={seed}__{source}.csv"
     return Path(cfg.paths.run_dir) / "metrics" / name
-

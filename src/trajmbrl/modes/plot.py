@@ -68,25 +68,34 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
     atomic_write_text(tables / "horizon_stats.csv", stats.to_csv(index=False))
     atomic_write_text(tables / "median_nmse.csv", nmse_table.to_csv(index=False))
     atomic_write_text(tables / "runs.csv", runs_table(scored, hs).to_csv(index=False))
-    for name, table in (("skill", skill_table), ("wilcoxon", tests),
-                        ("uncertainty", calibration.reset_index())):
+    for name, table in (
+        ("skill", skill_table),
+        ("wilcoxon", tests),
+        ("uncertainty", calibration.reset_index()),
+    ):
         if len(table):
             atomic_write_text(tables / f"{name}.csv", table.to_csv(index=False))
     paths = horizon_figures(cfg, run_dir, scored, rows)
     where = f"{cfg.env.name}, {cfg.data.tag}"
-    print(f"\nMedian normalised MSE on held-out test trajectories ({where}); with several "
-          "seeds: median over seeds [min, max across seeds]:")
+    print(
+        f"\nMedian normalised MSE on held-out test trajectories ({where}); with several "
+        "seeds: median over seeds [min, max across seeds]:"
+    )
     print(nmse_table.to_string(index=False))
     if len(skill_table):
         print("\nSkill = nMSE / hmean nMSE on the same trajectory (< 1 beats no model):")
         print(skill_table.to_string(index=False))
     if len(tests):
-        print("\nPaired Wilcoxon signed-rank tests on per-trajectory errors averaged over seeds "
-              "(p_holm: Holm over the horizons of each comparison):")
+        print(
+            "\nPaired Wilcoxon signed-rank tests on per-trajectory errors averaged over seeds "
+            "(p_holm: Holm over the horizons of each comparison):"
+        )
         print(format_tests(tests).to_string(index=False))
     if len(calibration):
-        print("\nUncertainty (median NLL per dim, share of truth within 1 / 2 sigma; median over "
-              "seeds):")
+        print(
+            "\nUncertainty (median NLL per dim, share of truth within 1 / 2 sigma; median over "
+            "seeds):"
+        )
         print(calibration.reset_index().to_string(index=False, float_format=_fmt))
     print("\nFigures: " + ", ".join(str(p) for p in paths))
     return True
@@ -122,18 +131,30 @@ def figure_rows(cfg: DictConfig, run_dir: Path, frame: pd.DataFrame) -> list[str
     return rows
 
 
-def horizon_figures(cfg: DictConfig, run_dir: Path, scored: pd.DataFrame,
-                    rows: list[str] | None) -> list[Path]:
+def horizon_figures(
+    cfg: DictConfig, run_dir: Path, scored: pd.DataFrame, rows: list[str] | None
+) -> list[Path]:
     """figures/nmse_vs_horizon and (with hmean) figures/skill_vs_horizon of ``rows``."""
     where = f"{cfg.env.name} ({cfg.data.tag})"
     formats = list(cfg.plot.formats)
-    paths = horizon_figure(scored, run_dir / "figures" / "nmse_vs_horizon", rows=rows,
-                           title=f"{where}: normalised MSE vs horizon", formats=formats)
+    paths = horizon_figure(
+        scored,
+        run_dir / "figures" / "nmse_vs_horizon",
+        rows=rows,
+        title=f"{where}: normalised MSE vs horizon",
+        formats=formats,
+    )
     if (scored["metric"] == "skill").any():
         paths += horizon_figure(
-            scored, run_dir / "figures" / "skill_vs_horizon", metric="skill", rows=rows,
-            reference=1.0, ylabel="skill = nMSE / hmean nMSE", formats=formats,
-            title=f"{where}: skill vs horizon (below 1 beats hmean)")
+            scored,
+            run_dir / "figures" / "skill_vs_horizon",
+            metric="skill",
+            rows=rows,
+            reference=1.0,
+            ylabel="skill = nMSE / hmean nMSE",
+            formats=formats,
+            title=f"{where}: skill vs horizon (below 1 beats hmean)",
+        )
     return paths
 
 
@@ -148,8 +169,9 @@ def plot_efficiency(cfg: DictConfig, run_dir: Path) -> bool:
     agg = aggregate_grid(pd.read_csv(path, comment="#"))
     atomic_write_text(run_dir / "tables" / "efficiency_grid.csv", agg.to_csv(index=False))
     paths = efficiency_heatmaps(agg, run_dir / "figures", list(cfg.plot.formats))
-    wide = agg.pivot_table(index=["num_traj", "t_range"], columns=["metric", "model"],
-                           values="value")
+    wide = agg.pivot_table(
+        index=["num_traj", "t_range"], columns=["metric", "model"], values="value"
+    )
     print(f"\nData efficiency ({cfg.env.name}): mean over test trajectories, median over copies")
     print(wide.to_string(float_format=lambda v: f"{v:.3g}"))
     print("\nFigures: " + ", ".join(str(p) for p in paths))

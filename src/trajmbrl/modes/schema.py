@@ -212,8 +212,13 @@ class Control:
     mpc: ControlMPC = key()
 
 
-ENVS: dict[str, type] = {"cartpole": CartpoleEnv, "reacher": SimEnv, "crazyflie": SimEnv,
-                         "crazyflie_hw": ImportedEnv, "logs": ImportedEnv}
+ENVS: dict[str, type] = {
+    "cartpole": CartpoleEnv,
+    "reacher": SimEnv,
+    "crazyflie": SimEnv,
+    "crazyflie_hw": ImportedEnv,
+    "logs": ImportedEnv,
+}
 
 
 @dataclass

@@ -52,25 +52,34 @@ def grid_cells(cfg: DictConfig) -> list[tuple[Any, Any, int]]:
     from hydra.types import RunMode
 
     if cfg.train.patience is not None:
-        raise TrajmbrlError(f"grid.batched=true trains fixed budgets: set train.patience=null "
-                            f"(got {cfg.train.patience}) and train.steps or model.epochs")
+        raise TrajmbrlError(
+            f"grid.batched=true trains fixed budgets: set train.patience=null "
+            f"(got {cfg.train.patience}) and train.steps or model.epochs"
+        )
     if cfg.train.tensorboard:
         raise TrajmbrlError("train.tensorboard=true is not supported with grid.batched=true")
-    swept = [o.split("=")[0] for o in user_overrides() or []
-             if o.split("=")[0] in ("train.num_traj", "train.t_range", "seed")]
+    swept = [
+        o.split("=")[0]
+        for o in user_overrides() or []
+        if o.split("=")[0] in ("train.num_traj", "train.t_range", "seed")
+    ]
     if swept and HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise TrajmbrlError(f"grid.batched=true trains the whole grid in one job: do not sweep "
-                            f"{', '.join(swept)} (set grid.num_traj/t_range/seeds instead)")
+        raise TrajmbrlError(
+            f"grid.batched=true trains the whole grid in one job: do not sweep "
+            f"{', '.join(swept)} (set grid.num_traj/t_range/seeds instead)"
+        )
     lists = {}
-    for name, run_value in (("num_traj", cfg.train.num_traj), ("t_range", cfg.train.t_range),
-                            ("seeds", cfg.seed)):
+    for name, run_value in (
+        ("num_traj", cfg.train.num_traj),
+        ("t_range", cfg.train.t_range),
+        ("seeds", cfg.seed),
+    ):
         values = list(cfg.grid[name] or []) or [run_value]
         for v in values:
             if v is not None:
                 positive_int(v, f"grid.{name}", minimum=0 if name == "seeds" else 1)
         lists[name] = values
-    return [(n, t, s) for n in lists["num_traj"] for t in lists["t_range"]
-            for s in lists["seeds"]]
+    return [(n, t, s) for n in lists["num_traj"] for t in lists["t_range"] for s in lists["seeds"]]
 
 
 def _select(cfg: DictConfig, cell: tuple[Any, Any, int]) -> None:
@@ -78,8 +87,12 @@ def _select(cfg: DictConfig, cell: tuple[Any, Any, int]) -> None:
     cfg.train.num_traj, cfg.train.t_range, cfg.seed = cell
 
 
-def train_grid(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData,
-               cells: list[tuple[Any, Any, int]]) -> None:
+def train_grid(
+    cfg: DictConfig,
+    model_cfg: dict[str, Any],
+    data: TrajectoryData,
+    cells: list[tuple[Any, Any, int]],
+) -> None:
     """Train every cell of model key ``model_cfg`` as members of batched modules (chunks of
     ``grid.chunk`` members); each cell writes the files a single ``mode=train`` run writes."""
     from trajmbrl.training.grid import Cell, train_cells
@@ -91,11 +104,24 @@ def train_grid(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData,
         if _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
             continue
         x, y, report, spec = build_training_set(work, model_cfg, data)
-        todo.append((cell, out, fp, report, spec, Cell(
-            torch.as_tensor(x), torch.as_tensor(y), torch.as_tensor(report.traj),
-            train_config(work, model_cfg))))
-    log.info("%s: %d grid cells to train, %d already trained", key, len(todo),
-             len(cells) - len(todo))
+        todo.append(
+            (
+                cell,
+                out,
+                fp,
+                report,
+                spec,
+                Cell(
+                    torch.as_tensor(x),
+                    torch.as_tensor(y),
+                    torch.as_tensor(report.traj),
+                    train_config(work, model_cfg),
+                ),
+            )
+        )
+    log.info(
+        "%s: %d grid cells to train, %d already trained", key, len(todo), len(cells) - len(todo)
+    )
     if not todo:
         return
     prov, saved = provenance(), [0]
@@ -106,13 +132,19 @@ def train_grid(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData,
             _select(work, cell)
             with artifact_lock(out / ".lock", f"model {key}"):  # one writer per model dir
                 if not _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
-                    save_model(out, model, history,
-                               model_meta(work, fp, data, report, history, prov))
+                    save_model(
+                        out, model, history, model_meta(work, fp, data, report, history, prov)
+                    )
         saved[0] += len(indices)
         log.info("%s: %d/%d grid cells trained and saved", key, saved[0], len(todo))
 
-    train_cells(todo[0][4], [t[5] for t in todo], device=device(cfg),
-                chunk_members=positive(cfg, "grid.chunk", allow_none=False), on_chunk=save)
+    train_cells(
+        todo[0][4],
+        [t[5] for t in todo],
+        device=device(cfg),
+        chunk_members=positive(cfg, "grid.chunk", allow_none=False),
+        on_chunk=save,
+    )
 
 
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
@@ -145,8 +177,10 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
     curves = CurveLog(out / "history.csv", tensorboard=bool(cfg.train.tensorboard))
     try:
         history = trainer.fit(
-            torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev),
-            groups=torch.as_tensor(report.traj, device=dev), on_epoch=curves,
+            torch.as_tensor(x, device=dev),
+            torch.as_tensor(y, device=dev),
+            groups=torch.as_tensor(report.traj, device=dev),
+            on_epoch=curves,
         )
     finally:
         curves.close()
@@ -160,12 +194,19 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
 
 def fingerprint(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> str:
     """What makes a trained model the same: model settings, ``train.*``, seed, dataset sha256."""
-    return config_hash({"model": model_cfg, "train": to_dict(cfg.train), "seed": cfg.seed,
-                        "dataset": data.meta.get("sha256")})
+    return config_hash(
+        {
+            "model": model_cfg,
+            "train": to_dict(cfg.train),
+            "seed": cfg.seed,
+            "dataset": data.meta.get("sha256"),
+        }
+    )
 
 
-def model_meta(cfg: DictConfig, fp: str, data: TrajectoryData, report: Any, history: Any,
-               prov: dict[str, Any]) -> dict[str, Any]:
+def model_meta(
+    cfg: DictConfig, fp: str, data: TrajectoryData, report: Any, history: Any, prov: dict[str, Any]
+) -> dict[str, Any]:
     """The checkpoint's meta: provenance (dataset sha256, variant, seed, config, versions)."""
     return {
         "config_hash": fp,
@@ -224,14 +265,24 @@ def build_training_set(
         raise TrajmbrlError(f"Dataset {cfg.paths.dataset} has no training trajectories")
     keep = cfg.train.keep_rate
     x, y, report = training_samples(
-        data, str(model_cfg["key"]), num_traj=positive(cfg, "train.num_traj"),
-        t_range=positive(cfg, "train.t_range"), keep_rate=None if keep is None else float(keep),
-        max_pairs=positive(cfg, "train.max_pairs"), seed=int(cfg.seed),
+        data,
+        str(model_cfg["key"]),
+        num_traj=positive(cfg, "train.num_traj"),
+        t_range=positive(cfg, "train.t_range"),
+        keep_rate=None if keep is None else float(keep),
+        max_pairs=positive(cfg, "train.max_pairs"),
+        seed=int(cfg.seed),
     )
-    arch = {k: positive_int(model_cfg[k], f"model.{k}")
-            for k in ("ensemble_size", "hidden", "layers")}
-    spec = ModelSpec.for_key(str(model_cfg["key"]), state_dim=data.state_dim,
-                             action_dim=data.action_dim, param_dim=data.param_dim, **arch)
+    arch = {
+        k: positive_int(model_cfg[k], f"model.{k}") for k in ("ensemble_size", "hidden", "layers")
+    }
+    spec = ModelSpec.for_key(
+        str(model_cfg["key"]),
+        state_dim=data.state_dim,
+        action_dim=data.action_dim,
+        param_dim=data.param_dim,
+        **arch,
+    )
     return x, y, report, spec
 
 

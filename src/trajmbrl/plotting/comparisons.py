@@ -37,16 +37,23 @@ def families(rows: pd.DataFrame) -> list[tuple[str, list[str]]]:
     :param rows: one line per row with columns ``row, model, action_source, variant``.
     """
     out = []
-    rows = rows.iloc[sorted(range(len(rows)), key=lambda i: sort_key(
-        rows["model"].iat[i], rows["action_source"].iat[i]))]
+    rows = rows.iloc[
+        sorted(
+            range(len(rows)),
+            key=lambda i: sort_key(rows["model"].iat[i], rows["action_source"].iat[i]),
+        )
+    ]
     for a in rows.itertuples(index=False):
         same = rows[rows["variant"] == a.variant]
         one_step = counterpart(a.model)
         if one_step is not None:
             out += [(a.row, [b]) for b in same.loc[same["model"] == one_step, "row"]]
         if a.model in model_keys():
-            base = [b.row for b in same.itertuples(index=False)
-                    if b.row != a.row and is_baseline(b.model, b.action_source)]
+            base = [
+                b.row
+                for b in same.itertuples(index=False)
+                if b.row != a.row and is_baseline(b.model, b.action_source)
+            ]
             if base:
                 out.append((a.row, base))
     return out
@@ -77,16 +84,35 @@ def comparison_table(nmse: pd.DataFrame, stats: pd.DataFrame, hs: list[int]) -> 
             b = min(present, key=lambda r: median[(r, h)])
             joined = pd.concat([by_cell[(a, h)], by_cell[(b, h)]], axis=1, join="inner")
             p, balance = wilcoxon_test(joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy())
-            family.append({
-                "comparison": name, "a": a, "b": b, "variant": variant[a], "horizon": h,
-                "median_a": float(np.median(joined.iloc[:, 0])) if len(joined) else np.nan,
-                "median_b": float(np.median(joined.iloc[:, 1])) if len(joined) else np.nan,
-                "lower_error": "tie" if not balance or np.isnan(balance) else
-                               (a if balance < 0 else b),
-                "p_value": p, "n": len(joined),
-            })
+            family.append(
+                {
+                    "comparison": name,
+                    "a": a,
+                    "b": b,
+                    "variant": variant[a],
+                    "horizon": h,
+                    "median_a": float(np.median(joined.iloc[:, 0])) if len(joined) else np.nan,
+                    "median_b": float(np.median(joined.iloc[:, 1])) if len(joined) else np.nan,
+                    "lower_error": "tie"
+                    if not balance or np.isnan(balance)
+                    else (a if balance < 0 else b),
+                    "p_value": p,
+                    "n": len(joined),
+                }
+            )
         adjusted = holm([r["p_value"] for r in family])
         out += [{**r, "p_holm": q} for r, q in zip(family, adjusted)]
-    columns = ["comparison", "a", "b", "variant", "horizon", "median_a", "median_b",
-               "lower_error", "p_value", "p_holm", "n"]
+    columns = [
+        "comparison",
+        "a",
+        "b",
+        "variant",
+        "horizon",
+        "median_a",
+        "median_b",
+        "lower_error",
+        "p_value",
+        "p_holm",
+        "n",
+    ]
     return pd.DataFrame(out, columns=columns)

@@ -21,8 +21,9 @@ def label(frame: pd.DataFrame) -> pd.Series:
     return frame["method"].where(model == "", frame["method"] + " (" + model + ")")
 
 
-def learning_curves(frame: pd.DataFrame, stem: Path, *, title: str = "",
-                    formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+def learning_curves(
+    frame: pd.DataFrame, stem: Path, *, title: str = "", formats: Sequence[str] = ("png", "pdf")
+) -> list[Path]:
     """True score vs system episodes used: median over seeds, 25-75 % band and min-max band.
 
     :param frame: rows of :data:`trajmbrl.control.loop.COLUMNS` (one env).
@@ -33,8 +34,15 @@ def learning_curves(frame: pd.DataFrame, stem: Path, *, title: str = "",
     for k, (name, g) in enumerate(frame.groupby("label", sort=True)):
         q = g.groupby("episodes")["true_score"].quantile([0.0, 0.25, 0.5, 0.75, 1.0]).unstack()
         x, color = q.index.to_numpy(), cmap(k % 10)
-        ax.plot(x, q[0.5], marker="o", ms=3, lw=1.6, color=color,
-                label=f"{name} (n={g['seed'].nunique()})")
+        ax.plot(
+            x,
+            q[0.5],
+            marker="o",
+            ms=3,
+            lw=1.6,
+            color=color,
+            label=f"{name} (n={g['seed'].nunique()})",
+        )
         ax.fill_between(x, q[0.25], q[0.75], color=color, alpha=0.25, lw=0)
         ax.fill_between(x, q[0.0], q[1.0], color=color, alpha=0.08, lw=0)
     ax.set_xlabel("system episodes used")
@@ -52,20 +60,29 @@ def final_table(frame: pd.DataFrame) -> pd.DataFrame:
     seeds, predicted score (mean) and its gap to the true score (model exploitation), compute
     seconds per run (median).
     """
-    last = frame.loc[frame.groupby(["env", "method", "model", "seed"], dropna=False)["round"]
-                     .idxmax()]
+    last = frame.loc[
+        frame.groupby(["env", "method", "model", "seed"], dropna=False)["round"].idxmax()
+    ]
     rows = []
-    for (env, method, model), g in last.groupby(["env", "method", "model"], dropna=False,
-                                                sort=True):
+    for (env, method, model), g in last.groupby(
+        ["env", "method", "model"], dropna=False, sort=True
+    ):
         true, pred = g["true_score"].to_numpy(), g["predicted_score"].to_numpy(dtype=float)
         gap = pred - true
-        rows.append({
-            "env": env, "method": method, "model": model, "seeds": int(g["seed"].nunique()),
-            "episodes": int(g["episodes"].max()), "true_median": float(np.median(true)),
-            "true_mean": float(true.mean()), "true_std": float(true.std()),
-            "true_min": float(true.min()),
-            "predicted_mean": float(np.nanmean(pred)) if np.isfinite(pred).any() else np.nan,
-            "pred_minus_true": float(np.nanmean(gap)) if np.isfinite(gap).any() else np.nan,
-            "compute_s": float(g["wall_clock"].median()),
-        })
+        rows.append(
+            {
+                "env": env,
+                "method": method,
+                "model": model,
+                "seeds": int(g["seed"].nunique()),
+                "episodes": int(g["episodes"].max()),
+                "true_median": float(np.median(true)),
+                "true_mean": float(true.mean()),
+                "true_std": float(true.std()),
+                "true_min": float(true.min()),
+                "predicted_mean": float(np.nanmean(pred)) if np.isfinite(pred).any() else np.nan,
+                "pred_minus_true": float(np.nanmean(gap)) if np.isfinite(gap).any() else np.nan,
+                "compute_s": float(g["wall_clock"].median()),
+            }
+        )
     return pd.DataFrame(rows).sort_values(["env", "true_median"], ascending=[True, False])

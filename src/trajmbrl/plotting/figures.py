@@ -18,10 +18,19 @@ from trajmbrl.utils.atomic import atomic_path  # noqa: E402
 
 #: the original's plot colours per model key (spec 5.1), then the baselines
 COLORS = {
-    "d": "#0033ff", "de": "#3660b5", "p": "#00c414", "pe": "#52b536",
-    "t": "#ff0000", "te": "#b53636", "tp": "#dcdc00", "tpe": "#b57f11",
-    "lin": "#7f7f7f", "zero": "#000000",
-    "hmean": "#ff7f0e", "lint": "#17becf", "oracle": "#e377c2",
+    "d": "#0033ff",
+    "de": "#3660b5",
+    "p": "#00c414",
+    "pe": "#52b536",
+    "t": "#ff0000",
+    "te": "#b53636",
+    "tp": "#dcdc00",
+    "tpe": "#b57f11",
+    "lin": "#7f7f7f",
+    "zero": "#000000",
+    "hmean": "#ff7f0e",
+    "lint": "#17becf",
+    "oracle": "#e377c2",
 }
 
 
@@ -80,16 +89,23 @@ def horizon_figure(
     summary = seed_median_summary(part)
     keys = part[["row", "model", "action_source"]].drop_duplicates()
     styles = {r: line_style(m, s) for r, m, s in keys.itertuples(index=False)}
-    order = list(rows) if rows is not None else [
-        r for r, m, s in sorted(keys.itertuples(index=False), key=lambda k: sort_key(k[1], k[2]))]
+    order = (
+        list(rows)
+        if rows is not None
+        else [
+            r
+            for r, m, s in sorted(keys.itertuples(index=False), key=lambda k: sort_key(k[1], k[2]))
+        ]
+    )
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name in [r for r in order if r in styles]:
         group = summary[summary["row"] == name]
         (line,) = ax.plot(group["horizon"], group["median"], label=name, lw=1.6, **styles[name])
         for lo, hi, alpha in (("p34", "p66", 0.25), ("p10", "p90", 0.1)):
-            ax.fill_between(group["horizon"], group[lo], group[hi], color=line.get_color(),
-                            alpha=alpha, lw=0)
+            ax.fill_between(
+                group["horizon"], group[lo], group[hi], color=line.get_color(), alpha=alpha, lw=0
+            )
     if reference is not None:
         ax.axhline(reference, color="black", lw=0.8, ls="-.")
     ax.set_yscale("log")

@@ -78,8 +78,15 @@ def _annotate(ax: plt.Axes, m: np.ndarray, norm: Normalize, *, diverging: bool =
         v = m[i, j]
         level = float(np.clip(norm(v), 0.0, 1.0))
         dark = abs(level - 0.5) > 0.3 if diverging else level < 0.55
-        ax.text(j, i, _fmt(v), ha="center", va="center", fontsize=6.5,
-                color="white" if dark else "black")
+        ax.text(
+            j,
+            i,
+            _fmt(v),
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            color="white" if dark else "black",
+        )
 
 
 def _heatmap_axes(
@@ -96,8 +103,14 @@ def _heatmap_axes(
 
 
 def _score_heatmap(
-    agg: pd.DataFrame, metric: str, models: list[str], ns: list[int], ts: list[int],
-    stem: Path, units: str, formats: Sequence[str],
+    agg: pd.DataFrame,
+    metric: str,
+    models: list[str],
+    ns: list[int],
+    ts: list[int],
+    stem: Path,
+    units: str,
+    formats: Sequence[str],
 ) -> list[Path]:
     """Side-by-side panels per model sharing one normalisation and one colorbar."""
     mats = [_matrix(agg[agg["model"] == m], ns, ts) for m in models]
@@ -108,8 +121,7 @@ def _score_heatmap(
     cmap = plt.get_cmap("magma").with_extremes(bad="lightgrey")
     k = len(models)
     width = max(0.6 * len(ts), 2.8)
-    fig, axes = plt.subplots(1, k, figsize=(width * k + 2.5, 0.4 * len(ns) + 2.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, k, figsize=(width * k + 2.5, 0.4 * len(ns) + 2.2), squeeze=False)
     image = None
     for i, (ax, model, m) in enumerate(zip(axes[0], models, mats)):
         image = ax.imshow(m, origin="lower", cmap=cmap, norm=norm, aspect="auto")
@@ -117,19 +129,22 @@ def _score_heatmap(
         if len(ns) <= ANNOTATE_MAX and len(ts) <= ANNOTATE_MAX:
             _annotate(ax, m, norm)
     fig.colorbar(image, ax=list(axes[0]), label=_label(metric, units), shrink=0.9)
-    fig.suptitle(f"Data efficiency: {metric}\n(mean over test trajectories, median over copies)",
-                 y=1.07)
+    fig.suptitle(
+        f"Data efficiency: {metric}\n(mean over test trajectories, median over copies)", y=1.07
+    )
     return save_figure(fig, stem, formats)
 
 
 def _ratio_heatmap(
-    agg: pd.DataFrame, pair: tuple[str, str], ns: list[int], ts: list[int], stem: Path,
+    agg: pd.DataFrame,
+    pair: tuple[str, str],
+    ns: list[int],
+    ts: list[int],
+    stem: Path,
     formats: Sequence[str],
 ) -> list[Path]:
     """MSE ratio ``pair[0] / pair[1]`` per cell, log scale, diverging colours centred at 1."""
-    num, den = (
-        np.clip(_matrix(agg[agg["model"] == m], ns, ts), MSE_FLOOR, MSE_CAP) for m in pair
-    )
+    num, den = (np.clip(_matrix(agg[agg["model"] == m], ns, ts), MSE_FLOOR, MSE_CAP) for m in pair)
     ratio = num / den
     logs = np.abs(np.log10(ratio[np.isfinite(ratio)]))
     span = 10 ** max(float(logs.max()) if logs.size else 0.0, 0.05)
@@ -145,8 +160,14 @@ def _ratio_heatmap(
 
 
 def _score_lines(
-    agg: pd.DataFrame, metric: str, models: list[str], axis: str, fixed: str, stem: Path,
-    units: str, formats: Sequence[str],
+    agg: pd.DataFrame,
+    metric: str,
+    models: list[str],
+    axis: str,
+    fixed: str,
+    stem: Path,
+    units: str,
+    formats: Sequence[str],
 ) -> list[Path]:
     """Score vs the one varying grid axis: median over copies with the IQR band, per model."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -171,13 +192,15 @@ def _score_lines(
 
 
 def _ratio_lines(
-    agg: pd.DataFrame, pair: tuple[str, str], axis: str, fixed: str, stem: Path,
+    agg: pd.DataFrame,
+    pair: tuple[str, str],
+    axis: str,
+    fixed: str,
+    stem: Path,
     formats: Sequence[str],
 ) -> list[Path]:
     """MSE ratio ``pair[0] / pair[1]`` vs the varying axis, log scale, reference line at 1."""
-    vals = [
-        agg[agg["model"] == m].set_index(axis)["value"].clip(MSE_FLOOR, MSE_CAP) for m in pair
-    ]
+    vals = [agg[agg["model"] == m].set_index(axis)["value"].clip(MSE_FLOOR, MSE_CAP) for m in pair]
     ratio = (vals[0] / vals[1]).dropna().sort_index()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.plot(ratio.index, ratio.to_numpy(), marker="o", color="black")

@@ -52,8 +52,9 @@ def reward_figure(
     ylim = (lo - pad, hi + pad)
 
     fig, (ax_rank, ax_sc) = plt.subplots(1, 2, figsize=(11, 4.2))
-    ax_rank.plot(rank.to_numpy(), truth.to_numpy(), color="black", lw=1.6, label="true return",
-                 zorder=3)
+    ax_rank.plot(
+        rank.to_numpy(), truth.to_numpy(), color="black", lw=1.6, label="true return", zorder=3
+    )
     methods = list(dict.fromkeys(frame["method"]))
     for i, method in enumerate(methods):
         g = frame[frame["method"] == method]
@@ -67,8 +68,15 @@ def reward_figure(
         clipped = np.clip(pred[ok], *ylim)
         x = rank.loc[g["traj"].to_numpy()[ok]].to_numpy()
         ax_rank.scatter(x, clipped, s=18, marker=marker, color=color, label=label, alpha=0.8)
-        ax_sc.scatter(g["true_return"].to_numpy()[ok], clipped, s=18, marker=marker, color=color,
-                      label=label, alpha=0.8)
+        ax_sc.scatter(
+            g["true_return"].to_numpy()[ok],
+            clipped,
+            s=18,
+            marker=marker,
+            color=color,
+            label=label,
+            alpha=0.8,
+        )
     ax_rank.set_ylim(*ylim)
     ax_rank.set_xlabel("test trajectory, sorted by true return")
     ax_rank.set_ylabel("cumulative episode reward")
@@ -96,8 +104,9 @@ def reward_report(
     true = frame.drop_duplicates("traj").sort_values("traj")["true_return"].to_numpy()
     groups = {m: g.sort_values("traj") for m, g in frame.groupby("method", sort=False)}
     preds = {m: g["predicted_return"].to_numpy() for m, g in groups.items()}
-    table = reward_table(true, preds, diverged={m: g["diverged"].to_numpy(dtype=bool)
-                                                for m, g in groups.items()})
+    table = reward_table(
+        true, preds, diverged={m: g["diverged"].to_numpy(dtype=bool) for m, g in groups.items()}
+    )
     atomic_write_text(run_dir / "tables" / "reward.csv", table.to_csv(index=False))
     paths = reward_figure(frame, run_dir / "figures" / "reward_prediction", list(formats))
     return table, paths

@@ -36,9 +36,9 @@ def table_horizons(nmse: pd.DataFrame, horizons: list[int]) -> list[int]:
     return sorted({min(int(h), max_h) for h in horizons})
 
 
-def median_table(frame: pd.DataFrame, horizons: list[int], by: tuple[str, ...] = ("model",)) -> (
-    pd.DataFrame
-):
+def median_table(
+    frame: pd.DataFrame, horizons: list[int], by: tuple[str, ...] = ("model",)
+) -> pd.DataFrame:
     """Median normalised MSE at the given horizons (clipped to the data) plus diverged share.
 
     No seed aggregation: ``by`` should name every key that varies (e.g. one run).
@@ -111,9 +111,9 @@ def fmt_cell(median: float, lo: float, hi: float, n_seeds: int, **kw: object) ->
     return text
 
 
-def wide_table(stats: pd.DataFrame, metric: str, diverged: pd.DataFrame | None = None) -> (
-    pd.DataFrame
-):
+def wide_table(
+    stats: pd.DataFrame, metric: str, diverged: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Printable table of one metric: a row per (model, protocol, variant), ``h=<k>`` cells.
 
     :param stats: from :func:`horizon_stats`; :param diverged: from :func:`divergence_stats`.
@@ -122,8 +122,12 @@ def wide_table(stats: pd.DataFrame, metric: str, diverged: pd.DataFrame | None =
     """
     part = stats[stats["metric"] == metric]
     kw = {"mark": "div.", "infinite_only": True} if metric == "skill" else {}
-    cells = part.assign(cell=[fmt_cell(m, lo, hi, n, **kw) for m, lo, hi, n in zip(
-        part["median"], part["min"], part["max"], part["n_seeds"])])
+    cells = part.assign(
+        cell=[
+            fmt_cell(m, lo, hi, n, **kw)
+            for m, lo, hi, n in zip(part["median"], part["min"], part["max"], part["n_seeds"])
+        ]
+    )
     keys = ["row", "model", "action_source", "variant"]
     table = cells.pivot_table(index=keys, columns="horizon", values="cell", aggfunc="first")
     table.columns = [f"h={h}" for h in table.columns]
@@ -132,13 +136,18 @@ def wide_table(stats: pd.DataFrame, metric: str, diverged: pd.DataFrame | None =
     if diverged is not None:
         d = diverged.set_index(keys)
         table["diverged"] = [
-            f"{d.at[k, 'median']:.0%}" + (f" [{d.at[k, 'min']:.0%}, {d.at[k, 'max']:.0%}]"
-                                           if d.at[k, "n_seeds"] > 1 else "")
+            f"{d.at[k, 'median']:.0%}"
+            + (f" [{d.at[k, 'min']:.0%}, {d.at[k, 'max']:.0%}]" if d.at[k, "n_seeds"] > 1 else "")
             for k in table.index
         ]
     table = table.reset_index()
-    order = sorted(range(len(table)), key=lambda i: (
-        sort_key(table.at[i, "model"], table.at[i, "action_source"]), table.at[i, "variant"]))
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (
+            sort_key(table.at[i, "model"], table.at[i, "action_source"]),
+            table.at[i, "variant"],
+        ),
+    )
     table = table.iloc[order].reset_index(drop=True)
     table.insert(2, "protocol", table.pop("action_source").map(lambda s: protocol_name(s) or s))
     return table
@@ -161,7 +170,8 @@ def uncertainty_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
     nll = unc[unc["metric"] == "nll"].groupby(by)["value"].median()
     cov = unc[unc["metric"] != "nll"].groupby(by)["value"].mean()
     per_seed = pd.concat([nll, cov])
-    table = per_seed.groupby(level=["row", "metric", "horizon"]).median().unstack(
-        ["metric", "horizon"])
+    table = (
+        per_seed.groupby(level=["row", "metric", "horizon"]).median().unstack(["metric", "horizon"])
+    )
     table.columns = [f"{m}@{h}" for m, h in table.columns]
     return table[sorted(table.columns, key=lambda c: (c.split("@")[0], int(c.split("@")[1])))]

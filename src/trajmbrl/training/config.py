@@ -16,11 +16,18 @@ SPLITS = ("trajectory", "sample")
 
 #: the CLI key of each TrainConfig field, for error messages
 CONFIG_KEYS = {
-    "epochs": "model.epochs", "batch_size": "model.batch_size", "lr": "model.lr",
-    "weight_decay": "model.weight_decay", "patience": "train.patience",
-    "val_fraction": "train.val_fraction", "resample": "train.resample",
-    "elites": "train.elites", "min_rel_improvement": "train.min_rel_improvement",
-    "split": "train.split", "steps": "train.steps", "precision": "train.precision",
+    "epochs": "model.epochs",
+    "batch_size": "model.batch_size",
+    "lr": "model.lr",
+    "weight_decay": "model.weight_decay",
+    "patience": "train.patience",
+    "val_fraction": "train.val_fraction",
+    "resample": "train.resample",
+    "elites": "train.elites",
+    "min_rel_improvement": "train.min_rel_improvement",
+    "split": "train.split",
+    "steps": "train.steps",
+    "precision": "train.precision",
 }
 
 

@@ -53,7 +53,8 @@ class CurveLog:
         except ImportError as exc:
             raise TrajmbrlError(
                 "train.tensorboard=true needs the tensorboard package: pip install tensorboard "
-                "(or set train.tensorboard=false)") from exc
+                "(or set train.tensorboard=false)"
+            ) from exc
         self._tb = SummaryWriter(str(self.path.parent / "tensorboard"))
 
     def close(self) -> None:

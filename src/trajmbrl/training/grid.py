@@ -62,20 +62,30 @@ def _plan(spec: ModelSpec, cell: Cell, device: torch.device) -> _Plan:
     """Split one cell as ``ModelTrainer.fit`` does with the cell's seed (see :mod:`.trainer`)."""
     cfg = cell.config
     if cfg.patience is not None:
-        raise TrajmbrlError("batched grid training needs a fixed budget: set train.patience=null "
-                            f"(got {cfg.patience})")
+        raise TrajmbrlError(
+            "batched grid training needs a fixed budget: set train.patience=null "
+            f"(got {cfg.patience})"
+        )
     x = cell.x.to(device, torch.float32)
     y = cell.y.to(device, torch.float32)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
-        raise TrajmbrlError(f"grid cell needs x (N, in), y (N, out) with N >= 2; got "
-                            f"{tuple(x.shape)} and {tuple(y.shape)}")
+        raise TrajmbrlError(
+            f"grid cell needs x (N, in), y (N, out) with N >= 2; got "
+            f"{tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if not (bool(torch.isfinite(x).all()) and bool(torch.isfinite(y).all())):
         raise TrajmbrlError("training data contains NaN or inf values; clean the dataset")
     gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
     groups = cell.groups if cfg.split == "trajectory" else None
-    split = make_split(x.shape[0], groups, ensemble=spec.ensemble_size,
-                       val_fraction=cfg.val_fraction, resample=cfg.resample, gen=gen,
-                       device=device)
+    split = make_split(
+        x.shape[0],
+        groups,
+        ensemble=spec.ensemble_size,
+        val_fraction=cfg.val_fraction,
+        resample=cfg.resample,
+        gen=gen,
+        device=device,
+    )
     length, bs = split.members.shape[1], cfg.batch_size
     steps = cfg.steps if cfg.steps is not None else cfg.epochs * -(-length // bs)
     return _Plan(cfg, x, y, split.train, split.val, split.members, gen, steps, min(bs, length))
@@ -153,16 +163,23 @@ def _build(spec: ModelSpec, p: _Plan) -> tuple[DynamicsModel, Tensor, Tensor]:
 def _stack(models: list[DynamicsModel], spec: ModelSpec) -> EnsembleMLP:
     """One module whose members are the cells' initial networks, in order."""
     e = sum(m.ensemble_size for m in models)
-    net = EnsembleMLP(models[0].in_dim, spec.state_dim, hidden=spec.hidden, layers=spec.layers,
-                      ensemble=e, probabilistic=spec.probabilistic).to(models[0].device)
+    net = EnsembleMLP(
+        models[0].in_dim,
+        spec.state_dim,
+        hidden=spec.hidden,
+        layers=spec.layers,
+        ensemble=e,
+        probabilistic=spec.probabilistic,
+    ).to(models[0].device)
     with torch.no_grad():
         for name, p in net.named_parameters():
             p.copy_(torch.cat([dict(m.net.named_parameters())[name] for m in models]))
     return net
 
 
-def _schedule(plans: list[_Plan], sizes: list[int],
-              ensemble: int) -> tuple[Tensor, Tensor, Tensor, list[list[int]]]:
+def _schedule(
+    plans: list[_Plan], sizes: list[int], ensemble: int
+) -> tuple[Tensor, Tensor, Tensor, list[list[int]]]:
     """Rows (S, E, B) into the chunk's concatenated data (padding -> row 0), mask (S, E, B),
     rows per member and step (S, E), and every cell's 1-based epoch per step."""
     device = plans[0].x.device
@@ -184,8 +201,9 @@ def _schedule(plans: list[_Plan], sizes: list[int],
     return rows, mask, count, epochs
 
 
-def _masked_loss(net: EnsembleMLP, xb: Tensor, yb: Tensor, mask: Tensor | None,
-                 count: Tensor) -> Tensor:
+def _masked_loss(
+    net: EnsembleMLP, xb: Tensor, yb: Tensor, mask: Tensor | None, count: Tensor
+) -> Tensor:
     """Per-member loss (E,) like ``DynamicsModel.loss`` on normalised data, mean over each
     member's own ``count`` rows (``mask`` (E, B) zero on padding, None = no padding)."""
     mean, logvar = net(xb)
@@ -200,8 +218,9 @@ def _masked_loss(net: EnsembleMLP, xb: Tensor, yb: Tensor, mask: Tensor | None,
 
 def _optimizer(net: EnsembleMLP, configs: list[TrainConfig]) -> torch.optim.Optimizer:
     if len({(c.lr, c.weight_decay, c.precision) for c in configs}) > 1:
-        raise TrajmbrlError("cells trained together must share model.lr, model.weight_decay "
-                            "and train.precision")
+        raise TrajmbrlError(
+            "cells trained together must share model.lr, model.weight_decay and train.precision"
+        )
     lr, wd = configs[0].lr, configs[0].weight_decay
     try:  # fused Adam, as ModelTrainer
         return torch.optim.Adam(net.parameters(), lr=lr, weight_decay=wd, fused=True)
@@ -216,8 +235,7 @@ def _train_chunk(spec: ModelSpec, plans: list[_Plan]) -> list[tuple[DynamicsMode
     net = _stack(models, spec)
     configs = [p.config for p in plans]
     opt = _optimizer(net, configs)
-    rows, mask, count, epochs = _schedule(plans, [b[1].shape[0] for b in built],
-                                          spec.ensemble_size)
+    rows, mask, count, epochs = _schedule(plans, [b[1].shape[0] for b in built], spec.ensemble_size)
     x = torch.cat([b[1] for b in built])
     y = torch.cat([b[2] for b in built])
     steps, e, width = rows.shape
@@ -237,8 +255,14 @@ def _train_chunk(spec: ModelSpec, plans: list[_Plan]) -> list[tuple[DynamicsMode
     return _unpack(net, models, plans, losses, count, epochs)
 
 
-def _unpack(net: EnsembleMLP, models: list[DynamicsModel], plans: list[_Plan], losses: Tensor,
-            count: Tensor, epochs: list[list[int]]) -> list[tuple[DynamicsModel, History]]:
+def _unpack(
+    net: EnsembleMLP,
+    models: list[DynamicsModel],
+    plans: list[_Plan],
+    losses: Tensor,
+    count: Tensor,
+    epochs: list[list[int]],
+) -> list[tuple[DynamicsModel, History]]:
     """Copy each cell's members back into its model; build its history (final val score)."""
     params = dict(net.named_parameters())
     out = []
@@ -255,8 +279,9 @@ def _unpack(net: EnsembleMLP, models: list[DynamicsModel], plans: list[_Plan], l
     return out
 
 
-def _history(cfg: TrainConfig, epoch_of_step: list[int], losses: Tensor, count: Tensor,
-             val: list[float]) -> History:
+def _history(
+    cfg: TrainConfig, epoch_of_step: list[int], losses: Tensor, count: Tensor, val: list[float]
+) -> History:
     """Per-epoch mean train loss per member; the validation score on the last epoch."""
     epochs = torch.tensor(epoch_of_step, device=losses.device) - 1
     last = int(epochs[-1]) + 1
@@ -265,15 +290,27 @@ def _history(cfg: TrainConfig, epoch_of_step: list[int], losses: Tensor, count: 
     sums.index_add_(0, epochs, losses)
     rows.index_add_(0, epochs, count.to(torch.float64))
     mean = (sums / rows).tolist()
-    h = History(best_epoch=[last] * len(val), best_score=list(val), stopped_epoch=last,
-                steps=len(epoch_of_step))
+    h = History(
+        best_epoch=[last] * len(val),
+        best_score=list(val),
+        stopped_epoch=last,
+        steps=len(epoch_of_step),
+    )
     for ep in range(last):
         for k, tl in enumerate(mean[ep]):
             if not math.isfinite(tl):
-                raise TrajmbrlError(f"training loss became NaN/inf in epoch {ep + 1} (member "
-                                    f"{k}); lower the learning rate model.lr (now {cfg.lr:g})")
-            h.rows.append({"epoch": ep + 1, "member": k, "train_loss": tl,
-                           "val_score": val[k] if ep + 1 == last else math.nan})
+                raise TrajmbrlError(
+                    f"training loss became NaN/inf in epoch {ep + 1} (member "
+                    f"{k}); lower the learning rate model.lr (now {cfg.lr:g})"
+                )
+            h.rows.append(
+                {
+                    "epoch": ep + 1,
+                    "member": k,
+                    "train_loss": tl,
+                    "val_score": val[k] if ep + 1 == last else math.nan,
+                }
+            )
     order = sorted(range(len(val)), key=lambda j: val[j])
     h.elite_members = order[: cfg.elites] if cfg.elites is not None else list(range(len(val)))
     return h

@@ -29,8 +29,10 @@ def fast_bf16(device: str = "cpu") -> tuple[bool, str]:
         ok = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
         return ok, "CUDA compute capability >= 8.0" if ok else "GPU older than Ampere (sm_80)"
     try:
-        flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("flags")), "").split()
+        flags = next(
+            (ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")),
+            "",
+        ).split()
     except OSError:
         flags = []
     found = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
@@ -46,8 +48,9 @@ def _warn_slow(device: str) -> None:
         log.warning("precision=bf16 on %s: %s", device, why)
 
 
-def matmul_precision(precision: str, device: torch.device | str = "cpu"
-                     ) -> contextlib.AbstractContextManager[None]:
+def matmul_precision(
+    precision: str, device: torch.device | str = "cpu"
+) -> contextlib.AbstractContextManager[None]:
     """Context manager: the block's matrix products in ``fp32`` (exact) or ``bf16``."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -56,4 +59,3 @@ def matmul_precision(precision: str, device: torch.device | str = "cpu"
         return contextlib.nullcontext()
     _warn_slow(dev)
     return torch.autocast(dev, dtype=torch.bfloat16)
-

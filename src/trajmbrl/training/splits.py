@@ -62,8 +62,11 @@ def make_split(
     device: torch.device,
 ) -> Split:
     """Seeded split of ``n`` rows (``groups`` (n,) int64 trajectory ids or None = one per row)."""
-    ids = torch.arange(n, device=device) if groups is None else torch.unique(
-        groups.to(device), return_inverse=True)[1]
+    ids = (
+        torch.arange(n, device=device)
+        if groups is None
+        else torch.unique(groups.to(device), return_inverse=True)[1]
+    )
     n_groups = int(ids.max()) + 1
     perm = torch.randperm(n_groups, generator=gen, device=device)
     n_val = 0
@@ -84,10 +87,12 @@ def make_split(
         if nt < ensemble:
             unit = "samples" if single else "trajectories"
             raise TrajmbrlError(
-                f"train.resample=kfold needs at least {ensemble} training {unit}, got {nt}")
+                f"train.resample=kfold needs at least {ensemble} training {unit}, got {nt}"
+            )
         folds = torch.tensor_split(torch.arange(nt, device=device), ensemble)
-        keeps = [train_g[torch.cat([f for j, f in enumerate(folds) if j != k])]
-                 for k in range(ensemble)]
+        keeps = [
+            train_g[torch.cat([f for j, f in enumerate(folds) if j != k])] for k in range(ensemble)
+        ]
         members = [k if single else _rows_of(ids, k.sort().values) for k in keeps]
     else:  # "none", or kfold with a single member: everyone sees the whole training part
         return Split(train, val, train.unsqueeze(0).expand(ensemble, -1).contiguous(), n_val == 0)

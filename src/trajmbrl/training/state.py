@@ -39,8 +39,9 @@ def save_state(path: Path, st: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
-def load_state(path: Path | None, identity: dict[str, Any],
-               device: torch.device) -> dict[str, Any] | None:
+def load_state(
+    path: Path | None, identity: dict[str, Any], device: torch.device
+) -> dict[str, Any] | None:
     """The saved state if ``path`` exists; errors name the file on corruption or a mismatch."""
     if path is None or not path.exists():
         return None
@@ -50,8 +51,17 @@ def load_state(path: Path | None, identity: dict[str, Any],
             raise ValueError("unknown format")
         saved_identity = json.loads(payload["identity"])
         payload["history"] = json.loads(payload["history"])
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
-            ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (
+        RuntimeError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         raise TrajmbrlError(
             f"training state file {path} is corrupt or truncated ({exc}); delete it to "
             "start training afresh"

@@ -100,12 +100,19 @@ class ModelTrainer:
         except RuntimeError:
             return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def _split(self, n: int, gen: torch.Generator, device: torch.device,
-               groups: Tensor | None = None) -> Split:
+    def _split(
+        self, n: int, gen: torch.Generator, device: torch.device, groups: Tensor | None = None
+    ) -> Split:
         cfg = self.config
         split = make_split(
-            n, groups if cfg.split == "trajectory" else None, ensemble=self.model.ensemble_size,
-            val_fraction=cfg.val_fraction, resample=cfg.resample, gen=gen, device=device)
+            n,
+            groups if cfg.split == "trajectory" else None,
+            ensemble=self.model.ensemble_size,
+            val_fraction=cfg.val_fraction,
+            resample=cfg.resample,
+            gen=gen,
+            device=device,
+        )
         self.train_indices, self.val_indices = split.train, split.val
         self.member_indices = split.members
         return split
@@ -130,15 +137,23 @@ class ModelTrainer:
         """
         x, y = self._check_data(x, y, groups)
         run = self._prepare(x, y, groups)
-        bar = tqdm(total=self._epoch_limit(), initial=run.epoch, unit="epoch",
-                   disable=not self.progress or run.finished, desc=f"train {self.model.spec.key}",
-                   leave=False, file=sys.stderr)
+        bar = tqdm(
+            total=self._epoch_limit(),
+            initial=run.epoch,
+            unit="epoch",
+            disable=not self.progress or run.finished,
+            desc=f"train {self.model.spec.key}",
+            leave=False,
+            file=sys.stderr,
+        )
         try:
             while self._keep_going(run):
                 self._run_epoch(run, x, y)
                 bar.update(1)
-                bar.set_postfix(best=f"{min(run.history.best_score):.4g}",
-                                active=f"{len(self._active(run))}/{len(run.bad)}")
+                bar.set_postfix(
+                    best=f"{min(run.history.best_score):.4g}",
+                    active=f"{len(self._active(run))}/{len(run.bad)}",
+                )
                 if on_epoch is not None:
                     on_epoch(run.epoch, run.history)
         finally:
@@ -152,16 +167,19 @@ class ModelTrainer:
         """Validate shapes and values; :returns: x, y on the model's device and dtype."""
         model = self.model
         if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-            raise TrajmbrlError(f"training data must be x (N, in), y (N, out) with the same N; "
-                                f"got {tuple(x.shape)} and {tuple(y.shape)}")
+            raise TrajmbrlError(
+                f"training data must be x (N, in), y (N, out) with the same N; "
+                f"got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         if x.shape[1] != model.in_dim or y.shape[1] != model.out_dim:
             raise TrajmbrlError(
                 f"training data has {x.shape[1]} input / {y.shape[1]} target columns, model "
                 f"'{model.spec.key}' expects {model.in_dim} / {model.out_dim}"
             )
         if groups is not None and tuple(groups.shape) != (x.shape[0],):
-            raise TrajmbrlError(f"trajectory ids must have shape ({x.shape[0]},), got "
-                                f"{tuple(groups.shape)}")
+            raise TrajmbrlError(
+                f"trajectory ids must have shape ({x.shape[0]},), got {tuple(groups.shape)}"
+            )
         if x.shape[0] < 2:
             raise TrajmbrlError(f"need at least 2 training samples, got {x.shape[0]}")
         if not (bool(torch.isfinite(x).all()) and bool(torch.isfinite(y).all())):
@@ -175,13 +193,26 @@ class ModelTrainer:
         gen = torch.Generator(device=model.device).manual_seed(int(cfg.seed))
         split = self._split(x.shape[0], gen, model.device, groups)
         model.fit_normalizers(x[split.train], y[split.train])
-        identity = {
-            "config": cfg.to_dict(), "spec": model.spec.to_dict(),
-            "data": {"n": x.shape[0], "sha256": data_digest(x, y, groups)},
-        } if self.state_path else {}
+        identity = (
+            {
+                "config": cfg.to_dict(),
+                "spec": model.spec.to_dict(),
+                "data": {"n": x.shape[0], "sha256": data_digest(x, y, groups)},
+            }
+            if self.state_path
+            else {}
+        )
         best = {k: p.detach().clone() for k, p in model.net.named_parameters()}
-        run = _Run(gen, split, x[split.val], y[split.val], identity, best,
-                   History(best_epoch=[0] * e, best_score=[math.inf] * e), [0] * e)
+        run = _Run(
+            gen,
+            split,
+            x[split.val],
+            y[split.val],
+            identity,
+            best,
+            History(best_epoch=[0] * e, best_score=[math.inf] * e),
+            [0] * e,
+        )
         saved = load_state(self.state_path, identity, model.device)
         if saved is not None:
             model.load_state_dict(saved["model"])
@@ -198,7 +229,11 @@ class ModelTrainer:
                 log.warning(
                     "resuming %s with %d torch threads, saved with %d: the result will not be "
                     "bit-identical to an uninterrupted run (set OMP_NUM_THREADS=%d to keep it)",
-                    self.state_path, torch.get_num_threads(), int(threads), int(threads))
+                    self.state_path,
+                    torch.get_num_threads(),
+                    int(threads),
+                    int(threads),
+                )
         return run
 
     def _precision(self) -> Any:
@@ -219,8 +254,7 @@ class ModelTrainer:
         return [m for m, b in enumerate(run.bad) if patience is None or b < patience]
 
     def _keep_going(self, run: _Run) -> bool:
-        return (not run.finished and run.epoch < self._epoch_limit()
-                and bool(self._active(run)))
+        return not run.finished and run.epoch < self._epoch_limit() and bool(self._active(run))
 
     def _run_epoch(self, run: _Run, x: Tensor, y: Tensor) -> None:
         """Train the active members one pass, validate them, update the record, checkpoint."""
@@ -237,8 +271,9 @@ class ModelTrainer:
             save_state(self.state_path, self._state(run, False))
             run.last_save = time.monotonic()
 
-    def _record(self, run: _Run, active: list[int], train_loss: list[float],
-                val: list[float]) -> None:
+    def _record(
+        self, run: _Run, active: list[int], train_loss: list[float], val: list[float]
+    ) -> None:
         """History rows, NaN check, and per-member best weights / patience counters."""
         cfg, h = self.config, run.history
         for m, tl, v in zip(active, train_loss, val):
@@ -246,7 +281,8 @@ class ModelTrainer:
                 raise TrajmbrlError(
                     f"training loss became NaN/inf in epoch {run.epoch} (member {m}) of model "
                     f"'{self.model.spec.key}'; lower the learning rate model.lr (now "
-                    f"{cfg.lr:g}) or check the data for outliers")
+                    f"{cfg.lr:g}) or check the data for outliers"
+                )
             h.rows.append({"epoch": run.epoch, "member": m, "train_loss": tl, "val_score": v})
             old = h.best_score[m]
             if cfg.patience is None:  # no early stopping: the final weights are kept
@@ -259,8 +295,9 @@ class ModelTrainer:
                 run.bad[m] += 1
         h.stopped_epoch = run.epoch
 
-    def _train_epoch(self, x: Tensor, y: Tensor, run: _Run, active: list[int],
-                     members: Tensor | None) -> list[float]:
+    def _train_epoch(
+        self, x: Tensor, y: Tensor, run: _Run, active: list[int], members: Tensor | None
+    ) -> list[float]:
         """One pass over each active member's rows (at most the remaining step budget).
 
         :returns: mean train loss per active member (A,).
@@ -296,8 +333,9 @@ class ModelTrainer:
                 for k, p in self.model.net.named_parameters():
                     p.copy_(run.best[k])
         order = sorted(range(len(run.bad)), key=lambda m: h.best_score[m])
-        h.elite_members = order[: cfg.elites] if cfg.elites is not None else list(
-            range(len(run.bad)))
+        h.elite_members = (
+            order[: cfg.elites] if cfg.elites is not None else list(range(len(run.bad)))
+        )
         if self.state_path is not None:
             save_state(self.state_path, self._state(run, True))
 

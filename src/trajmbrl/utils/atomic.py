@@ -23,8 +23,9 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                   suffix=suffix or ".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=suffix or ".tmp"
+        )
     except OSError as exc:
         raise TrajmbrlError(f"cannot write {path}: {exc.strerror or exc}") from exc
     os.close(fd)

@@ -21,8 +21,12 @@ from trajmbrl.utils.atomic import atomic_write_text
 def write_hashed_csv(path: Path, frame: pd.DataFrame, fingerprint: str, **extra: str) -> None:
     """Write ``frame`` atomically under a header with its fingerprint, row count and hash."""
     body = frame.to_csv(index=False)
-    fields = {"config_hash": fingerprint, "rows": str(len(frame)),
-              "sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(), **extra}
+    fields = {
+        "config_hash": fingerprint,
+        "rows": str(len(frame)),
+        "sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+        **extra,
+    }
     header = "# " + " ".join(f"{k}={v}" for k, v in fields.items())
     atomic_write_text(path, header + "\n" + body)
 
@@ -48,13 +52,16 @@ def integrity_problem(path: Path) -> str | None:
     body = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
     if hashlib.sha256(body).hexdigest() != header["sha256"]:
         rows = max(body.count(b"\n") - 1, 0)
-        return (f"its content does not match its hash ({rows} rows found, {header['rows']} "
-                "written): truncated or edited")
+        return (
+            f"its content does not match its hash ({rows} rows found, {header['rows']} "
+            "written): truncated or edited"
+        )
     return None
 
 
-def read_hashed_csv(path: Path, *, expect: dict[str, Any] | None = None,
-                    hint: str = "") -> pd.DataFrame:
+def read_hashed_csv(
+    path: Path, *, expect: dict[str, Any] | None = None, hint: str = ""
+) -> pd.DataFrame:
     """The frame in ``path`` after checking its integrity and the header fields in ``expect``.
 
     :raises TrajmbrlError: naming the file, the problem and ``hint`` (the command that fixes it).
@@ -63,8 +70,10 @@ def read_hashed_csv(path: Path, *, expect: dict[str, Any] | None = None,
     header = read_header(path)
     for name, want in (expect or {}).items():
         if problem is None and want is not None and header.get(name) != str(want):
-            problem = (f"it was computed with {name}={header.get(name)} but the current one is "
-                       f"{want} (stale result)")
+            problem = (
+                f"it was computed with {name}={header.get(name)} but the current one is "
+                f"{want} (stale result)"
+            )
     if problem:
         raise TrajmbrlError(f"{path} is not trusted: {problem}" + (f"\n  {hint}" if hint else ""))
     body = Path(path).read_text(encoding="utf-8").split("\n", 1)[1]

@@ -14,24 +14,32 @@ from dataclasses import MISSING, field, fields, is_dataclass
 from typing import Any
 
 
-def key(*, ge: float | None = None, gt: float | None = None, le: float | None = None,
-        lt: float | None = None, choices: tuple[Any, ...] | None = None,
-        optional: bool = False) -> Any:
+def key(
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+    optional: bool = False,
+) -> Any:
     """A schema field: bounds apply to numbers (and to each element of a list of numbers)."""
     meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "optional": optional}
     return field(default=MISSING, metadata=meta)
 
 
-def check_node(schema: type, node: Any, prefix: str,
-               known_keys: Callable[[], list[str]]) -> list[str]:
+def check_node(
+    schema: type, node: Any, prefix: str, known_keys: Callable[[], list[str]]
+) -> list[str]:
     """Problems of ``node`` (a plain dict) against the dataclass ``schema``.
 
     :param known_keys: every known dotted key (see :func:`all_keys`), asked only to name the
         closest one when a key is unknown.
     """
     if not isinstance(node, dict):
-        return [f"config key {prefix.rstrip('.') or '<root>'} must be a group of keys, "
-                f"got {node!r}"]
+        return [
+            f"config key {prefix.rstrip('.') or '<root>'} must be a group of keys, got {node!r}"
+        ]
     hints = typing.get_type_hints(schema)
     known = {f.name: f for f in fields(schema)}
     errors = []
@@ -73,8 +81,9 @@ def _unknown(full: str, schema: type, prefix: str, known: list[str]) -> str:
     elif close:
         hint = f" (did you mean {by_leaf[close[0]]}?)"
     else:
-        near = difflib.get_close_matches(full, [f"{prefix}{f.name}" for f in fields(schema)],
-                                         n=1, cutoff=0.8)
+        near = difflib.get_close_matches(
+            full, [f"{prefix}{f.name}" for f in fields(schema)], n=1, cutoff=0.8
+        )
         hint = f" (did you mean {near[0]}?)" if near else ""
     return f"unknown config key {full}{hint}; the known keys are listed in modes/schema.py"
 
@@ -140,11 +149,13 @@ def _check_value(tp: Any, value: Any, meta: Any) -> str | None:
 
 
 def _in_bounds(value: float, meta: Any) -> bool:
-    return not ((meta.get("ge") is not None and value < meta["ge"])
-                or (meta.get("gt") is not None and value <= meta["gt"])
-                or (meta.get("le") is not None and value > meta["le"])
-                or (meta.get("lt") is not None and value >= meta["lt"])
-                or value != value)  # NaN
+    return not (
+        (meta.get("ge") is not None and value < meta["ge"])
+        or (meta.get("gt") is not None and value <= meta["gt"])
+        or (meta.get("le") is not None and value > meta["le"])
+        or (meta.get("lt") is not None and value >= meta["lt"])
+        or value != value
+    )  # NaN
 
 
 def _bounds(meta: Any) -> str:

@@ -32,8 +32,15 @@ CF_STATE = (
 )
 #: The true next state of each row, same order as CF_STATE.
 CF_NEXT = (
-    "omegax_1fx", "omegay_1fx", "omegaz_1fx", "pitch_1fx", "roll_1fx", "yaw_1fx",
-    "linax_1fx", "linay_1fx", "linaz_1fx",
+    "omegax_1fx",
+    "omegay_1fx",
+    "omegaz_1fx",
+    "pitch_1fx",
+    "roll_1fx",
+    "yaw_1fx",
+    "linax_1fx",
+    "linay_1fx",
+    "linaz_1fx",
 )
 CF_ACTION = ("m1pwm_0tu", "m2pwm_0tu", "m3pwm_0tu", "m4pwm_0tu")
 CF_TIME = "flight times"
@@ -58,8 +65,14 @@ def _segments(time: np.ndarray, s0: np.ndarray, s1: np.ndarray) -> dict[str, np.
     }
 
 
-def _report(num_rows: int, cuts: dict[str, np.ndarray], groups: list[int], seg_rows: list[int],
-            data: TrajectoryData, min_length: int) -> dict[str, Any]:
+def _report(
+    num_rows: int,
+    cuts: dict[str, np.ndarray],
+    groups: list[int],
+    seg_rows: list[int],
+    data: TrajectoryData,
+    min_length: int,
+) -> dict[str, Any]:
     """The import report: flights, cuts, segments kept/dropped and the flights in the test split."""
     flight, segment = cuts["flight"], cuts["segment"]
     num_segments = int(segment[-1]) + 1
@@ -68,7 +81,9 @@ def _report(num_rows: int, cuts: dict[str, np.ndarray], groups: list[int], seg_r
         "rows": num_rows,
         "flights": int(flight[-1]) + 1,
         "flight_rows_min_median_max": [
-            int(flight_len.min()), float(np.median(flight_len)), int(flight_len.max())
+            int(flight_len.min()),
+            float(np.median(flight_len)),
+            int(flight_len.max()),
         ],
         "breaks_at_removed_rows": int(cuts["broken"].sum()),
         "segments_found": num_segments,
@@ -83,8 +98,14 @@ def _report(num_rows: int, cuts: dict[str, np.ndarray], groups: list[int], seg_r
     }
 
 
-def _manifest(path: Path, packaged: bool, num_flights: int, seed: int, test_fraction: float,
-              report: dict[str, Any]) -> dict[str, Any]:
+def _manifest(
+    path: Path,
+    packaged: bool,
+    num_flights: int,
+    seed: int,
+    test_fraction: float,
+    report: dict[str, Any],
+) -> dict[str, Any]:
     """The dataset manifest fields of an imported Crazyflie log."""
     return {
         "data_mode": "imported",
@@ -156,8 +177,13 @@ def import_crazyflie_hw(
             f"min_length={min_length} rows (longest has {longest} rows)"
         )
     data = build_dataset(
-        s_list, a_list, np.zeros((len(s_list), 0)), test_fraction=test_fraction, seed=seed,
-        split_by="group", groups=groups,
+        s_list,
+        a_list,
+        np.zeros((len(s_list), 0)),
+        test_fraction=test_fraction,
+        seed=seed,
+        split_by="group",
+        groups=groups,
     )
     report = _report(len(df), cuts, groups, seg_rows, data, min_length)
     manifest = _manifest(path, packaged, report["flights"], seed, test_fraction, report)

@@ -80,8 +80,10 @@ def _refuse_duplicates(df: pd.DataFrame, named: list[str], source: str) -> None:
     """Refuse rows repeating an earlier row in every mapped column."""
     dup = np.flatnonzero(df[named].duplicated(keep="first").to_numpy())
     if dup.size:
-        raise TrajmbrlError(f"{source}: duplicated row(s) {format_rows(dup)} (1-based data rows): "
-                            "a repeated row would be a zero-time transition; remove them")
+        raise TrajmbrlError(
+            f"{source}: duplicated row(s) {format_rows(dup)} (1-based data rows): "
+            "a repeated row would be a zero-time transition; remove them"
+        )
 
 
 def _refuse_reused_ids(codes: np.ndarray, ids: list, source: str) -> None:
@@ -90,9 +92,11 @@ def _refuse_reused_ids(codes: np.ndarray, ids: list, source: str) -> None:
         rows = np.flatnonzero(codes == e)
         if rows[-1] - rows[0] + 1 != rows.size:
             gap = rows[np.flatnonzero(np.diff(rows) > 1)[0] + 1]
-            raise TrajmbrlError(f"{source}: episode id {ep_id!r} is reused: its rows start at "
-                                f"data row {rows[0] + 1} and again at row {gap + 1}; give each "
-                                "episode its own id")
+            raise TrajmbrlError(
+                f"{source}: episode id {ep_id!r} is reused: its rows start at "
+                f"data row {rows[0] + 1} and again at row {gap + 1}; give each "
+                "episode its own id"
+            )
 
 
 def _check_theta_constant(th: np.ndarray, columns: LogColumns, ep_id: Any, source: str) -> None:
@@ -107,7 +111,11 @@ def _check_theta_constant(th: np.ndarray, columns: LogColumns, ep_id: Any, sourc
 
 
 def episodes_from_table(
-    df: pd.DataFrame, columns: LogColumns, *, min_length: int = 2, source: str = "",
+    df: pd.DataFrame,
+    columns: LogColumns,
+    *,
+    min_length: int = 2,
+    source: str = "",
     allow_outliers: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, dict[str, Any]]:
     """Split a log table into episodes (rows kept in file order within an episode).

@@ -29,12 +29,20 @@ def import_logs(
     path = Path(path)
     df = read_table(path)
     states, actions, theta, report = episodes_from_table(
-        df, columns, min_length=min_length, source=f"Log file {path}",
+        df,
+        columns,
+        min_length=min_length,
+        source=f"Log file {path}",
         allow_outliers=allow_outliers,
     )
-    log.info("Imported %d of %d episodes from %s; %d dropped as shorter than min_length=%d rows",
-             report["episodes_kept"], report["episodes_found"], path,
-             report["episodes_dropped_too_short"], min_length)
+    log.info(
+        "Imported %d of %d episodes from %s; %d dropped as shorter than min_length=%d rows",
+        report["episodes_kept"],
+        report["episodes_found"],
+        path,
+        report["episodes_dropped_too_short"],
+        min_length,
+    )
     data = build_dataset(states, actions, theta, test_fraction=test_fraction, seed=seed)
     manifest = {
         "data_mode": "imported",

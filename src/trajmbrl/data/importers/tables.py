@@ -114,4 +114,5 @@ def refuse_outliers(values: np.ndarray, names: Sequence[str], source: str) -> No
             raise TrajmbrlError(
                 f"{source}: column {name!r} has extreme value(s) {col[bad[0]]:g} at data row(s) "
                 f"{format_rows(bad)} (more than {OUTLIER_FACTOR:g} x its interquartile range "
-                "from the median); fix the log or pass logs.allow_outliers=true")
+                "from the median); fix the log or pass logs.allow_outliers=true"
+            )
