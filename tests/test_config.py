@@ -7,8 +7,9 @@ from omegaconf import OmegaConf
 from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
 from trajmbrl.configs import model_config
-from trajmbrl.modes.common import model_dir, model_keys, model_settings
+from trajmbrl.modes.artifacts import model_dir
 from trajmbrl.modes.schema import validate
+from trajmbrl.modes.settings import model_keys, model_settings
 
 ENVS = sorted(p.stem for p in (conf_dir() / "envs").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (conf_dir() / "models").glob("*.yaml"))

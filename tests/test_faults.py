@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from conftest import compose_cfg
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes import MODES
-from trajmbrl.modes.common import model_dir
+from trajmbrl.modes.artifacts import model_dir
 
 # (override, the key the message must name); each used to end in a traceback or be ignored
 BAD_VALUES = [

@@ -105,7 +105,7 @@ def test_efficiency_eval_scores_both_one_step_protocols(run_mode):
     """5.4 rows: t, d with the logged actions (the paper's protocol) and d in closed loop."""
     import pandas as pd
 
-    from trajmbrl.modes.common import efficiency_csv
+    from trajmbrl.modes.artifacts import efficiency_csv
 
     run_mode("mode=collect")
     grid = (

@@ -12,7 +12,8 @@ from conftest import compose_cfg
 from trajmbrl.cli import HYDRA_VERSION_BASE, conf_dir
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes import MODES
-from trajmbrl.modes.common import model_dir, reproduce
+from trajmbrl.modes.artifacts import model_dir
+from trajmbrl.modes.console import reproduce
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from trajmbrl.cli import main, removed_key
 from trajmbrl.configs import model_config, model_keys, resolve_model
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models import ModelSpec
-from trajmbrl.modes.common import model_keys as selected
-from trajmbrl.modes.common import model_settings, models_override
+from trajmbrl.modes.settings import model_keys as selected
+from trajmbrl.modes.settings import model_settings, models_override
 
 
 def test_a_key_or_a_list_selects_models_in_order():

@@ -22,7 +22,7 @@ from conftest import compose_cfg
 from trajmbrl.cli import conf_dir
 from trajmbrl.evaluation.aggregate import collect_metrics, per_run_table
 from trajmbrl.models.checkpoint import load_checkpoint
-from trajmbrl.modes.common import model_dir
+from trajmbrl.modes.artifacts import model_dir
 
 pytestmark = pytest.mark.slurm
 

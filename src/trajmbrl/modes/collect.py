@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 from trajmbrl.data.collect import collect
 from trajmbrl.data.storage import TrajectoryData, dataset_paths, save_dataset
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.common import build, check_required, positive, provenance, to_dict
+from trajmbrl.modes.artifacts import provenance
+from trajmbrl.modes.settings import build, check_required, positive, to_dict
 from trajmbrl.utils.atomic import config_hash, sha256_file
 from trajmbrl.utils.locks import artifact_lock
 

@@ -19,15 +19,8 @@ from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
 from trajmbrl.control.tasks import make_task
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.common import (
-    is_current,
-    model_keys,
-    models_override,
-    positive,
-    positive_int,
-    to_dict,
-    write_hashed_csv,
-)
+from trajmbrl.modes.artifacts import is_current, write_hashed_csv
+from trajmbrl.modes.settings import model_keys, models_override, positive, positive_int, to_dict
 from trajmbrl.training.trainer import TrainConfig
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 from trajmbrl.utils.threads import single_thread

@@ -18,20 +18,17 @@ from trajmbrl.evaluation.efficiency import (
     select_eval_trajectories,
     tidy_scores,
 )
-from trajmbrl.modes.common import (
-    command,
+from trajmbrl.modes.artifacts import (
     data_dims,
-    device,
     efficiency_csv,
     eval_fingerprint,
     is_current,
     load_env_dataset,
-    model_keys,
-    positive,
-    predict_states,
-    progress,
     write_hashed_csv,
 )
+from trajmbrl.modes.console import command
+from trajmbrl.modes.prediction import predict_states
+from trajmbrl.modes.settings import device, model_keys, positive, progress
 from trajmbrl.utils.atomic import sha256_file
 
 log = logging.getLogger("trajmbrl")

@@ -14,19 +14,16 @@ from trajmbrl.evaluation.returns import reward_for
 from trajmbrl.evaluation.reward import reward_prediction
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
 from trajmbrl.evaluation.stats import row_label
-from trajmbrl.modes.common import (
-    build,
+from trajmbrl.modes.artifacts import (
     data_dims,
-    device,
     eval_fingerprint,
     is_current,
     load_env_dataset,
     model_checkpoint,
-    model_keys,
-    positive,
-    reward_outputs,
     write_hashed_csv,
 )
+from trajmbrl.modes.console import reward_outputs
+from trajmbrl.modes.settings import build, device, model_keys, positive
 
 log = logging.getLogger("trajmbrl")
 

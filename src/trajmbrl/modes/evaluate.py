@@ -20,19 +20,16 @@ from trajmbrl.evaluation.horizon import (
 from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
 from trajmbrl.evaluation.oracle import SIMULATORS
 from trajmbrl.evaluation.uncertainty import gaussian_scores
-from trajmbrl.modes.common import (
+from trajmbrl.modes.artifacts import (
     data_dims,
-    device,
     eval_fingerprint,
-    eval_protocols,
     is_current,
     load_env_dataset,
     model_checkpoint,
-    model_keys,
-    positive,
-    sampler_for,
     write_hashed_csv,
 )
+from trajmbrl.modes.prediction import eval_protocols, sampler_for
+from trajmbrl.modes.settings import device, model_keys, positive
 from trajmbrl.training.precision import matmul_precision
 from trajmbrl.utils.atomic import config_hash
 

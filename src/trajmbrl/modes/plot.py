@@ -11,14 +11,9 @@ from omegaconf import DictConfig
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.aggregate import collect_metrics
 from trajmbrl.evaluation.stats import label_rows
-from trajmbrl.modes.common import (
-    command,
-    current_dataset_sha256,
-    efficiency_csv,
-    model_keys,
-    models_override,
-    reward_outputs,
-)
+from trajmbrl.modes.artifacts import current_dataset_sha256, efficiency_csv
+from trajmbrl.modes.console import command, reward_outputs
+from trajmbrl.modes.settings import model_keys, models_override
 from trajmbrl.plotting.comparisons import comparison_table
 from trajmbrl.plotting.figures import horizon_figure
 from trajmbrl.plotting.tables import (

@@ -12,17 +12,15 @@ from omegaconf import DictConfig
 
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.common import (
+from trajmbrl.modes.artifacts import load_env_dataset, model_dir, provenance
+from trajmbrl.modes.console import user_overrides
+from trajmbrl.modes.settings import (
     device,
-    load_env_dataset,
-    model_dir,
     model_keys,
     model_settings,
     positive,
     positive_int,
-    provenance,
     to_dict,
-    user_overrides,
 )
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 from trajmbrl.utils.locks import artifact_lock

@@ -1,0 +1,101 @@
+"""Reading the composed config in the modes: model selection, typed values, device, progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from trajmbrl.configs import model_keys as registry_keys
+from trajmbrl.configs import resolve_model
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.utils.progress import show_progress
+
+
+def build(node: DictConfig) -> Any:
+    """``hydra.utils.instantiate`` that lets a TrajmbrlError from the target through unwrapped
+    (Hydra wraps every exception in InstantiationException, which would hide our message)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, TrajmbrlError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def check_required(cfg: DictConfig, keys: Any) -> None:
+    """Raise one clear error naming every required key that is unset (null or empty)."""
+    missing = [k for k in keys or [] if OmegaConf.select(cfg, k) in (None, "", [])]
+    if missing:
+        raise TrajmbrlError(
+            f"{cfg.env.name} needs {', '.join(missing)}: set "
+            + " ".join(f"{k}=..." for k in missing)
+        )
+
+
+def model_keys(cfg: DictConfig) -> list[str]:
+    """The selected model keys (``models=t`` or ``models=[d,t]``), in the order given."""
+    keys = [str(k) for k in cfg.get("models") or {}]
+    if not keys:
+        raise TrajmbrlError(
+            "models= selects no model: pass one key (models=t) or a list "
+            f"(models=[d,t]) of {registry_keys()}"
+        )
+    return keys
+
+
+def models_override(keys: list[str]) -> str:
+    """The command-line override that selects ``keys``: ``models=t`` or ``models=[d,t]``."""
+    return f"models={keys[0]}" if len(keys) == 1 else f"models=[{','.join(keys)}]"
+
+
+def model_settings(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """Everything model ``key`` means: ``conf/models/<key>.yaml`` plus the ``model.*`` and
+    ``models.<key>.*`` overrides; an override that contradicts the key is rejected."""
+    return resolve_model(key, to_dict(cfg.models[key]), to_dict(cfg.get("model") or {}))
+
+
+def to_dict(cfg: DictConfig | Any) -> Any:
+    """Resolved plain-Python copy of a config node."""
+    if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def device(cfg: DictConfig) -> torch.device:
+    """`device=cpu|cuda|auto` as a torch device."""
+    name = str(cfg.device)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrajmbrlError("device=cuda but no CUDA device is available (use device=auto or cpu)")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise TrajmbrlError(f"device must be cpu, cuda or auto, got {name!r}")
+    return torch.device(name)
+
+
+def positive(cfg: DictConfig, key: str, *, allow_none: bool = True, minimum: int = 1) -> Any:
+    """Read an integer config value that must be >= ``minimum``; error names the key."""
+    value = OmegaConf.select(cfg, key)
+    if value is None and allow_none:
+        return None
+    return positive_int(value, key, minimum=minimum)
+
+
+def positive_int(value: Any, key: str, *, minimum: int = 1) -> int:
+    """``value`` when it is an integer >= ``minimum``; otherwise an error naming ``key``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise TrajmbrlError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def progress(cfg: DictConfig) -> bool:
+    """Show progress bars: ``progress=true|false``, or (null) only on an interactive terminal."""
+    return show_progress(cfg.progress)
