@@ -41,7 +41,7 @@ class _AfterGymnasium(importlib.abc.MetaPathFinder):
             run(module)
             _register(module)
 
-        loader.exec_module = exec_module  # type: ignore[method-assign]
+        loader.exec_module = exec_module
         return spec
 
 

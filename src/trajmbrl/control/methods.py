@@ -81,6 +81,12 @@ class Method:
         self.theta: np.ndarray | None = None
         self.predicted = float("nan")
 
+    def recommended(self) -> np.ndarray:
+        """The current recommendation (dp,); set by :meth:`update` before the first round."""
+        if self.theta is None:
+            raise TrajmbrlError(f"{type(self).__name__}: no recommendation before update()")
+        return self.theta
+
     def update(self, log: EpisodeLog, round_: int) -> None:
         """Refit on every episode so far; default: recommend the best episode's theta."""
         self.theta = log.thetas[int(np.nanargmax(log.scores))]
@@ -88,11 +94,13 @@ class Method:
     def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
         """Spend one system episode per seed (default: the recommendation)."""
         for s in seeds:
-            self.system.run(self.theta, int(s), log)
+            self.system.run(self.recommended(), int(s), log)
 
     def evaluate(self, seeds: np.ndarray) -> tuple[np.ndarray, float]:
         """True scores (N,) of the recommendation on fresh episodes, and its predicted score."""
-        return np.array([self.system.run(self.theta, int(s)) for s in seeds]), self.predicted
+        return np.array(
+            [self.system.run(self.recommended(), int(s)) for s in seeds]
+        ), self.predicted
 
 
 class RandomSearch(Method):
@@ -129,7 +137,7 @@ class EnvCMA(Method):
 
     def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
         if self.es is None:
-            x0 = self.task.to_unit(self.theta)
+            x0 = self.task.to_unit(self.recommended())
             self.es = cma_strategy(x0, self.cfg.cma.sigma, len(seeds), self.seed)
         z = np.asarray(self.es.ask(), dtype=np.float64)  # type: ignore[attr-defined]
         f = [self.system.run(self.task.to_theta(zi), int(s), log) for zi, s in zip(z, seeds)]

@@ -86,6 +86,7 @@ class BayesOpt:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            smp: optuna.samplers.BaseSampler
             if sampler == "gp":
                 smp = optuna.samplers.GPSampler(seed=int(seed))
             elif sampler == "tpe":
@@ -94,9 +95,11 @@ class BayesOpt:
                 raise TrajmbrlError(f"control.bo_sampler must be gp or tpe, got {sampler!r}")
         self._optuna = optuna
         self.names = [f"z{i}" for i in range(dim)]
-        self.dists = {n: optuna.distributions.FloatDistribution(0.0, 1.0) for n in self.names}
+        self.dists: dict[str, optuna.distributions.BaseDistribution] = {
+            n: optuna.distributions.FloatDistribution(0.0, 1.0) for n in self.names
+        }
         self.study = optuna.create_study(direction="maximize", sampler=smp)
-        self._trial: object | None = None
+        self._trial: optuna.trial.Trial | None = None
 
     def add(self, z: np.ndarray, value: float) -> None:
         params = {n: float(v) for n, v in zip(self.names, np.clip(z, 0.0, 1.0))}
@@ -109,12 +112,15 @@ class BayesOpt:
     def ask(self) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._trial = self.study.ask(self.dists)
-        return np.array([self._trial.params[n] for n in self.names])  # type: ignore[attr-defined]
+            trial = self.study.ask(self.dists)
+        self._trial = trial
+        return np.array([trial.params[n] for n in self.names])
 
     def tell(self, value: float) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if self._trial is None:
+                raise TrajmbrlError("tell() without a pending ask()")
             self.study.tell(self._trial, float(value))
         self._trial = None
 

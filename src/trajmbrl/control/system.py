@@ -112,7 +112,8 @@ class System:
             return self.run(theta, seed, log)
         obs, _ = self.env.reset(seed=int(seed))
         full = [np.asarray(obs, dtype=np.float64)]
-        seg_start, seg_actions, first = 0, [], theta
+        seg_start, first = 0, theta
+        seg_actions: list[np.ndarray] = []
         controller = self.task.sampler.build(theta[None, :])
         controller.reset()
         for t in range(self.task.horizon):

@@ -47,3 +47,7 @@ class ControllerSampler(Protocol):
     def describe(self) -> dict[str, object]:
         """JSON-serialisable facts for the manifest (gains, distributions, K*...)."""
         ...
+
+    def accept(self, states: np.ndarray, terminated: bool) -> bool:
+        """Keep a collected trajectory? :param states: (T + 1, ds) its states."""
+        ...

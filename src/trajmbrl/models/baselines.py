@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trajmbrl.errors import TrajmbrlError
+
 
 class LinearModel:
     """One-step least squares: ``s_{t+1} - s_t = [s_t, a_t, 1] @ W`` with ``W`` (ds + du + 1, ds).
@@ -110,6 +112,8 @@ class LinearTrajectoryModel:
         self.ridged: list[int] = []
 
     def _features(self, s0: Tensor, theta: Tensor) -> Tensor:
+        if self.mu is None or self.sd is None:
+            raise TrajmbrlError("lint: call fit() before predicting")
         x = torch.cat([s0.double(), theta.double()], -1)
         z = (x - self.mu) / self.sd
         return torch.cat([z, z.new_ones(z.shape[0], 1)], -1)

@@ -138,7 +138,8 @@ class EnsembleMLP(nn.Module):
         out = self.head(h, members).float()
         if not self.probabilistic:
             return out, None
-        hi, lo = self.max_logvar, self.min_logvar
+        hi: Tensor = self.max_logvar
+        lo: Tensor = self.min_logvar
         if members is not None:
             hi, lo = hi[members], lo[members]
         mean, lv = out[..., : self.out_dim], out[..., self.out_dim :]

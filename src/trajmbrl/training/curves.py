@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.training.config import History
@@ -24,7 +25,7 @@ class CurveLog:
         self.path = Path(path)
         self.tensorboard = tensorboard
         self._written = -1  # rows of the history already in the file
-        self._tb = None
+        self._tb: Any = None  # a tensorboard SummaryWriter when enabled
 
     def __call__(self, epoch: int, history: History) -> None:
         if self._written < 0:
