@@ -58,7 +58,7 @@ def test_wilcoxon_detects_a_consistent_difference():
 
 
 def test_tables_stop_where_most_trajectories_have_ended():
-    from trajmbrl.plotting.tables import median_table, table_horizons
+    from trajmbrl.evaluation.metrics import median_table, table_horizons
 
     mse = np.full((4, 30), 0.1)
     mse[1:, 10:] = np.nan  # three of four logs end after 10 steps

@@ -10,8 +10,8 @@ from conftest import compose_cfg
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import signed_differences, tidy_errors, wilcoxon_test
 from trajmbrl.evaluation.stats import holm, label_rows, row_label, skill_scores
-from trajmbrl.plotting.comparisons import comparison_table, families
-from trajmbrl.plotting.tables import (
+from trajmbrl.reports.comparisons import comparison_table, families
+from trajmbrl.reports.tables import (
     fmt_cell,
     fmt_value,
     horizon_stats,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.metrics import median_table
 from trajmbrl.utils.atomic import atomic_write_text
 from trajmbrl.utils.hashed_csv import read_hashed_csv
 
@@ -109,8 +110,6 @@ def per_run_table(frame: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
     :returns: median normalised MSE over test trajectories at each horizon (``h=<k>``, clipped to
         the data) and the share of diverged trajectories, indexed by :data:`KEYS`.
     """
-    from trajmbrl.plotting.tables import median_table
-
     keyed = frame.assign(
         num_traj=frame["num_traj"].astype("string").fillna("all"),
         t_range=frame["t_range"].astype("string").fillna("all"),

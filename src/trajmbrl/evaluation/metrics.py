@@ -85,6 +85,34 @@ def divergence_share(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return per_traj.groupby(level=list(range(len(by)))).mean().rename("diverged").reset_index()
 
 
+def table_horizons(nmse: pd.DataFrame, horizons: list[int]) -> list[int]:
+    """``horizons`` clipped to the longest horizon that at least half the test trajectories
+    reach (variable-length logs end at different steps; a median over a few is noise)."""
+    reach = nmse.groupby("horizon")["traj"].nunique()
+    max_h = int(reach[reach >= 0.5 * reach.max()].index.max())
+    return sorted({min(int(h), max_h) for h in horizons})
+
+
+def median_table(
+    frame: pd.DataFrame, horizons: list[int], by: tuple[str, ...] = ("model",)
+) -> pd.DataFrame:
+    """Median normalised MSE at the given horizons (clipped to the data) plus diverged share.
+
+    No seed aggregation: ``by`` should name every key that varies (e.g. one run).
+
+    :param frame: tidy rows (``by`` columns, traj, horizon, metric, value), metric ``nmse``.
+    :returns: one row per ``by`` group; columns ``h=<k>`` and ``diverged``.
+    """
+    nmse = frame[frame["metric"] == "nmse"]
+    hs = table_horizons(nmse, horizons)
+    summary = horizon_summary(nmse[nmse["horizon"].isin(hs)], list(by))
+    table = summary.pivot_table(index=list(by), columns="horizon", values="median")
+    table.columns = [f"h={h}" for h in table.columns]
+    share = divergence_share(nmse, list(by)).set_index(list(by))["diverged"]
+    table["diverged"] = share
+    return table
+
+
 def at_ceiling(values: np.ndarray | pd.Series) -> np.ndarray:
     """The divergence rule of every table and test: NaN, non-finite, or at/above
     :data:`ERROR_CEILING`. -> bool array of the input's shape."""

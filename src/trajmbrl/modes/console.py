@@ -81,7 +81,7 @@ def collect_command(cfg: DictConfig) -> str:
 def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
     """5.5 table and sorted-returns figure from the per-trajectory ``frame``; printed."""
     from trajmbrl.plotting.reward import reward_report
-    from trajmbrl.plotting.tables import fmt_value
+    from trajmbrl.reports.tables import fmt_value
 
     table, paths = reward_report(frame, run_dir, list(cfg.plot.formats))
     print(

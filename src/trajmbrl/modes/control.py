@@ -157,7 +157,8 @@ def read_runs(out: Path) -> pd.DataFrame:
 
 def report(out: Path, formats: list[str]) -> None:
     """Learning-curve figure and final table of every run CSV under ``out``."""
-    from trajmbrl.plotting.control import final_table, learning_curves
+    from trajmbrl.plotting.control import learning_curves
+    from trajmbrl.reports.control import final_table
 
     frame = read_runs(out)
     if frame.empty:

@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> None:
     frames += [
         evaluate_baseline(cfg, key, data, test, horizon, protocols) for key in eval_baselines(cfg)
     ]
-    from trajmbrl.plotting.tables import median_table
+    from trajmbrl.evaluation.metrics import median_table
 
     table = median_table(
         pd.concat(frames, ignore_index=True), list(cfg.plot.horizons), by=("model", "action_source")

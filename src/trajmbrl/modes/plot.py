@@ -10,18 +10,18 @@ from omegaconf import DictConfig
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.aggregate import collect_metrics
+from trajmbrl.evaluation.metrics import table_horizons
 from trajmbrl.evaluation.stats import label_rows
 from trajmbrl.modes.artifacts import current_dataset_sha256, efficiency_csv
 from trajmbrl.modes.console import command, reward_outputs
 from trajmbrl.modes.settings import model_keys, models_override
-from trajmbrl.plotting.comparisons import comparison_table
 from trajmbrl.plotting.figures import horizon_figure
-from trajmbrl.plotting.tables import (
+from trajmbrl.reports.comparisons import comparison_table
+from trajmbrl.reports.tables import (
     divergence_stats,
     fmt_value,
     horizon_stats,
     runs_table,
-    table_horizons,
     uncertainty_table,
     wide_table,
     with_skill,

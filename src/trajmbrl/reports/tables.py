@@ -10,11 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trajmbrl.evaluation.metrics import (
-    at_ceiling,
-    divergence_share,
-    horizon_summary,
-)
+from trajmbrl.evaluation.metrics import at_ceiling, divergence_share, table_horizons
 from trajmbrl.evaluation.stats import (
     ROW,
     per_seed_median,
@@ -26,34 +22,6 @@ from trajmbrl.evaluation.stats import (
 
 #: how a diverged value (at the error ceiling) is printed
 CEILING_MARK = ">=1e6 (div.)"
-
-
-def table_horizons(nmse: pd.DataFrame, horizons: list[int]) -> list[int]:
-    """``horizons`` clipped to the longest horizon that at least half the test trajectories
-    reach (variable-length logs end at different steps; a median over a few is noise)."""
-    reach = nmse.groupby("horizon")["traj"].nunique()
-    max_h = int(reach[reach >= 0.5 * reach.max()].index.max())
-    return sorted({min(int(h), max_h) for h in horizons})
-
-
-def median_table(
-    frame: pd.DataFrame, horizons: list[int], by: tuple[str, ...] = ("model",)
-) -> pd.DataFrame:
-    """Median normalised MSE at the given horizons (clipped to the data) plus diverged share.
-
-    No seed aggregation: ``by`` should name every key that varies (e.g. one run).
-
-    :param frame: tidy rows (``by`` columns, traj, horizon, metric, value), metric ``nmse``.
-    :returns: one row per ``by`` group; columns ``h=<k>`` and ``diverged``.
-    """
-    nmse = frame[frame["metric"] == "nmse"]
-    hs = table_horizons(nmse, horizons)
-    summary = horizon_summary(nmse[nmse["horizon"].isin(hs)], list(by))
-    table = summary.pivot_table(index=list(by), columns="horizon", values="median")
-    table.columns = [f"h={h}" for h in table.columns]
-    share = divergence_share(nmse, list(by)).set_index(list(by))["diverged"]
-    table["diverged"] = share
-    return table
 
 
 def with_skill(frame: pd.DataFrame) -> pd.DataFrame:

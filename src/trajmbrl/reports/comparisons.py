@@ -63,7 +63,7 @@ def comparison_table(nmse: pd.DataFrame, stats: pd.DataFrame, hs: list[int]) -> 
     """Wilcoxon p-values (raw and Holm-adjusted over ``hs``) for every comparison.
 
     :param nmse: tidy ``nmse`` rows with ``row`` labels, seed, traj, horizon, value.
-    :param stats: :func:`trajmbrl.plotting.tables.horizon_stats` (picks the strongest baseline:
+    :param stats: :func:`trajmbrl.reports.tables.horizon_stats` (picks the strongest baseline:
         lowest median over seeds at each horizon).
     :returns: columns ``comparison, a, b, variant, horizon, median_a, median_b, lower_error,
         p_value, p_holm, n`` (medians over trajectories of the seed-averaged errors).
