@@ -116,7 +116,7 @@ control: setup ## control with trajectory models: cartpole all methods (5 seeds;
 paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale
 
 results: setup ## docs/results_tables.md and docs/figures/ from outputs/ (after make paper)
-	$(BIN)/python scripts/results_summary.py outputs --out docs/results_tables.md --figures docs/figures
+	$(BIN)/python -m trajmbrl.reports outputs --out docs/results_tables.md --figures docs/figures
 
 smoke-paper: ## all four sections at toy scale (minutes)
 	$(MAKE) sec52 sec53 sec55 SCALE=toy

@@ -1,14 +1,8 @@
-"""scripts/results_summary.py: the verdict table reads the Wilcoxon tables right."""
-
-import importlib.util
-from pathlib import Path
+"""trajmbrl.reports.verdicts: the verdict table reads the Wilcoxon tables right."""
 
 import pandas as pd
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts/results_summary.py"
-spec = importlib.util.spec_from_file_location("results_summary", SCRIPT)
-summary = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(summary)
+from trajmbrl.reports import verdicts as summary
 
 
 def _tests(comparison: str, b: str, rows: list[tuple[int, str, float]]) -> pd.DataFrame:

@@ -215,13 +215,9 @@ def test_mode_plot_writes_both_figures_and_every_table(run_mode, tmp_path, capsy
 
 
 def test_results_summary_names_the_winner_only_when_holm_says_so():
-    import importlib.util
-    from pathlib import Path
+    from trajmbrl.reports.summary import ceiling
+    from trajmbrl.reports.verdicts import verdicts
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "results_summary.py"
-    spec = importlib.util.spec_from_file_location("results_summary", path)
-    summary = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(summary)
     tests = pd.DataFrame(
         {
             "comparison": ["t vs d (logged)"] * 2 + ["t vs strongest baseline"],
@@ -231,8 +227,8 @@ def test_results_summary_names_the_winner_only_when_holm_says_so():
             "p_holm": [0.2, 0.001, 0.01],
         }
     )
-    table = summary.verdicts(tests).set_index("comparison")
+    table = verdicts(tests).set_index("comparison")
     assert table.loc["t vs d (logged)", "h=1"] == "n.s. (0.2)"
     assert table.loc["t vs d (logged)", "h=10"] == "t (0.001)"
     assert table.loc["t vs strongest baseline", "h=10"] == "t (0.01); vs lint"
-    assert summary.ceiling(np.inf) == summary.ceiling(3e6) == ">=1e6 (div.)"
+    assert ceiling(np.inf) == ceiling(3e6) == ">=1e6 (div.)"

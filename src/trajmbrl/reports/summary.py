@@ -1,0 +1,258 @@
+"""Markdown tables for docs/results.md from the tables `trajmbrl mode=plot` wrote.
+
+Usage: python -m trajmbrl.reports [OUTPUTS_DIR] [--out FILE] [--figures DIR]
+(``make results`` writes docs/results_tables.md and docs/figures/ from outputs/).
+Reads outputs/<section>/<env>/<tag>/tables/*.csv (no re-evaluation): a verdict table (claim x
+system x horizon band), nMSE and skill tables (median over seeds with the min-max),
+Holm-corrected Wilcoxon verdicts, divergence shares, calibration, reward prediction and the
+data-efficiency grid; the git commits the models were trained at, read from the checkpoints'
+meta; ``--figures`` rebuilds that directory from the published figures
+(:mod:`trajmbrl.reports.figures`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trajmbrl.reports.figures import publish_figures
+from trajmbrl.reports.verdicts import seed_spread, verdict_table, verdicts
+
+SECTIONS = ("sec52", "sec53", "sec54", "sec55")
+
+
+def ceiling(value: float) -> str:
+    """A value, or the divergence mark of the horizon tables when at the error ceiling."""
+    return ">=1e6 (div.)" if not np.isfinite(value) or value >= 1e6 else f"{value:.3g}"
+
+
+def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub markdown table (no tabulate dependency); floats with ``digits`` digits."""
+
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.{digits}g}"
+        return str(v)
+
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def horizon_section(run: Path) -> list[str]:
+    """nMSE and skill tables (median over seeds [min, max]), Holm-corrected Wilcoxon verdicts
+    per comparison and horizon, divergence shares and calibration of one run dir."""
+    out = [f"#### {run.parent.name} / {run.name}", ""]
+    for name, caption in (
+        (
+            "median_nmse",
+            "Normalised MSE (median over seeds [min, max]; diverged: share of test trajectories)",
+        ),
+        ("skill", "Skill = nMSE / hmean nMSE (< 1 beats no model)"),
+    ):
+        path = run / f"tables/{name}.csv"
+        if path.exists():
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            drop = ["model", "protocol"] + (["variant"] if table["variant"].nunique() == 1 else [])
+            out += [caption + ":", "", markdown(table.drop(columns=drop)), ""]
+    wil = run / "tables/wilcoxon.csv"
+    if wil.exists():
+        out += [
+            "Paired Wilcoxon on seed-averaged per-trajectory errors, Holm-corrected over "
+            "the horizons of each comparison: the row with the lower errors where "
+            "p_holm < 0.05, else n.s.:",
+            "",
+            markdown(verdicts(pd.read_csv(wil))),
+            "",
+        ]
+    unc = run / "tables/uncertainty.csv"
+    if unc.exists():
+        out += [
+            "Calibration (median NLL, mean 1/2-sigma coverage; median over seeds):",
+            "",
+            markdown(pd.read_csv(unc)),
+            "",
+        ]
+    return out
+
+
+def reward_section(run: Path) -> list[str]:
+    """The 5.5 accuracy table of one run dir (``tables/reward.csv``), ceilings marked."""
+    reward = pd.read_csv(run / "tables/reward.csv")
+    for col in ("mse", "median_se", "mae"):
+        if col in reward:
+            reward[col] = reward[col].map(ceiling)
+    return [f"#### {run.parent.name} / {run.name}: reward prediction", "", markdown(reward), ""]
+
+
+def efficiency_section(run: Path) -> list[str]:
+    """The 5.4 grid of one run dir (``tables/efficiency_grid.csv``): medians over the cells,
+    the share of cells where t wins and the MSE ratio of t per cell against each d row."""
+    agg = pd.read_csv(run / "tables/efficiency_grid.csv")
+    wide = agg.pivot_table(
+        index="metric", columns="model", values="value", aggfunc="median"
+    ).reset_index()
+    wins = agg.pivot_table(
+        index=["metric", "num_traj", "t_range"], columns="model", values="value"
+    ).reset_index()
+    lines = [
+        f"#### {run.parent.name} / {run.name}: data efficiency",
+        "",
+        "Median over the grid cells:",
+        "",
+        markdown(wide),
+        "",
+    ]
+    for other in [m for m in ("d", "d (closed loop)") if m in wins]:
+        better = {
+            "mse": wins["t"] < wins[other],
+            "cosine": wins["t"] > wins[other],
+            "gaussian": wins["t"] > wins[other],
+        }
+        share = {m: float(better[m][wins["metric"] == m].mean()) for m in better}
+        lines += [
+            f"Share of grid cells where t beats {other}: "
+            + ", ".join(f"{m} {v:.0%}" for m, v in share.items()),
+            "",
+        ]
+        mse = wins[wins["metric"] == "mse"].set_index(["num_traj", "t_range"])
+        ratio = (mse["t"] / mse[other]).unstack("t_range")
+        ratio.columns = [f"t_range={c}" for c in ratio.columns]
+        lines += [
+            f"MSE of t / MSE of {other} per cell (< 1: t better; median over copies, capped MSE):",
+            "",
+            markdown(ratio.reset_index(), digits=2),
+            "",
+        ]
+    return lines
+
+
+def training_commits(root: Path) -> Counter[str]:
+    """How many checkpoints under ``root`` were trained at each git commit (short hashes)."""
+    import torch
+
+    found: Counter[str] = Counter()
+    for path in root.glob("sec5*/*/*/models/**/model.pt"):
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        commit = json.loads(payload["meta"]).get("git_commit") or "unknown"
+        found[commit[:7]] += 1
+    return found
+
+
+def header(root: Path) -> list[str]:
+    """Where the tables come from: this checkout's commit and the models' training commits."""
+    head = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        or "unknown"
+    )
+    trained = ", ".join(
+        f"{c} ({n} model{'' if n == 1 else 's'})" for c, n in training_commits(root).most_common()
+    )
+    return [
+        "# Results tables (generated)",
+        "",
+        f"Written by `make results` (`python -m trajmbrl.reports {root}`) at commit "
+        f"{head} from the `tables/*.csv` that `trajmbrl mode=plot` wrote; the models were "
+        f"trained at: {trained or 'no checkpoints found'}. Do not edit by hand: "
+        "docs/results.md discusses these numbers.",
+        "",
+    ]
+
+
+def overview(runs: list[Path]) -> list[str]:
+    """The verdict table and the seed spread over every horizon run."""
+    lines: list[str] = []
+    table = verdict_table(runs)
+    if not table.empty:
+        lines += [
+            "### Verdicts",
+            "",
+            "Each claim per system and horizon band, from the Holm-corrected paired "
+            "Wilcoxon tests below (p_holm < 0.05): holds = the claimant has the lower "
+            "errors, fails = the other row has, tie = not significant; a band whose "
+            "horizons disagree lists them.",
+            "",
+            markdown(table),
+            "",
+        ]
+    spread = seed_spread(runs)
+    if not spread.empty:
+        lines += [
+            "### How much the numbers move across seeds",
+            "",
+            "Per trained row and system: the median over horizons of max / min of the "
+            "three seeds' median nMSE (1x = the seeds agree; div. = a seed diverged).",
+            "",
+            markdown(spread.fillna("-")),
+            "",
+        ]
+    return lines
+
+
+def sections(root: Path) -> list[str]:
+    """Every section's tables, run dir by run dir."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        runs = sorted(p.parent for p in (root / section).glob("*/*/tables"))
+        if not runs:
+            continue
+        lines += [f"### {section}", ""]
+        for run in runs:
+            if (run / "tables/median_nmse.csv").exists():
+                lines += horizon_section(run)
+            if (run / "tables/reward.csv").exists():
+                lines += reward_section(run)
+            if (run / "tables/efficiency_grid.csv").exists():
+                lines += efficiency_section(run)
+    return lines
+
+
+def summary(root: Path, *, with_header: bool) -> list[str]:
+    """The page's lines (without the figures) from the tables under the outputs ``root``."""
+    horizon_runs = sorted(
+        p.parent
+        for s in SECTIONS
+        for p in (root / s).glob("*/*/tables")
+        if (p / "wilcoxon.csv").exists()
+    )
+    lines = header(root) if with_header else []
+    return lines + overview(horizon_runs) + sections(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trajmbrl.reports [ROOT] [--out FILE] [--figures DIR]``. :returns: 0."""
+    ap = argparse.ArgumentParser(
+        prog="python -m trajmbrl.reports", description=(__doc__ or "").split("\n")[0]
+    )
+    ap.add_argument("root", nargs="?", default="outputs", type=Path)
+    ap.add_argument("--out", type=Path, help="write here (atomically) instead of stdout")
+    ap.add_argument("--figures", type=Path, help="rebuild this directory of published figures")
+    args = ap.parse_args(argv)
+    lines = summary(args.root, with_header=args.out is not None)
+    if args.figures:
+        written, missing = publish_figures(args.root, args.figures)
+        lines += ["### Figures", ""] + [f"- ![{n}](figures/{n})" for n in written] + [""]
+        if missing:
+            print(
+                f"trajmbrl: warning: {len(missing)} published figures not found under "
+                f"{args.root} (left out of {args.figures}): {', '.join(missing)}",
+                file=sys.stderr,
+            )
+    text = "\n".join(lines)
+    if args.out:
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(args.out)
+    else:
+        print(text)
+    return 0

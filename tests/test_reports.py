@@ -1,0 +1,79 @@
+"""trajmbrl.reports: the results page and the published figures (``make results``)."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trajmbrl.reports.figures import PUBLISHED, SOURCES, publish_figures
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results_summary.py"
+DEMO = "demo_cartpole_demo_stable_nmse_vs_horizon.png"
+CONTROL = "control_cartpole_control_learning_curve.png"
+
+
+def _outputs(root: Path) -> Path:
+    """A tiny outputs tree: two published figures, one unpublished, one Wilcoxon table."""
+    for rel in (SOURCES[DEMO], SOURCES[CONTROL], "sec52/cartpole/stable/figures/extra.png"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"png of {rel}".encode())
+    tables = root / "sec52/cartpole/stable/tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "comparison": ["t vs d (logged)"],
+            "a": ["t"],
+            "b": ["d (logged)"],
+            "horizon": [200],
+            "lower_error": ["t"],
+            "p_holm": [1e-4],
+        }
+    ).to_csv(tables / "wilcoxon.csv", index=False)
+    return root
+
+
+def test_published_names_are_flat_copies_of_run_figures():
+    assert len(PUBLISHED) == len(set(PUBLISHED)) == 25
+    assert str(SOURCES[CONTROL]) == "control/cartpole/control/figures/learning_curve.png"
+    assert str(SOURCES[DEMO]) == "demo/cartpole/demo_stable/figures/nmse_vs_horizon.png"
+    assert list(PUBLISHED) == sorted(PUBLISHED)
+
+
+def test_publish_figures_rebuilds_the_directory_from_scratch(tmp_path):
+    root = _outputs(tmp_path / "outputs")
+    dest = tmp_path / "figures"
+    dest.mkdir()
+    (dest / "sec52_cartpole.png").write_bytes(b"stale")
+    (dest / CONTROL).write_bytes(b"old")
+    (dest / "notes.txt").write_text("not a figure")
+    written, missing = publish_figures(root, dest)
+    assert written == [CONTROL, DEMO]
+    assert sorted(missing) == sorted(set(PUBLISHED) - {CONTROL, DEMO})
+    assert sorted(p.name for p in dest.glob("*.png")) == [CONTROL, DEMO]
+    assert (dest / CONTROL).read_bytes() == (root / SOURCES[CONTROL]).read_bytes()
+    assert (dest / "notes.txt").exists()
+
+
+@pytest.mark.parametrize("entry", ["module", "script"])
+def test_entry_writes_the_page_and_the_figures(tmp_path, monkeypatch, capsys, entry):
+    root = _outputs(tmp_path / "outputs")
+    out, dest = tmp_path / "results_tables.md", tmp_path / "figures"
+    monkeypatch.setattr(sys, "argv", ["x", str(root), "--out", str(out), "--figures", str(dest)])
+    with pytest.raises(SystemExit) as done:
+        if entry == "module":
+            runpy.run_module("trajmbrl.reports", run_name="__main__")
+        else:
+            runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert done.value.code == 0
+    page = out.read_text()
+    assert page.startswith("# Results tables (generated)")
+    assert "| sec52: cartpole / stable | t beats d (logged) | - | - | holds |" in page
+    assert f"- ![{DEMO}](figures/{DEMO})" in page and "extra.png" not in page
+    assert sorted(p.name for p in dest.iterdir()) == [CONTROL, DEMO]
+    warning = capsys.readouterr().err
+    assert "23 published figures not found" in warning and "sec55_cartpole_stable" in warning
