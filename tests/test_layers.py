@@ -1,6 +1,8 @@
-"""Layering: modes do not import each other; the library below modes/ never sees Hydra."""
+"""Layering: a declared package order without cycles; modes do not import each other; the
+library below modes/ never sees Hydra."""
 
 import ast
+from collections import defaultdict
 from pathlib import Path
 
 import trajmbrl
@@ -20,6 +22,90 @@ def _imports(path: Path) -> set[str]:
             names.add(node.module)
             names |= {f"{node.module}.{a.name}" for a in node.names}
     return names
+
+
+#: The package order, lowest first: a top-level subpackage or module of trajmbrl may import
+#: those of lower layers only (``__init__`` = ``trajmbrl/__init__.py``). Reports sit below
+#: plotting (statistics, comparisons, verdicts; plotting only draws).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors",),
+    ("utils", "configs"),
+    ("envs", "models"),
+    ("controllers", "training"),
+    ("data", "_gym"),
+    ("evaluation", "__init__"),
+    ("reports", "control"),
+    ("plotting", "api"),
+    ("modes",),
+    ("cli",),
+    ("__main__",),
+)
+LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+
+
+def _unit(path: Path) -> str:
+    """The top-level subpackage or module of trajmbrl that ``path`` belongs to."""
+    rel = path.relative_to(SRC)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _package_graph() -> dict[str, dict[str, set[str]]]:
+    """unit -> imported unit -> the files importing it (every import, function-local too)."""
+    units = {_unit(p) for p in SRC.rglob("*.py")}
+    graph: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for path in sorted(SRC.rglob("*.py")):
+        here = _unit(path)
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] == "trajmbrl" and len(parts) > 1 and parts[1] in units - {here}:
+                graph[here][parts[1]].add(str(path.relative_to(SRC)))
+    return graph
+
+
+def _cycle(graph: dict[str, dict[str, set[str]]]) -> list[str] | None:
+    """One import cycle of ``graph`` as ``[a, b, ..., a]``, or None (depth-first search)."""
+    done: set[str] = set()
+
+    def visit(path: list[str]) -> list[str] | None:
+        for dep in sorted(graph.get(path[-1], {})):
+            if dep in path:
+                return path[path.index(dep) :] + [dep]
+            if dep not in done and (found := visit([*path, dep])):
+                return found
+        done.add(path[-1])
+        return None
+
+    for unit in sorted(graph):
+        if unit not in done and (found := visit([unit])):
+            return found
+    return None
+
+
+def test_every_package_is_in_the_declared_order():
+    units = {_unit(p) for p in SRC.rglob("*.py")}
+    assert not units - set(LAYER), f"add {sorted(units - set(LAYER))} to LAYERS"
+    assert not set(LAYER) - units, f"LAYERS names missing packages {sorted(set(LAYER) - units)}"
+
+
+def test_packages_import_only_lower_layers():
+    upward = [
+        f"{a} (layer {LAYER[a]}) imports {b} (layer {LAYER[b]}) in {sorted(files)}"
+        for a, deps in _package_graph().items()
+        for b, files in deps.items()
+        if LAYER[b] >= LAYER[a]
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_cycles_between_packages():
+    graph = _package_graph()
+    found = _cycle(graph)
+    assert found is None, f"import cycle {' -> '.join(found)}: " + str(
+        {f"{a} -> {b}": sorted(graph[a][b]) for a, b in zip(found, found[1:])}
+    )
+    toy = {"a": {"b": {"a.py"}}, "b": {"c": {"b.py"}}, "c": {"a": {"c.py"}}, "d": {"a": set()}}
+    assert _cycle(toy) == ["a", "b", "c", "a"]  # the search itself finds a cycle
+    assert _cycle({"a": {"b": set()}, "b": {}}) is None
 
 
 def test_modes_import_only_the_shared_helpers_of_modes():
