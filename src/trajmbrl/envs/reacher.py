@@ -9,18 +9,14 @@ Observation (21) = ``cos(q[0:5])`` (0-4), ``sin(q[0:5])`` (5-9), goal xyz (10-12
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
+from typing import Any, cast
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; read when mujoco is imported
+import gymnasium as gym
+import mujoco
+import numpy as np
 
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import gymnasium as gym  # noqa: E402
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from trajmbrl.errors import TrajmbrlError  # noqa: E402
+from trajmbrl.errors import TrajmbrlError
 
 XML_PATH = Path(__file__).resolve().parent / "assets" / "reacher3d.xml"
 
@@ -194,7 +190,8 @@ class Reacher3DEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (N_ACTUATED,):
             raise TrajmbrlError(f"reacher action must have {N_ACTUATED} entries, got {a.shape}")
-        u = np.clip(a, self.action_space.low, self.action_space.high)
+        box = cast(gym.spaces.Box, self.action_space)
+        u = np.clip(a, box.low, box.high)
         goal = self.data.qpos[N_JOINTS : N_JOINTS + 3]
         dist = float(np.linalg.norm(self.data.site_xpos[self._tip_site] - goal))
         reward = -dist - ACTION_COST * float(u @ u)

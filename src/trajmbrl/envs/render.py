@@ -1,7 +1,8 @@
 """Headless videos of a TRUE vs PREDICTED reacher trajectory (MuJoCo offscreen, EGL by default).
 
-``MUJOCO_GL`` is read when ``mujoco`` is first imported; this module (and ``envs.reacher``)
-default it to ``egl``. Set ``MUJOCO_GL=osmesa`` before starting Python for a software context.
+The GL backend is ``MUJOCO_GL`` (``egl`` when unset; the ``trajmbrl`` command sets that default
+before mujoco loads), applied when a renderer is built (:func:`make_renderer`); importing this
+module changes no environment variable. Set ``MUJOCO_GL=osmesa`` for a software context.
 
 States may be given in either reacher layout: the 18-dim model state (``obs[STATE_INDICES]``:
 cos 0-4, sin 5-9, qdot 10-14, tip - goal 15-17) or the full 21-dim observation. Joint angles are
@@ -11,36 +12,34 @@ taken from ``wrist_qpos`` when given, else 0.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal, cast
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+import mujoco
+import numpy as np
 
-import contextlib  # noqa: E402
-import importlib.util  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Literal  # noqa: E402
-
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from trajmbrl.envs.reacher import N_ACTUATED, N_JOINTS, load_model  # noqa: E402
-from trajmbrl.errors import TrajmbrlError  # noqa: E402
-from trajmbrl.utils.atomic import atomic_path  # noqa: E402
+from trajmbrl.envs.reacher import N_ACTUATED, N_JOINTS, load_model
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.utils.atomic import atomic_path
 
 PRED_RGBA = (1.0, 0.55, 0.1, 0.45)  # translucent orange for the predicted arm (overlay)
 
 
 @contextlib.contextmanager
 def _requested_gl_backend() -> Iterator[None]:
-    """Make ``mujoco.Renderer`` use the backend named by ``MUJOCO_GL`` (egl/osmesa).
+    """Make ``mujoco.Renderer`` use the backend named by ``MUJOCO_GL`` (egl/osmesa; egl when
+    unset).
 
     mujoco picks its GL context class when it is first imported; if that happened before
-    ``MUJOCO_GL`` was set (e.g. a script imported mujoco before trajmbrl), it would try GLFW,
+    ``MUJOCO_GL`` was set (e.g. a script imported mujoco without it), it would try GLFW,
     which needs a display. The requested class is swapped in only while the renderer is built.
     """
-    backend = os.environ.get("MUJOCO_GL", "").lower().strip()
+    backend = os.environ.get("MUJOCO_GL", "").lower().strip() or "egl"
     gl_module = getattr(sys.modules.get(mujoco.Renderer.__module__), "gl_context", None)
     if backend not in ("egl", "osmesa") or gl_module is None:
         yield
@@ -143,7 +142,7 @@ def _write_frames(frames: list[np.ndarray], path: Path, fps: int) -> Path:
         suffix = ".gif"
     with atomic_path(path, suffix=suffix) as tmp:
         if suffix == ".mp4":
-            imageio_v2.mimwrite(tmp, frames, fps=fps, macro_block_size=1)
+            imageio_v2.mimwrite(tmp, cast(list, frames), fps=fps, macro_block_size=1)
         else:
             iio.imwrite(tmp, np.stack(frames), plugin="pillow", duration=1000.0 / fps, loop=0)
     return path

@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from trajmbrl.plotting.figures import save_figure  # noqa: E402
+from trajmbrl.plotting.figures import save_figure
 
 
 def label(frame: pd.DataFrame) -> pd.Series:
@@ -28,8 +26,9 @@ def learning_curves(
     :param frame: rows of :data:`trajmbrl.control.loop.COLUMNS` (one env).
     """
     frame = frame.assign(label=label(frame))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    cmap = plt.get_cmap("tab10")
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["tab10"]
     for k, (name, g) in enumerate(frame.groupby("label", sort=True)):
         q = g.groupby("episodes")["true_score"].quantile([0.0, 0.25, 0.5, 0.75, 1.0]).unstack()
         x, color = q.index.to_numpy(), cmap(k % 10)

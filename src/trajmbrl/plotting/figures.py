@@ -1,20 +1,23 @@
-"""The paper's figures as functions of tidy metrics frames (PNG and PDF)."""
+"""The paper's figures as functions of tidy metrics frames (PNG and PDF).
+
+Figures are :class:`matplotlib.figure.Figure` objects drawn without pyplot, so no module here
+selects a matplotlib backend (importing it changes no global state) and drawing needs no
+display.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from trajmbrl.evaluation.metrics import horizon_summary  # noqa: E402
-from trajmbrl.evaluation.stats import sort_key  # noqa: E402
-from trajmbrl.utils.atomic import atomic_path  # noqa: E402
+from trajmbrl.evaluation.metrics import horizon_summary
+from trajmbrl.evaluation.stats import sort_key
+from trajmbrl.utils.atomic import atomic_path
 
 #: the original's plot colours per model key (spec 5.1), then the baselines
 COLORS = {
@@ -34,7 +37,7 @@ COLORS = {
 }
 
 
-def save_figure(fig: plt.Figure, stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Save ``fig`` as ``<stem>.<fmt>`` for each format, atomically. :returns: the paths."""
     paths = []
     for fmt in formats:
@@ -42,7 +45,6 @@ def save_figure(fig: plt.Figure, stem: Path, formats: Sequence[str] = ("png", "p
         with atomic_path(path, suffix=f".{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150)
         paths.append(path)
-    plt.close(fig)
     return paths
 
 
@@ -57,7 +59,7 @@ def seed_median_summary(frame: pd.DataFrame, hue: str = "row") -> pd.DataFrame:
     return per_seed.groupby([hue, "horizon"], sort=True)[cols].median().reset_index()
 
 
-def line_style(model: str, source: str) -> dict[str, object]:
+def line_style(model: str, source: str) -> dict[str, Any]:
     """Colour by model key; solid = direct / logged actions, dashed = closed loop, dotted =
     sampled propagation."""
     base, _, propagation = str(source).partition("-")
@@ -98,7 +100,8 @@ def horizon_figure(
         ]
     )
     sns.set_theme(style="whitegrid", context="paper")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     for name in [r for r in order if r in styles]:
         group = summary[summary["row"] == name]
         (line,) = ax.plot(group["horizon"], group["median"], label=name, lw=1.6, **styles[name])

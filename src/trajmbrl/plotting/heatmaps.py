@@ -12,10 +12,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.efficiency import MSE_CAP, SCORES
@@ -72,7 +74,7 @@ def _fmt(v: float) -> str:
     return f"{mant.removesuffix('.0')}e{int(exp)}"
 
 
-def _annotate(ax: plt.Axes, m: np.ndarray, norm: Normalize, *, diverging: bool = False) -> None:
+def _annotate(ax: Axes, m: np.ndarray, norm: Normalize, *, diverging: bool = False) -> None:
     """Write each finite cell value; light text on dark cells."""
     for i, j in zip(*np.nonzero(np.isfinite(m))):
         v = m[i, j]
@@ -90,7 +92,7 @@ def _annotate(ax: plt.Axes, m: np.ndarray, norm: Normalize, *, diverging: bool =
 
 
 def _heatmap_axes(
-    ax: plt.Axes, ns: list[int], ts: list[int], title: str, *, ylabel: bool = True
+    ax: Axes, ns: list[int], ts: list[int], title: str, *, ylabel: bool = True
 ) -> None:
     """Ticks at the actual grid values, axis labels and title."""
     ax.set_xticks(range(len(ts)), [str(t) for t in ts])
@@ -118,17 +120,18 @@ def _score_heatmap(
     if log:
         mats = [np.clip(m, MSE_FLOOR, MSE_CAP) for m in mats]
     norm = _norm(np.stack(mats), log)
-    cmap = plt.get_cmap("magma").with_extremes(bad="lightgrey")
+    cmap = matplotlib.colormaps["magma"].with_extremes(bad="lightgrey")
     k = len(models)
     width = max(0.6 * len(ts), 2.8)
-    fig, axes = plt.subplots(1, k, figsize=(width * k + 2.5, 0.4 * len(ns) + 2.2), squeeze=False)
-    image = None
+    fig = Figure(figsize=(width * k + 2.5, 0.4 * len(ns) + 2.2))
+    axes = fig.subplots(1, k, squeeze=False)
+    images = []
     for i, (ax, model, m) in enumerate(zip(axes[0], models, mats)):
-        image = ax.imshow(m, origin="lower", cmap=cmap, norm=norm, aspect="auto")
+        images.append(ax.imshow(m, origin="lower", cmap=cmap, norm=norm, aspect="auto"))
         _heatmap_axes(ax, ns, ts, f"model {model}", ylabel=i == 0)
         if len(ns) <= ANNOTATE_MAX and len(ts) <= ANNOTATE_MAX:
             _annotate(ax, m, norm)
-    fig.colorbar(image, ax=list(axes[0]), label=_label(metric, units), shrink=0.9)
+    fig.colorbar(images[-1], ax=list(axes[0]), label=_label(metric, units), shrink=0.9)
     fig.suptitle(
         f"Data efficiency: {metric}\n(mean over test trajectories, median over copies)", y=1.07
     )
@@ -149,8 +152,9 @@ def _ratio_heatmap(
     logs = np.abs(np.log10(ratio[np.isfinite(ratio)]))
     span = 10 ** max(float(logs.max()) if logs.size else 0.0, 0.05)
     norm = LogNorm(1 / span, span)
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="lightgrey")
-    fig, ax = plt.subplots(figsize=(max(0.6 * len(ts), 2.8) + 3.2, 0.4 * len(ns) + 2.2))
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="lightgrey")
+    fig = Figure(figsize=(max(0.6 * len(ts), 2.8) + 3.2, 0.4 * len(ns) + 2.2))
+    ax = fig.subplots()
     image = ax.imshow(ratio, origin="lower", cmap=cmap, norm=norm, aspect="auto")
     _heatmap_axes(ax, ns, ts, f"MSE ratio {pair[0]} / {pair[1]} (< 1: {pair[0]} better)")
     if len(ns) <= ANNOTATE_MAX and len(ts) <= ANNOTATE_MAX:
@@ -170,7 +174,8 @@ def _score_lines(
     formats: Sequence[str],
 ) -> list[Path]:
     """Score vs the one varying grid axis: median over copies with the IQR band, per model."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
     xs: set[int] = set()
     for model in models:
         g = agg[agg["model"] == model].sort_values(axis)
@@ -202,7 +207,8 @@ def _ratio_lines(
     """MSE ratio ``pair[0] / pair[1]`` vs the varying axis, log scale, reference line at 1."""
     vals = [agg[agg["model"] == m].set_index(axis)["value"].clip(MSE_FLOOR, MSE_CAP) for m in pair]
     ratio = (vals[0] / vals[1]).dropna().sort_index()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
     ax.plot(ratio.index, ratio.to_numpy(), marker="o", color="black")
     ax.axhline(1.0, color="grey", ls="--", lw=1)
     ax.set_yscale("log")
@@ -248,7 +254,7 @@ def efficiency_heatmaps(
     axis = "t_range" if len(ts) > 1 else "num_traj"
     fixed = f"num_traj={ns[0]}" if axis == "t_range" else f"t_range={ts[0]}"
     paths: list[Path] = []
-    with plt.rc_context({"axes.grid": False, "font.size": 9}):
+    with matplotlib.rc_context({"axes.grid": False, "font.size": 9}):
         for metric in metrics:
             sub = agg[agg["metric"] == metric]
             models = sorted(str(m) for m in sub["model"].unique())

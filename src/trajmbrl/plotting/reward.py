@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from trajmbrl.errors import TrajmbrlError  # noqa: E402
-from trajmbrl.plotting.figures import COLORS, save_figure  # noqa: E402
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.plotting.figures import COLORS, save_figure
 
 #: labels and colours of the direct baselines (model keys use plotting.figures.COLORS)
 LABELS = {"gp": "Gaussian process", "nn": "direct NN"}
@@ -51,7 +48,8 @@ def reward_figure(
     pad = 0.5 * (hi - lo) if hi > lo else max(1.0, abs(lo))
     ylim = (lo - pad, hi + pad)
 
-    fig, (ax_rank, ax_sc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax_rank, ax_sc = fig.subplots(1, 2)
     ax_rank.plot(
         rank.to_numpy(), truth.to_numpy(), color="black", lw=1.6, label="true return", zorder=3
     )
