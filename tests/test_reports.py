@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +13,11 @@ import pytest
 
 from trajmbrl.reports.figures import PUBLISHED, SOURCES, publish_figures
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results_summary.py"
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "results_summary.py"
+FIGURES = REPO / "docs" / "figures"
+#: a markdown link or image target: ``](target)``
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 DEMO = "demo_cartpole_demo_stable_nmse_vs_horizon.png"
 CONTROL = "control_cartpole_control_learning_curve.png"
 
@@ -77,3 +83,25 @@ def test_entry_writes_the_page_and_the_figures(tmp_path, monkeypatch, capsys, en
     assert sorted(p.name for p in dest.iterdir()) == [CONTROL, DEMO]
     warning = capsys.readouterr().err
     assert "23 published figures not found" in warning and "sec55_cartpole_stable" in warning
+
+
+def _figure_links() -> dict[str, set[str]]:
+    """File name in docs/figures -> the markdown files (README.md, docs/*.md) linking to it."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for md in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for target in LINK.findall(md.read_text()):
+            path = (md.parent / target).resolve()
+            if path.parent == FIGURES.resolve():
+                found[path.name].add(md.name)
+    return found
+
+
+def test_docs_figures_are_generated_and_referenced_and_references_exist():
+    files = {p.name for p in FIGURES.iterdir()}
+    links = _figure_links()
+    assert not files - set(PUBLISHED), f"not made by make results: {sorted(files - set(PUBLISHED))}"
+    assert not files - set(links), f"in docs/figures, linked nowhere: {sorted(files - set(links))}"
+    assert not set(links) - files, (
+        f"linked but missing: { {f: links[f] for f in set(links) - files} }"
+    )
+    assert len(links) == len(files) > 20
