@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trajmbrl.reports.figures import PUBLISHED, SOURCES, publish_figures
+from trajmbrl.reports.figures import EFFICIENCY, PUBLISHED, SOURCES, publish_figures
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "results_summary.py"
@@ -48,6 +48,25 @@ def test_published_names_are_flat_copies_of_run_figures():
     assert str(SOURCES[CONTROL]) == "control/cartpole/control/figures/learning_curve.png"
     assert str(SOURCES[DEMO]) == "demo/cartpole/demo_stable/figures/nmse_vs_horizon.png"
     assert list(PUBLISHED) == sorted(PUBLISHED)
+
+
+def test_published_grid_figures_are_the_names_the_heatmaps_write(tmp_path, monkeypatch):
+    from trajmbrl.plotting import heatmaps
+
+    # the names only: skip rendering the files
+    monkeypatch.setattr(heatmaps, "save_figure", lambda fig, stem, formats: [stem])
+
+    agg = pd.DataFrame(
+        [
+            {"model": m, "num_traj": n, "t_range": t, "metric": s, "value": 0.5, "q25": 0.4}
+            for m in ("t", "d", "d (closed loop)")
+            for s in ("mse", "cosine", "gaussian")
+            for n in (1, 3)
+            for t in (10, 20)
+        ]
+    ).assign(q75=0.6)
+    paths = heatmaps.efficiency_heatmaps(agg, tmp_path, ["png"])
+    assert sorted(p.name for p in paths) == sorted(EFFICIENCY)
 
 
 def test_publish_figures_rebuilds_the_directory_from_scratch(tmp_path):
