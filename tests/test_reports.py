@@ -8,6 +8,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -124,3 +125,23 @@ def test_docs_figures_are_generated_and_referenced_and_references_exist():
         f"linked but missing: { {f: links[f] for f in set(links) - files} }"
     )
     assert len(links) == len(files) > 20
+
+
+def test_reward_outputs_write_the_accuracy_table_and_the_figure(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from trajmbrl.evaluation.reward_tables import reward_frame, reward_table
+    from trajmbrl.modes.console import reward_outputs
+    from trajmbrl.reports.reward import reward_accuracy
+
+    true = np.linspace(0.0, 1.0, 6)
+    preds = {"t": true + 0.01, "d (logged)": np.r_[true[:5], np.inf]}
+    frame = reward_frame(true, preds, traj=np.arange(6)[::-1])
+    expected = reward_table(true[::-1], {m: p[::-1] for m, p in preds.items()})
+    pd.testing.assert_frame_equal(reward_accuracy(frame), expected)
+    cfg = OmegaConf.create({"env": {"name": "cartpole"}, "plot": {"formats": ["png"]}})
+    reward_outputs(cfg, frame, tmp_path)
+    written = pd.read_csv(tmp_path / "tables/reward.csv")
+    assert list(written["method"]) == ["t", "d (logged)"]
+    assert (tmp_path / "figures/reward_prediction.png").exists()
+    assert "held-out controllers (cartpole)" in capsys.readouterr().out

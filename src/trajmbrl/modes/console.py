@@ -80,10 +80,14 @@ def collect_command(cfg: DictConfig) -> str:
 
 def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
     """5.5 table and sorted-returns figure from the per-trajectory ``frame``; printed."""
-    from trajmbrl.plotting.reward import reward_report
+    from trajmbrl.plotting.reward import reward_figure
+    from trajmbrl.reports.reward import reward_accuracy
     from trajmbrl.reports.tables import fmt_value
+    from trajmbrl.utils.atomic import atomic_write_text
 
-    table, paths = reward_report(frame, run_dir, list(cfg.plot.formats))
+    table = reward_accuracy(frame)
+    atomic_write_text(run_dir / "tables" / "reward.csv", table.to_csv(index=False))
+    paths = reward_figure(frame, run_dir / "figures" / "reward_prediction", list(cfg.plot.formats))
     print(
         f"\nPredicted returns of {frame['traj'].nunique()} held-out controllers ({cfg.env.name}):"
     )

@@ -88,23 +88,3 @@ def reward_figure(
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, Path(stem), formats)
-
-
-def reward_report(
-    frame: pd.DataFrame, run_dir: Path, formats: Sequence[str]
-) -> tuple[pd.DataFrame, list[Path]]:
-    """Accuracy table (``<run_dir>/tables/reward.csv``: MSE of returns, Spearman, Kendall) and
-    the sorted-returns figure (``<run_dir>/figures/reward_prediction.*``) from the tidy
-    per-trajectory ``frame``. :returns: the table and the figure paths."""
-    from trajmbrl.evaluation.reward_tables import reward_table
-    from trajmbrl.utils.atomic import atomic_write_text
-
-    true = frame.drop_duplicates("traj").sort_values("traj")["true_return"].to_numpy()
-    groups = {m: g.sort_values("traj") for m, g in frame.groupby("method", sort=False)}
-    preds = {m: g["predicted_return"].to_numpy() for m, g in groups.items()}
-    table = reward_table(
-        true, preds, diverged={m: g["diverged"].to_numpy(dtype=bool) for m, g in groups.items()}
-    )
-    atomic_write_text(run_dir / "tables" / "reward.csv", table.to_csv(index=False))
-    paths = reward_figure(frame, run_dir / "figures" / "reward_prediction", list(formats))
-    return table, paths
