@@ -1,1 +1,1 @@
-"""Figures and tables, each a function of a tidy metrics table."""
+"""Figures, each a function of a tidy frame; the statistics they draw come from reports/."""

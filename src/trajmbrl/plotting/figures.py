@@ -15,8 +15,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from trajmbrl.evaluation.metrics import horizon_summary
 from trajmbrl.evaluation.stats import sort_key
+from trajmbrl.reports.tables import seed_median_summary
 from trajmbrl.utils.atomic import atomic_path
 
 #: the original's plot colours per model key (spec 5.1), then the baselines
@@ -46,17 +46,6 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "pdf")
             fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150)
         paths.append(path)
     return paths
-
-
-def seed_median_summary(frame: pd.DataFrame, hue: str = "row") -> pd.DataFrame:
-    """Per ``hue`` and horizon: the percentiles over test trajectories of each seed, then the
-    median over seeds (the line is the table's value). Diverged values sit at the ceiling.
-
-    :param frame: tidy rows ``hue, seed, traj, horizon, value`` of one metric.
-    """
-    per_seed = horizon_summary(frame, [hue, "seed"])
-    cols = ["p10", "p34", "median", "p66", "p90"]
-    return per_seed.groupby([hue, "horizon"], sort=True)[cols].median().reset_index()
 
 
 def line_style(model: str, source: str) -> dict[str, Any]:

@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trajmbrl.evaluation.metrics import at_ceiling, divergence_share, table_horizons
+from trajmbrl.evaluation.metrics import (
+    at_ceiling,
+    divergence_share,
+    horizon_summary,
+    table_horizons,
+)
 from trajmbrl.evaluation.stats import (
     ROW,
     per_seed_median,
@@ -22,6 +27,17 @@ from trajmbrl.evaluation.stats import (
 
 #: how a diverged value (at the error ceiling) is printed
 CEILING_MARK = ">=1e6 (div.)"
+
+
+def seed_median_summary(frame: pd.DataFrame, hue: str = "row") -> pd.DataFrame:
+    """Per ``hue`` and horizon: the percentiles over test trajectories of each seed, then the
+    median over seeds (the line is the table's value). Diverged values sit at the ceiling.
+
+    :param frame: tidy rows ``hue, seed, traj, horizon, value`` of one metric.
+    """
+    per_seed = horizon_summary(frame, [hue, "seed"])
+    cols = ["p10", "p34", "median", "p66", "p90"]
+    return per_seed.groupby([hue, "horizon"], sort=True)[cols].median().reset_index()
 
 
 def with_skill(frame: pd.DataFrame) -> pd.DataFrame:
