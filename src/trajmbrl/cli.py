@@ -62,7 +62,6 @@ def main() -> None:
     if error:
         print(f"trajmbrl: error: {error}", file=sys.stderr)
         sys.exit(2)
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering, before mujoco loads
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         _app()  # the user asked for tracebacks
         return

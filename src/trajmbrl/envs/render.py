@@ -1,8 +1,8 @@
 """Headless videos of a TRUE vs PREDICTED reacher trajectory (MuJoCo offscreen, EGL by default).
 
-The GL backend is ``MUJOCO_GL`` (``egl`` when unset; the ``trajmbrl`` command sets that default
-before mujoco loads), applied when a renderer is built (:func:`make_renderer`); importing this
-module changes no environment variable. Set ``MUJOCO_GL=osmesa`` for a software context.
+The GL backend is ``MUJOCO_GL`` (``egl`` when unset), applied when a renderer is built
+(:func:`make_renderer`); importing this module changes no environment variable. Set
+``MUJOCO_GL=osmesa`` for a software context.
 
 States may be given in either reacher layout: the 18-dim model state (``obs[STATE_INDICES]``:
 cos 0-4, sin 5-9, qdot 10-14, tip - goal 15-17) or the full 21-dim observation. Joint angles are
