@@ -1,8 +1,6 @@
-"""Layering: a declared package order without cycles; modes do not import each other; the
-library below modes/ never sees Hydra."""
+"""Layering: modes do not import each other; the library below modes/ never sees Hydra."""
 
 import ast
-from collections import defaultdict
 from pathlib import Path
 
 import trajmbrl
@@ -25,8 +23,9 @@ def _imports(path: Path) -> set[str]:
 
 
 #: The package order, lowest first: a top-level subpackage or module of trajmbrl may import
-#: those of lower layers only (``__init__`` = ``trajmbrl/__init__.py``). Reports sit below
-#: plotting (statistics, comparisons, verdicts; plotting only draws).
+#: those of lower layers only, so packages import each other in no cycle (``__init__`` =
+#: ``trajmbrl/__init__.py``). Reports sit below plotting (statistics, comparisons, verdicts;
+#: plotting only draws).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("utils", "configs"),
@@ -52,13 +51,13 @@ def _unit(path: Path) -> str:
 def _package_graph() -> dict[str, dict[str, set[str]]]:
     """unit -> imported unit -> the files importing it (every import, function-local too)."""
     units = {_unit(p) for p in SRC.rglob("*.py")}
-    graph: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    graph: dict[str, dict[str, set[str]]] = {}
     for path in sorted(SRC.rglob("*.py")):
-        here = _unit(path)
+        here, rel = _unit(path), path.relative_to(SRC)
         for name in _imports(path):
             parts = name.split(".")
             if parts[0] == "trajmbrl" and len(parts) > 1 and parts[1] in units - {here}:
-                graph[here][parts[1]].add(str(path.relative_to(SRC)))
+                graph.setdefault(here, {}).setdefault(parts[1], set()).add(str(rel))
     return graph
 
 
