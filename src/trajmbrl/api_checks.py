@@ -16,9 +16,7 @@ from typing import Any
 import numpy as np
 
 from trajmbrl.errors import TrajmbrlError
-
-#: the largest seed every consumer accepts (torch generators take a signed 64-bit integer)
-SEED_MAX = 2**63 - 1
+from trajmbrl.utils.limits import SEED_MAX
 
 #: the largest count (a size, a horizon, a number of epochs) the API accepts
 COUNT_MAX = 2**31 - 1
@@ -129,7 +127,7 @@ def integer(
 
 
 def seed(value: Any, name: str = "seed") -> None:
-    """A seed every generator accepts: an integer in ``[0, 2**63 - 1]``."""
+    """A seed every generator accepts: an integer in ``[0, SEED_MAX]`` (2**32 - 1)."""
     integer(name, value, lo=0, hi=SEED_MAX)
 
 
