@@ -5,7 +5,10 @@ split that is the training data (a warning and a ``history.csv`` field, never si
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +75,25 @@ def test_empty_root_is_an_error_naming_the_key(monkeypatch, tmp_path, root):
         MODES["collect"](cfg)
     assert len(str(info.value).splitlines()) == 1
     assert not Path("/trajectories").exists() and not any(tmp_path.iterdir())
+
+
+def test_empty_root_on_the_cli_writes_nothing_anywhere(tmp_path):
+    # Hydra creates its run directory (${paths.output_dir}/hydra/...) before any mode runs:
+    # the check is in the paths themselves (the trajmbrl.root resolver), so it comes first
+    before = {p: p.exists() for p in (Path("/outputs"), Path("/trajectories"))}
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    src = str(Path(trajmbrl.__file__).parents[1])  # this checkout, whatever the cwd
+    out = subprocess.run(
+        [sys.executable, "-m", "trajmbrl", "mode=collect", "experiment=smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**env, "TRAJMBRL_ROOT": "", "PYTHONPATH": src},
+    )
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("trajmbrl: error: config key paths.root must not be empty")
+    assert not any(tmp_path.iterdir())
+    assert {p: p.exists() for p in before} == before
 
 
 def test_a_baseline_given_as_a_string_is_one_baseline():

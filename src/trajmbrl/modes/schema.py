@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import TrajmbrlError, wrapped_error
 from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
 from trajmbrl.utils.schema_check import all_keys, check_node, key
 
@@ -253,11 +253,11 @@ def validate(cfg: DictConfig) -> None:
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
+        if (own := wrapped_error(exc)) is not None:  # a resolver's message (trajmbrl.root)
+            raise own from None
         msg = str(exc).splitlines()[0]
         raise TrajmbrlError(f"config: {msg} (key {getattr(exc, 'full_key', '?')})") from None
     errors = check_node(Config, plain, "", _known_keys)
-    if isinstance(plain, dict) and str(plain.get("paths", {}).get("root", ".")).strip() == "":
-        errors.append("config key paths.root must not be empty (is TRAJMBRL_ROOT set but empty?)")
     env = plain.get("env") if isinstance(plain, dict) else None
     if isinstance(env, dict):
         schema = ENVS.get(str(env.get("name")), SimEnv if "id" in env else ImportedEnv)
