@@ -10,6 +10,7 @@ SEED_MAX = 2**32 - 1
 #: figure formats matplotlib writes with its standard backends (``plot.formats``)
 PLOT_FORMATS = (
     "eps",
+    "gif",
     "jpeg",
     "jpg",
     "pdf",
