@@ -322,3 +322,56 @@ def test_docs_pendulum_example_imports_with_documented_mapping(tmp_path):
     make = runpy.run_path(str(EXAMPLE.with_name("make_pendulum_logs.py")))
     fresh = make["generate"](tmp_path / "pendulum_logs.csv")
     assert fresh.read_bytes() == EXAMPLE.read_bytes()
+
+
+# ---- the outlier rule (importers/outliers.py): one bad sample is refused ----
+
+
+def _pendulum(**changes: tuple[int, float]) -> pd.DataFrame:
+    """The shipped example log with ``column=(row, value)`` changes."""
+    df = pd.read_csv(EXAMPLE)
+    for col, (row, value) in changes.items():
+        df.loc[df.index[row], col] = value
+    return df
+
+
+def test_one_50_rad_sample_in_an_episode_is_refused():
+    with pytest.raises(TrajmbrlError, match=r"column 'q' .*50.* at data row\(s\) 31 "):
+        episodes_from_table(_pendulum(q=(30, 50.0)), COLS)
+    states, *_ = episodes_from_table(_pendulum(q=(30, 50.0)), COLS, allow_outliers=True)
+    assert np.concatenate(states)[30, 0] == 50.0
+
+
+def test_a_single_sample_spike_inside_the_range_is_refused():
+    # 15 rad is within 200 robust spreads (0.18) of the median but far from both neighbours
+    with pytest.raises(TrajmbrlError, match=r"column 'q' jumps to 15 at data row\(s\) 41 and back"):
+        episodes_from_table(_pendulum(q=(40, 15.0)), COLS)
+
+
+def test_an_extreme_theta_is_refused():
+    df = _pendulum()
+    df.loc[df["episode"] == 3, "kp"] = 1e30
+    first = int(np.flatnonzero(df["episode"].to_numpy() == 3)[0]) + 1
+    with pytest.raises(TrajmbrlError, match=rf"theta column 'kp' .*1e\+30.*row\(s\) {first} "):
+        episodes_from_table(df, COLS)
+    *_, theta, _ = episodes_from_table(df, COLS, allow_outliers=True)
+    assert theta[:, 0].max() == 1e30
+
+
+def test_a_step_change_is_not_a_spike():
+    df = _pendulum()
+    ep = df["episode"].to_numpy() == 0
+    tau = np.where(np.arange(ep.sum()) < 30, -8.0, 8.0)  # bang-bang: one switch, no glitch
+    df.loc[ep, "tau"] = tau
+    episodes_from_table(df, COLS)
+
+
+def test_the_shipped_logs_are_far_inside_the_rule():
+    from trajmbrl.data.importers import CF_TIME
+    from trajmbrl.data.importers.outliers import refuse_outliers
+
+    df = read_table(packaged_crazyflie_csv())
+    names = [c for c, _, _ in CF_STATE] + list(CF_ACTION)
+    flights = np.concatenate([[0], np.cumsum(np.diff(df[CF_TIME].to_numpy()) < 0)])
+    refuse_outliers(df[names].to_numpy(float), names, "cf.csv", flights)
+    import_logs(EXAMPLE, COLS)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from trajmbrl import api_checks as check
 from trajmbrl.configs import model_config, resolve_model
 from trajmbrl.data.pairs import SampleReport, one_step_samples, select_training, trajectory_pairs
 from trajmbrl.data.storage import TEST, TRAIN, TrajectoryData
@@ -43,6 +44,7 @@ def dataset_from_arrays(
     :param lengths: (N,) valid steps (None: all T). The train split's state min/max become the
         metric's normaliser (``meta["state_min"]``, ``meta["state_max"]``).
     """
+    check.dataset_from_arrays(states, actions, params, lengths, num_test)
     states = np.asarray(states, dtype=np.float64)
     n, t = states.shape[0], states.shape[1] - 1
     split = np.full(n, TRAIN, dtype=np.int8)
@@ -80,6 +82,7 @@ def training_samples(
 
     :returns: x, y (float32) and a report of what was drawn.
     """
+    check.training_samples(data, key, num_traj, t_range, keep_rate, max_pairs, seed)
     train = data.train()
     if train.num == 0:
         raise TrajmbrlError("the dataset has no training trajectories")
@@ -139,6 +142,7 @@ def train_model(
 
     :returns: the trained model (eval mode) and its per-epoch history.
     """
+    check.train_model(key, x, y, state_dim, action_dim, param_dim, seed, traj, settings)
     from trajmbrl.training.trainer import ModelTrainer, TrainConfig
 
     names = {f.name for f in fields(TrainConfig)} - {"seed", *model_config(key)}
@@ -167,6 +171,7 @@ def train_on_dataset(
 ) -> tuple[DynamicsModel, History]:
     """:func:`training_samples` (``sampling``: num_traj, t_range, keep_rate, max_pairs) then
     :func:`train_model` with the dataset's dimensions."""
+    check.train_on_dataset(key, data, seed, sampling, settings)
     x, y, report = training_samples(data, key, seed=seed, **(sampling or {}))
     return train_model(
         key,
@@ -183,6 +188,7 @@ def train_on_dataset(
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DynamicsModel:
     """A checkpoint written by training (CLI ``model.pt`` or :func:`save_checkpoint`)."""
+    check.load_model(path, device)
     model, _ = load_checkpoint(Path(path), map_location=device)
     return model
 
@@ -210,6 +216,7 @@ def predict(
     :param s0: (N, ds) initial states; :param horizons: H (meaning 1..H) or the steps ahead;
     :param theta: (N, dp) controller parameters.
     """
+    check.predict(model, s0, horizons, theta)
     if model.spec.family != "trajectory":
         raise TrajmbrlError(
             f"predict() is for trajectory models; {model.spec.key!r} is one-step: use rollout()"
@@ -245,6 +252,7 @@ def rollout(
     in the loop: a sampler that rebuilds each trajectory's controller from ``params`` (N, dp)
     and acts on the *predicted* states. :returns: (N, H, ds); diverged rows turn non-finite.
     """
+    check.rollout(model, s0, horizon, actions, params)
     from trajmbrl.evaluation.rollout import predict_one_step_model
 
     if model.spec.family != "one_step":
@@ -275,6 +283,7 @@ def score(pred: np.ndarray, data: TrajectoryData) -> np.ndarray:
     """The paper's metric: normalised MSE of ``pred`` (N, H, ds) against ``data``'s states
     1..H, in units of its train-split state range. :returns: (N, H), NaN past a trajectory's end.
     """
+    check.score(pred, data)
     pred = np.asarray(pred, dtype=np.float64)
     h = pred.shape[1]
     if h > data.horizon or pred.shape[0] != data.num:

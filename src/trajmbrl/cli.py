@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from trajmbrl.configs import conf_dir
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import TrajmbrlError, wrapped_error
 from trajmbrl.modes import MODES, register_resolvers
 
 HYDRA_VERSION_BASE = "1.3"
@@ -79,6 +79,8 @@ def _describe(exc: BaseException) -> str:
     """The user-facing message of ``exc``; an OSError names its file."""
     if isinstance(exc, OSError) and exc.filename:
         return f"cannot use {exc.filename}: {exc.strerror}"
+    if wrapped_error(exc):  # raised by a resolver (trajmbrl.root)
+        return str(wrapped_error(exc))
     return str(exc) or type(exc).__name__
 
 

@@ -16,12 +16,25 @@ def _keys(models: object) -> str:
     return "-".join(str(k) for k in models) if isinstance(models, DictConfig) else str(models)
 
 
+def _root(value: object) -> str:
+    """``paths.root`` as given; refused when empty (``TRAJMBRL_ROOT=''``: the file-system root)."""
+    if str(value).strip() == "":
+        from trajmbrl.errors import TrajmbrlError
+
+        raise TrajmbrlError(
+            "config key paths.root must not be empty (is TRAJMBRL_ROOT set but empty?)"
+        )
+    return str(value)
+
+
 def register_resolvers() -> None:
     """Register the config resolvers the YAML files use (idempotent)."""
     if not OmegaConf.has_resolver("trajmbrl.or_all"):
         OmegaConf.register_new_resolver("trajmbrl.or_all", _or_all)
     if not OmegaConf.has_resolver("trajmbrl.keys"):
         OmegaConf.register_new_resolver("trajmbrl.keys", _keys)
+    if not OmegaConf.has_resolver("trajmbrl.root"):
+        OmegaConf.register_new_resolver("trajmbrl.root", _root)
 
 
 #: eval.task -> the module that runs it: horizon (5.2, 5.3), efficiency (5.4), reward (5.5)

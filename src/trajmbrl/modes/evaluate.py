@@ -67,7 +67,8 @@ def eval_baselines(cfg: DictConfig) -> list[str]:
     """``eval.baselines``: a list of keys, or ``all`` = every baseline that applies here
     (``oracle`` only on simulated envs; a skipped one is logged with its reason)."""
     value = cfg.eval.baselines
-    keys = list(BASELINES) if value == "all" else list(value or [])
+    one = isinstance(value, str) and value != "all"  # eval.baselines=hmean: one key, not letters
+    keys = list(BASELINES) if value == "all" else [value] if one else list(value or [])
     unknown = [k for k in keys if k not in BASELINES]
     if unknown:
         raise TrajmbrlError(f"eval.baselines accepts {', '.join(BASELINES)} or all, got {unknown}")

@@ -22,7 +22,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import TrajmbrlError, wrapped_error
+from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
 from trajmbrl.utils.schema_check import all_keys, check_node, key
 
 
@@ -39,7 +40,7 @@ class Paths:
 @dataclass
 class Data:
     tag: str = key()
-    seed: int = key(ge=0)
+    seed: int = key(ge=0, le=SEED_MAX)
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Grid:
     batched: bool = key()
     num_traj: list[int] = key(ge=1)
     t_range: list[int] = key(ge=1)
-    seeds: list[int] = key(ge=0)
+    seeds: list[int] = key(ge=0, le=SEED_MAX)
     chunk: int = key(ge=1)
 
 
@@ -84,7 +85,7 @@ class Eval:
 class Plot:
     horizons: list[int] = key(ge=1)
     rows: list[str] | None = key()
-    formats: list[str] = key()
+    formats: list[str] = key(choices=PLOT_FORMATS)
 
 
 @dataclass
@@ -167,7 +168,7 @@ class Logs:
     episode: str | None = key()
     time: str | None = key()
     test_fraction: float = key(gt=0, lt=1)
-    seed: int = key(ge=0)
+    seed: int = key(ge=0, le=SEED_MAX)
     min_length: int = key(ge=2)
     allow_outliers: bool = key()
 
@@ -223,7 +224,7 @@ ENVS: dict[str, type] = {
 
 @dataclass
 class Config:
-    seed: int = key(ge=0)
+    seed: int = key(ge=0, le=SEED_MAX)
     device: str = key()
     overwrite: bool = key()
     progress: bool | None = key()
@@ -252,6 +253,8 @@ def validate(cfg: DictConfig) -> None:
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
+        if (own := wrapped_error(exc)) is not None:  # a resolver's message (trajmbrl.root)
+            raise own from None
         msg = str(exc).splitlines()[0]
         raise TrajmbrlError(f"config: {msg} (key {getattr(exc, 'full_key', '?')})") from None
     errors = check_node(Config, plain, "", _known_keys)

@@ -90,7 +90,8 @@ class History:
 
     Stopped members get no rows after their last epoch. ``best_epoch``/``best_score`` per member
     refer to the restored weights; ``stopped_epoch`` is the last epoch run; ``steps`` the
-    gradient steps taken; ``elite_members`` are member indices, best first (all if no elites).
+    gradient steps taken; ``elite_members`` are member indices, best first (all if no elites);
+    ``val_is_train``: no validation data could be held out, the scores are on the training data.
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -99,10 +100,12 @@ class History:
     stopped_epoch: int = 0
     elite_members: list[int] = field(default_factory=list)
     steps: int = 0
+    val_is_train: bool = False
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy frame with columns epoch, member, train_loss, val_score."""
-        return pd.DataFrame(self.rows, columns=["epoch", "member", "train_loss", "val_score"])
+        """Tidy frame with columns epoch, member, train_loss, val_score, val_is_train."""
+        frame = pd.DataFrame(self.rows, columns=["epoch", "member", "train_loss", "val_score"])
+        return frame.assign(val_is_train=self.val_is_train)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

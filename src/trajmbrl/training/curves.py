@@ -9,7 +9,7 @@ from typing import Any
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.training.config import History
 
-COLUMNS = ("epoch", "member", "train_loss", "val_score")
+COLUMNS = ("epoch", "member", "train_loss", "val_score", "val_is_train")
 
 
 class CurveLog:
@@ -38,7 +38,7 @@ class CurveLog:
         with open(self.path, "a", newline="") as fh:
             w = csv.writer(fh)
             for r in new:
-                w.writerow([r[c] for c in COLUMNS])
+                w.writerow([*(r[c] for c in COLUMNS[:-1]), history.val_is_train])
         self._written = len(history.rows)
         if self._tb is not None:
             for r in new:

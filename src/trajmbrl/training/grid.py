@@ -30,7 +30,7 @@ from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.models.ensemble import EnsembleMLP
 from trajmbrl.training.config import History, TrainConfig
 from trajmbrl.training.precision import matmul_precision
-from trajmbrl.training.splits import make_split
+from trajmbrl.training.splits import make_split, warn_val_is_train
 
 
 @dataclass
@@ -56,6 +56,7 @@ class _Plan:
     gen: torch.Generator  # the cell's generator after the split (draws the epochs' shuffles)
     steps: int  # gradient steps
     width: int  # rows per member in the largest batch
+    val_is_train: bool  # splits.Split.val_is_train
 
 
 def _plan(spec: ModelSpec, cell: Cell, device: torch.device) -> _Plan:
@@ -86,9 +87,13 @@ def _plan(spec: ModelSpec, cell: Cell, device: torch.device) -> _Plan:
         gen=gen,
         device=device,
     )
+    warn_val_is_train(split, cfg.val_fraction)
     length, bs = split.members.shape[1], cfg.batch_size
     steps = cfg.steps if cfg.steps is not None else cfg.epochs * -(-length // bs)
-    return _Plan(cfg, x, y, split.train, split.val, split.members, gen, steps, min(bs, length))
+    width = min(bs, length)
+    return _Plan(
+        cfg, x, y, split.train, split.val, split.members, gen, steps, width, split.val_is_train
+    )
 
 
 def _batches(p: _Plan) -> tuple[list[Tensor], list[int]]:
@@ -275,7 +280,9 @@ def _unpack(
         model.eval()
         with matmul_precision(p.config.precision, model.device):
             val = model.eval_score(p.x[p.val], p.y[p.val]).tolist()
-        out.append((model, _history(p.config, ep, losses[:, m], count[:, m], val)))
+        history = _history(p.config, ep, losses[:, m], count[:, m], val)
+        history.val_is_train = p.val_is_train
+        out.append((model, history))
     return out
 
 

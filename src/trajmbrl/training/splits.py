@@ -8,12 +8,15 @@ with ``split="sample"``) every sample is its own group: the per-sample behaviour
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from trajmbrl.errors import TrajmbrlError
+
+log = logging.getLogger("trajmbrl")
 
 
 @dataclass
@@ -28,6 +31,17 @@ class Split:
     val: Tensor
     members: Tensor
     val_is_train: bool
+
+
+def warn_val_is_train(split: Split, val_fraction: float) -> None:
+    """Say on the console when the validation part is the training data (``split.val_is_train``)."""
+    if split.val_is_train:
+        why = "val_fraction=0" if val_fraction == 0 else "a single training trajectory"
+        log.warning(
+            "no validation data could be held out (%s): early stopping and the validation "
+            "score run on the training data (history.csv: val_is_train=True)",
+            why,
+        )
 
 
 def _rows_of(groups: Tensor, chosen: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel
 from trajmbrl.training.config import CONFIG_KEYS, History, TrainConfig
 from trajmbrl.training.precision import matmul_precision
-from trajmbrl.training.splits import Split, make_split
+from trajmbrl.training.splits import Split, make_split, warn_val_is_train
 from trajmbrl.training.state import data_digest, load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class ModelTrainer:
             device=device,
         )
         self.train_indices, self.val_indices = split.train, split.val
+        warn_val_is_train(split, cfg.val_fraction)
         self.member_indices = split.members
         return split
 
@@ -210,7 +211,7 @@ class ModelTrainer:
             y[split.val],
             identity,
             best,
-            History(best_epoch=[0] * e, best_score=[math.inf] * e),
+            History(best_epoch=[0] * e, best_score=[math.inf] * e, val_is_train=split.val_is_train),
             [0] * e,
         )
         saved = load_state(self.state_path, identity, model.device)
@@ -220,6 +221,7 @@ class ModelTrainer:
             for k in best:
                 best[k].copy_(saved["best"][k])
             run.history = History.from_dict(saved["history"])
+            run.history.val_is_train = split.val_is_train
             run.bad, run.epoch = list(saved["bad"]), int(saved["epoch"])
             run.finished = bool(saved["finished"])
             gen.set_state(saved["generator"].cpu())

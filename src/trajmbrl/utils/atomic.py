@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -40,9 +41,36 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
         os.replace(tmp_path, path)
     except OSError as exc:  # full disk, quota, permissions: name the artifact, keep the old one
         raise TrajmbrlError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except RuntimeError as exc:  # PyTorch's file writer reports a failed write this way
+        if not is_torch_write_error(exc):
+            raise
+        raise TrajmbrlError(f"cannot write {path}: {_write_failure(path.parent)}") from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+#: what PyTorch's zip writer (torch.save) puts in the RuntimeError of a failed write
+TORCH_WRITE_ERRORS = ("inline_container", "PytorchStreamWriter", "file write failed")
+
+
+def is_torch_write_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch.save's RuntimeError for a write that failed (full disk, quota,
+    I/O error), not a bug in what was saved."""
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in TORCH_WRITE_ERRORS)
+
+
+def _write_failure(directory: Path) -> str:
+    """The likely reason a write into ``directory`` failed, as ``strerror`` would say it."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return "the write failed"
+    if st.f_flag & os.ST_RDONLY:
+        return os.strerror(errno.EROFS)
+    if st.f_bavail == 0:
+        return os.strerror(errno.ENOSPC)
+    return "the write failed (disk full, quota exceeded or an I/O error)"
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], Any]) -> None:

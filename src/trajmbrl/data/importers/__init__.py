@@ -14,7 +14,8 @@ Two entry points:
 
 Rewards are not logged by either source: ``rewards`` is 0 on valid steps (NaN padding beyond).
 
-Modules: ``tables`` (reading a table, checking columns and values), ``episodes`` (cutting a table
+Modules: ``tables`` (reading a table, checking columns and values), ``outliers`` (the
+per-column outlier rule), ``episodes`` (cutting a table
 into episodes), ``dataset`` (padding and the seeded split), ``logs`` (:func:`import_logs`),
 ``crazyflie`` (:func:`import_crazyflie_hw`).
 """
@@ -31,9 +32,9 @@ from trajmbrl.data.importers.crazyflie import (
 from trajmbrl.data.importers.dataset import build_dataset
 from trajmbrl.data.importers.episodes import episodes_from_table
 from trajmbrl.data.importers.logs import import_logs
+from trajmbrl.data.importers.outliers import OUTLIER_FACTOR, SPIKE_FACTOR
 from trajmbrl.data.importers.tables import (
     CSV_SUFFIXES,
-    OUTLIER_FACTOR,
     PARQUET_SUFFIXES,
     LogColumns,
     read_table,
@@ -48,6 +49,7 @@ __all__ = [
     "CSV_SUFFIXES",
     "OUTLIER_FACTOR",
     "PARQUET_SUFFIXES",
+    "SPIKE_FACTOR",
     "LogColumns",
     "build_dataset",
     "episodes_from_table",

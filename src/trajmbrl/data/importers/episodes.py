@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trajmbrl.data.importers.outliers import refuse_outliers, refuse_theta_outliers
 from trajmbrl.data.importers.tables import (
     LogColumns,
     format_rows,
     numeric,
-    refuse_outliers,
     require_columns,
 )
 from trajmbrl.errors import TrajmbrlError
@@ -46,6 +46,7 @@ def _check_time_order(
     df: pd.DataFrame, columns: LogColumns, source: str, codes: np.ndarray, ids: list
 ) -> None:
     """Raise if the time column is not strictly increasing within an episode."""
+    assert columns.time is not None
     time = numeric(df, [columns.time], source, "time")[:, 0]
     for e in range(len(ids)):
         t = time[codes == e]
@@ -121,7 +122,8 @@ def episodes_from_table(
     """Split a log table into episodes (rows kept in file order within an episode).
 
     :param min_length: minimum number of rows for an episode to be kept (>= 2).
-    :param allow_outliers: accept values far outside a column's bulk (see refuse_outliers).
+    :param allow_outliers: accept extreme values and single-sample spikes (see
+        ``importers/outliers.py``).
     :returns: states list of (L_i, ds), actions list of (L_i, du) (row k's action is applied at
         row k's state), theta (E, dp) (constant per episode), and a report dict.
     """
@@ -131,16 +133,18 @@ def episodes_from_table(
     states = numeric(df, columns.state, source, "state")
     actions = numeric(df, columns.action, source, "action")
     theta_rows = numeric(df, columns.theta, source, "theta")
-    if not allow_outliers:
-        refuse_outliers(np.hstack([states, actions]), [*columns.state, *columns.action], source)
-    _refuse_duplicates(df, named, source)
     codes, ids = _episode_codes(df, columns, source)
+    if not allow_outliers:
+        values = np.hstack([states, actions])
+        refuse_outliers(values, [*columns.state, *columns.action], source, codes)
+    _refuse_duplicates(df, named, source)
     _refuse_reused_ids(codes, ids, source)
 
     s_list: list[np.ndarray] = []
     a_list: list[np.ndarray] = []
     thetas: list[np.ndarray] = []
     kept_ids: list[Any] = []
+    first_rows: list[int] = []
     lengths_found: list[int] = []
     for e, ep_id in enumerate(ids):
         rows = np.flatnonzero(codes == e)
@@ -152,12 +156,15 @@ def episodes_from_table(
         a_list.append(actions[rows])
         thetas.append(theta_rows[rows][0])
         kept_ids.append(ep_id)
+        first_rows.append(int(rows[0]))
     if not s_list:
         raise TrajmbrlError(
             f"{source}: all {len(ids)} episode(s) are shorter than min_length={min_length} rows "
             f"(longest has {max(lengths_found)} rows)"
         )
     theta = np.stack(thetas) if thetas else np.zeros((0, len(columns.theta)))
+    if not allow_outliers and columns.theta:
+        refuse_theta_outliers(theta, columns.theta, np.asarray(first_rows), source)
     report = {
         "rows": len(df),
         "episodes_found": len(ids),

@@ -14,10 +14,6 @@ from trajmbrl.errors import TrajmbrlError
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
-#: a value further than this many times the column's interquartile range from its median
-#: is refused as an outlier (a single 1e30 would make the range normaliser meaningless)
-OUTLIER_FACTOR = 1000.0
-
 
 @dataclass(frozen=True)
 class LogColumns:
@@ -97,22 +93,3 @@ def numeric(df: pd.DataFrame, cols: Sequence[str], source: str, role: str) -> np
 def format_rows(rows: np.ndarray) -> str:
     """The first five 0-based data rows as 1-based numbers, '...' if there are more."""
     return ", ".join(str(int(r) + 1) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
-
-
-def refuse_outliers(values: np.ndarray, names: Sequence[str], source: str) -> None:
-    """Raise naming the column and rows of values far outside the column's bulk.
-
-    :param values: (rows, len(names)) the checked columns.
-    """
-    for j, name in enumerate(names):
-        col = values[:, j]
-        med = float(np.median(col))
-        lo, hi = np.percentile(col, [25, 75])
-        scale = max(float(hi - lo), 1e-9 * max(abs(med), 1.0))
-        bad = np.flatnonzero(np.abs(col - med) > OUTLIER_FACTOR * scale)
-        if bad.size:
-            raise TrajmbrlError(
-                f"{source}: column {name!r} has extreme value(s) {col[bad[0]]:g} at data row(s) "
-                f"{format_rows(bad)} (more than {OUTLIER_FACTOR:g} x its interquartile range "
-                "from the median); fix the log or pass logs.allow_outliers=true"
-            )
