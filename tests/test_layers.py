@@ -29,10 +29,10 @@ def _imports(path: Path) -> set[str]:
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("utils", "configs"),
-    ("envs", "models", "api_checks"),
+    ("envs", "models"),
     ("controllers", "training", "artifacts"),
     ("data", "_gym"),
-    ("evaluation", "__init__"),
+    ("evaluation", "__init__", "api_checks"),
     ("reports", "control"),
     ("plotting", "api"),
     ("modes",),
