@@ -153,5 +153,5 @@ def test_unknown_baseline_is_refused():
     from trajmbrl.errors import TrajmbrlError
 
     data = toy_dataset()
-    with pytest.raises(TrajmbrlError, match="eval.baselines"):
+    with pytest.raises(TrajmbrlError, match="^key accepts zero"):
         baseline_predictions("gp", data.train(), data.test(), 3)

@@ -69,7 +69,7 @@ def test_grid_ensemble_cells_and_refuses_early_stopping():
         assert len(history.best_score) == 5
     bad = _cell(40, 0)
     bad.config = TrainConfig(steps=5, patience=3)
-    with pytest.raises(TrajmbrlError, match="train.patience=null"):
+    with pytest.raises(TrajmbrlError, match="set patience=null"):
         train_cells(spec, [bad])
 
 

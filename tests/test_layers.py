@@ -1,6 +1,7 @@
 """Layering: modes do not import each other; the library below modes/ never sees Hydra."""
 
 import ast
+import re
 from pathlib import Path
 
 import trajmbrl
@@ -126,3 +127,27 @@ def test_library_below_modes_takes_plain_arguments():
         hydra = {n for n in _imports(path) if n.split(".")[0] in ("hydra", "omegaconf")}
         assert not hydra, f"{rel} imports {sorted(hydra)}"
         assert "cfg.eval" not in path.read_text(), f"{rel} reads cfg.eval"
+
+
+#: a CLI key in a message: ``train.patience``, ``eval.horizon=``, ``model.`` + a name
+CLI_KEY = re.compile(r"(?<![\w.{])(train|eval|model|models|control|grid|plot|logs|paths)\.(\w|$)")
+
+
+def test_library_errors_name_library_arguments_not_cli_keys():
+    """Below modes/ and cli.py a message names the argument (``{TrainConfig.patience}``); the
+    modes map it to the key once (modes/schema.py)."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if rel.parts[0] == "modes" or rel.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            func = node.func if isinstance(node, ast.Call) else None
+            name = getattr(func, "id", getattr(func, "attr", ""))
+            if isinstance(node, ast.Raise) or name.endswith(("Error", "warn", "warning")):
+                for part in ast.walk(node):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        found += [f"{rel}:{part.lineno}: {part.value!r}"] * bool(
+                            CLI_KEY.search(part.value)
+                        )
+    assert not found, "library messages naming CLI keys:\n" + "\n".join(sorted(set(found)))

@@ -58,7 +58,7 @@ def test_the_yaml_is_the_only_definition_of_a_key():
             cfg["ensemble_size"],
             cfg["hidden"],
         )
-    with pytest.raises(TrajmbrlError, match="contradicts models=d"):
+    with pytest.raises(TrajmbrlError, match="family=trajectory contradicts key=d"):
         ModelSpec.for_key("d", state_dim=2, action_dim=1, param_dim=0, family="trajectory")
     with pytest.raises(TrajmbrlError, match="not a model setting"):
         resolve_model("d", model_config("d"), {"width": 3})

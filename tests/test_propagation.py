@@ -78,7 +78,7 @@ def test_sampling_is_seeded_and_spreads():
 
 
 def test_bad_propagation_and_model_kind_are_refused():
-    with pytest.raises(TrajmbrlError, match="eval.propagation"):
+    with pytest.raises(TrajmbrlError, match="^propagation must be one of"):
         ModelEnv(make("d", "one_step", False, 1), propagation="ts2")
     with pytest.raises(TrajmbrlError, match="one-step"):
         ModelEnv(make("t", "trajectory", False, 1))

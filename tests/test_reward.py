@@ -36,7 +36,7 @@ def test_true_returns_skip_the_reset_state():
     data.states[:, 0] = 1e6  # s_0 must not enter R
     expect = _quadratic(data.states[:, 1:4]).sum(1)
     np.testing.assert_allclose(true_returns(data, 3, _quadratic), expect)
-    with pytest.raises(TrajmbrlError, match="eval.horizon"):
+    with pytest.raises(TrajmbrlError, match=r"^horizon=6 must lie in \[1, 5\]"):
         true_returns(data, 6, _quadratic)
 
 

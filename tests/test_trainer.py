@@ -235,17 +235,17 @@ def test_state_file_mismatch_and_corruption(tmp_path):
 def test_nan_loss_names_lr():
     x, y = _data(300)
     model = DynamicsModel(_spec("d", hidden=16))
-    with pytest.raises(TrajmbrlError, match="model.lr"):
+    with pytest.raises(TrajmbrlError, match="lower the learning rate lr "):
         ModelTrainer(model, TrainConfig(epochs=3, lr=1e30), progress=False).fit(x, y)
 
 
 def test_bad_config_and_data():
-    with pytest.raises(TrajmbrlError, match="model.batch_size"):
+    with pytest.raises(TrajmbrlError, match="^batch_size must be an integer >= 1, got 0$"):
         TrainConfig(batch_size=0)
-    with pytest.raises(TrajmbrlError, match="train.resample"):
+    with pytest.raises(TrajmbrlError, match="^resample must be one of"):
         TrainConfig(resample="jackknife")  # type: ignore[arg-type]
     model = DynamicsModel(_spec("de", hidden=8))
-    with pytest.raises(TrajmbrlError, match="train.elites"):
+    with pytest.raises(TrajmbrlError, match=r"^elites \(6\) exceeds"):
         ModelTrainer(model, TrainConfig(elites=6))
     x, y = _data(50)
     with pytest.raises(TrajmbrlError, match="expects 3 / 2"):
@@ -324,7 +324,7 @@ def test_tensorboard_without_the_package_is_one_clear_error(tmp_path):
         pytest.skip("tensorboard is installed")
     x, y = _data(50)
     log = CurveLog(tmp_path / "history.csv", tensorboard=True)
-    with pytest.raises(TrajmbrlError, match="train.tensorboard"):
+    with pytest.raises(TrajmbrlError, match="^tensorboard=true needs"):
         ModelTrainer(
             DynamicsModel(_spec("d", hidden=8)), TrainConfig(epochs=1), progress=False
         ).fit(x, y, on_epoch=log)

@@ -1,4 +1,12 @@
-"""Where the YAML configs live, and the model keys they define (no Hydra needed)."""
+"""Where the YAML configs live, and the model keys: what each built-in key means (no Hydra, no
+YAML read at run time).
+
+A key's meaning (family, probabilistic, ensemble or not) is :data:`KEYS`; every other setting
+starts from the library's own defaults (``ModelSpec`` architecture, ``TrainConfig`` budget,
+:func:`base_settings`). ``conf/models/<key>.yaml`` repeats the four lines that define the key
+on top of the same defaults (registered with Hydra as ``model_base`` by the modes); a key that
+only has a YAML (a user's own) is defined by its composed node (see :func:`resolve_model`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,26 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 #: What a model key means; a config that changes one of these for a key is rejected.
 IDENTITY = ("family", "probabilistic", "ensemble_size")
+
+#: the built-in keys: one-step d / p and trajectory t / tp, deterministic or Gaussian; the
+#: ``e`` keys are ensembles of 5 (family, probabilistic, ensemble_size)
+KEYS: dict[str, tuple[str, bool, int]] = {
+    "d": ("one_step", False, 1),
+    "de": ("one_step", False, 5),
+    "p": ("one_step", True, 1),
+    "pe": ("one_step", True, 5),
+    "t": ("trajectory", False, 1),
+    "te": ("trajectory", False, 5),
+    "tp": ("trajectory", True, 1),
+    "tpe": ("trajectory", True, 5),
+}
+
+#: the settings every key starts from: the architecture (ModelSpec), the budget (TrainConfig)
+BASE = (("hidden", "layers"), ("epochs", "batch_size", "lr", "weight_decay"))
 
 
 def conf_dir() -> Path:
@@ -21,45 +43,60 @@ def conf_dir() -> Path:
 
 
 def model_keys() -> list[str]:
-    """The model keys, one per ``conf/models/<key>.yaml`` (d de p pe t te tp tpe)."""
-    return sorted(p.stem for p in (conf_dir() / "models").glob("*.yaml"))
+    """The built-in model keys (d de p pe t te tp tpe)."""
+    return sorted(KEYS)
 
 
 @cache
-def _model_file(key: str) -> tuple[tuple[str, Any], ...]:
-    path = conf_dir() / "models" / f"{key}.yaml"
-    if not path.exists():
-        raise TrajmbrlError(f"unknown model key {key!r}; choose one of {model_keys()}")
-    with open(path) as fh:
-        return tuple(yaml.safe_load(fh).items())
+def _base() -> tuple[tuple[str, Any], ...]:
+    from dataclasses import fields
+
+    from trajmbrl.models.dynamics import ModelSpec
+    from trajmbrl.training.config import TrainConfig
+
+    arch = {f.name: f.default for f in fields(ModelSpec)}
+    train = {f.name: f.default for f in fields(TrainConfig)}
+    return tuple([(k, arch[k]) for k in BASE[0]] + [(k, train[k]) for k in BASE[1]])
+
+
+def base_settings() -> dict[str, Any]:
+    """The defaults a model key starts from: hidden, layers, epochs, batch_size, lr,
+    weight_decay (the paper's: 3 x 250, 40 epochs, batch 256, Adam 1e-3)."""
+    return dict(_base())
 
 
 def model_config(key: str) -> dict[str, Any]:
-    """Everything ``conf/models/<key>.yaml`` says (family, probabilistic, ensemble_size, ...)."""
-    return dict(_model_file(key))
+    """Everything built-in model ``key`` means and starts from (family, probabilistic,
+    ensemble_size, hidden, ...).
+
+    :raises TrajmbrlError: ``key`` is not a built-in key.
+    """
+    if key not in KEYS:
+        raise TrajmbrlError(f"unknown model key {key!r}; choose one of {model_keys()}")
+    return {"key": key, **dict(zip(IDENTITY, KEYS[key], strict=True)), **base_settings()}
 
 
 def resolve_model(key: str, node: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The settings of model ``key``: its composed node with the non-null ``model.*`` overrides.
 
-    :param node: the composed ``models.<key>`` node (the YAML file plus ``models.<key>.*``).
+    :param node: the composed ``models.<key>`` node (the YAML file plus ``models.<key>.*``);
+        for a key that is not built in, the node defines what it means.
     :param overrides: ``model.*``, applied to every selected key (null = keep the key's value).
-    :raises TrajmbrlError: an override contradicts what the key means (family, probabilistic,
-        ensemble or not), or names a setting the model files do not have.
+    :raises TrajmbrlError: an override names a setting a model key does not have;
+        :class:`ArgumentError` when it contradicts what the key means (family, probabilistic,
+        ensemble or not).
     """
-    base = model_config(key)
+    base = model_config(key) if key in KEYS else {"key": key, **node}
     merged = {**node, **{k: v for k, v in overrides.items() if v is not None}}
     unknown = sorted(set(merged) - set(base))
     if unknown:
-        raise TrajmbrlError(f"model.{unknown[0]} is not a model setting; known: {sorted(base)}")
-    if merged.get("key") != key:
-        raise TrajmbrlError(f"models.{key}.key must stay {key!r}, got {merged.get('key')!r}")
+        raise TrajmbrlError(f"{unknown[0]} is not a model setting; known: {sorted(base)}")
     for name in IDENTITY:
-        value, meant = merged[name], base[name]
+        value, meant = merged.get(name), base.get(name)
         if not _same_meaning(name, value, meant):
-            raise TrajmbrlError(
-                f"model.{name}={value} contradicts models={key} ({name}={meant}); "
-                f"pick the key that means it: {_keys_with(name, value)}"
+            raise ArgumentError(
+                f"{{ModelSpec.{name}}}={value} contradicts {{resolve_model.key}}={key} "
+                f"({name}={meant}); pick the key that means it: {_keys_with(name, value)}"
             )
     return merged
 
@@ -67,11 +104,16 @@ def resolve_model(key: str, node: dict[str, Any], overrides: dict[str, Any]) -> 
 def _same_meaning(name: str, value: Any, meant: Any) -> bool:
     """Ensemble sizes agree when both are ensembles or both single; the rest must be equal."""
     if name == "ensemble_size":
-        return isinstance(value, int) and value >= 1 and (value > 1) == (meant > 1)
+        return (
+            isinstance(value, int)
+            and isinstance(meant, int)
+            and value >= 1
+            and (value > 1) == (meant > 1)
+        )
     return bool(value == meant)
 
 
 def _keys_with(name: str, value: Any) -> str:
     """The model keys whose ``name`` setting means ``value`` (for error messages)."""
     keys = [k for k in model_keys() if _same_meaning(name, value, model_config(k)[name])]
-    return "models=" + ",".join(keys) if keys else "none"
+    return "{resolve_model.key}=" + ",".join(keys) if keys else "none"

@@ -25,7 +25,8 @@ import pandas as pd
 from trajmbrl.control.methods import Settings, make_method
 from trajmbrl.control.system import EpisodeLog, System
 from trajmbrl.control.tasks import ControlTask
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError
+from trajmbrl.utils.schema_check import check_settings, setting
 from trajmbrl.utils.seeding import child_seeds
 
 COLUMNS = [
@@ -47,31 +48,31 @@ COLUMNS = [
 class Budget:
     """System episodes per phase and the evaluation protocol."""
 
-    random_episodes: int = 50
-    chosen_episodes: int = 50
-    rounds: int = 5
-    eval_episodes: int = 20
-    init_states: int = 16
-    #: evaluation episodes of the intermediate rounds (None = eval_episodes); the last round
-    #: always uses eval_episodes
-    curve_episodes: int | None = None
+    random_episodes: int = setting(50, "random system episodes before the first fit", ge=3)
+    chosen_episodes: int = setting(
+        50, "episodes the method chooses, split evenly over the rounds", ge=2
+    )
+    rounds: int = setting(5, "refit-and-choose rounds", ge=1)
+    eval_episodes: int = setting(20, "fresh episodes scoring the final recommendation", ge=1)
+    init_states: int = setting(16, "initial states a candidate is scored on in a model", ge=1)
+    curve_episodes: int | None = setting(
+        None,
+        "evaluation episodes of the intermediate rounds (None = eval_episodes; the last "
+        "round always uses eval_episodes)",
+        ge=1,
+    )
 
     def __post_init__(self) -> None:
-        checks = [
-            ("random_episodes", self.random_episodes, 3),
-            ("rounds", self.rounds, 1),
-            ("eval_episodes", self.eval_episodes, 1),
-            ("init_states", self.init_states, 1),
-            ("chosen_episodes", self.chosen_episodes, self.rounds * 2),
-            ("curve_episodes", self.curve_episodes or 1, 1),
-        ]
-        for key, value, low in checks:
-            if value < low:
-                raise TrajmbrlError(f"control.{key} must be >= {low}, got {value}")
+        check_settings(self)
+        if self.chosen_episodes < self.rounds * 2:
+            raise ArgumentError(
+                f"{{Budget.chosen_episodes}} must be >= {self.rounds * 2}, "
+                f"got {self.chosen_episodes}"
+            )
         if self.chosen_episodes % self.rounds:
-            raise TrajmbrlError(
-                f"control.chosen_episodes ({self.chosen_episodes}) must be a "
-                f"multiple of control.rounds ({self.rounds})"
+            raise ArgumentError(
+                f"{{Budget.chosen_episodes}} ({self.chosen_episodes}) must be a "
+                f"multiple of {{Budget.rounds}} ({self.rounds})"
             )
 
     def per_round(self) -> list[int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -21,8 +22,9 @@ from trajmbrl.control.scorers import gp_scores, onestep_scores, trajectory_score
 from trajmbrl.control.search import BayesOpt, CMASettings, cma_maximize, cma_strategy
 from trajmbrl.control.system import EpisodeLog, System
 from trajmbrl.control.tasks import ControlTask
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.regressors import fit_gp
+from trajmbrl.utils.schema_check import check_settings, setting
 
 METHODS = (
     "model_cma",
@@ -56,10 +58,19 @@ class Settings:
     cma: CMASettings = CMASettings()
     mpc: CEMSettings = CEMSettings()
     recipe: ModelRecipe | None = None
-    kappa: float = 0.0
-    explore_std: float = 0.05
-    replan_every: int | None = None
-    bo_sampler: str = "gp"
+    kappa: float = setting(
+        0.0, "pessimism with ensembles: score = mean - kappa * std over members", ge=0
+    )
+    explore_std: float = setting(
+        0.05, "exploration noise (unit box) on all but the first episode of a round", ge=0
+    )
+    replan_every: int | None = setting(
+        None, "per-episode tasks (reacher): re-plan theta every k steps (None = never)", ge=1
+    )
+    bo_sampler: Literal["gp", "tpe"] = setting("gp", "env_bo: Optuna sampler")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 class Method:
@@ -116,8 +127,8 @@ class Reference(Method):
 
     def update(self, log: EpisodeLog, round_: int) -> None:
         if self.task.reference is None:
-            raise TrajmbrlError(
-                f"control.method=reference: the {self.task.name} task has no "
+            raise ArgumentError(
+                f"{{make_method.name}}=reference: the {self.task.name} task has no "
                 "hand-designed controller"
             )
         self.theta = self.task.reference
@@ -300,7 +311,7 @@ def make_method(
         "mpc_pets": MPCPets,
     }
     if name not in simple:
-        raise TrajmbrlError(
-            f"control.method={name!r} is unknown; choose one of {', '.join(METHODS)}"
+        raise ArgumentError(
+            f"{{make_method.name}}={name!r} is unknown; choose one of {', '.join(METHODS)}"
         )
     return simple[name](*args)

@@ -19,32 +19,29 @@ import torch
 
 from trajmbrl.control.system import EpisodeLog
 from trajmbrl.control.tasks import ControlTask
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.model_env import ModelEnv
 from trajmbrl.models.dynamics import DynamicsModel
+from trajmbrl.utils.schema_check import check_settings, setting
 
 
 @dataclass(frozen=True)
 class CEMSettings:
     """Planner sizes (module doc); ``init_std`` is a fraction of the action half-range."""
 
-    horizon: int = 15
-    population: int = 100
-    elites: int = 10
-    iterations: int = 3
-    particles: int = 5
-    alpha: float = 0.1
+    horizon: int = setting(15, "planning horizon (steps)", ge=1)
+    population: int = setting(100, "action sequences per CEM iteration", ge=1)
+    elites: int = setting(10, "best sequences the next distribution is fitted to", ge=1)
+    iterations: int = setting(3, "CEM iterations per planned step", ge=1)
+    particles: int = setting(5, "sampled roll-outs per sequence (TS-inf)", ge=1)
+    alpha: float = setting(0.1, "share of the old distribution kept each iteration", ge=0, lt=1)
     init_std: float = 0.5
 
     def __post_init__(self) -> None:
-        if min(self.horizon, self.population, self.elites, self.iterations, self.particles) < 1:
-            raise TrajmbrlError(
-                "control.mpc sizes (horizon, population, elites, iterations, "
-                "particles) must all be >= 1"
-            )
+        check_settings(self)
         if self.elites > self.population:
-            raise TrajmbrlError(
-                f"control.mpc.elites ({self.elites}) exceeds the population ({self.population})"
+            raise ArgumentError(
+                f"{{CEMSettings.elites}} ({self.elites}) exceeds the population ({self.population})"
             )
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError
+from trajmbrl.utils.schema_check import check_settings, setting
 
 #: objective(z (P, dp) in [0, 1]) -> (P,) scores to maximise
 Objective = Callable[[np.ndarray], np.ndarray]
@@ -19,16 +20,12 @@ Objective = Callable[[np.ndarray], np.ndarray]
 class CMASettings:
     """CMA-ES on the unit box: population, generations, initial step size (unit-box units)."""
 
-    popsize: int = 16
-    iterations: int = 30
-    sigma: float = 0.2
+    popsize: int = setting(16, "candidates per generation", ge=2)
+    iterations: int = setting(30, "generations", ge=1)
+    sigma: float = setting(0.2, "initial step size (unit-box units)", gt=0, le=1)
 
     def __post_init__(self) -> None:
-        if self.popsize < 2 or self.iterations < 1 or not 0 < self.sigma <= 1:
-            raise TrajmbrlError(
-                "control.cma needs popsize >= 2, iterations >= 1 and 0 < sigma <= 1, got "
-                f"{self.popsize}, {self.iterations}, {self.sigma}"
-            )
+        check_settings(self)
 
 
 def cma_strategy(x0: np.ndarray, sigma: float, popsize: int, seed: int) -> object:
@@ -92,7 +89,7 @@ class BayesOpt:
             elif sampler == "tpe":
                 smp = optuna.samplers.TPESampler(seed=int(seed))
             else:
-                raise TrajmbrlError(f"control.bo_sampler must be gp or tpe, got {sampler!r}")
+                raise ArgumentError(f"{{BayesOpt.sampler}} must be gp or tpe, got {sampler!r}")
         self._optuna = optuna
         self.names = [f"z{i}" for i in range(dim)]
         self.dists: dict[str, optuna.distributions.BaseDistribution] = {

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from trajmbrl.controllers.base import ControllerSampler
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.returns import CRAZYFLIE_ROLL_PITCH, reacher_return_reward
 
 #: r(states (..., ds)) -> (...) per-state reward
@@ -166,5 +166,5 @@ def make_task(env: str, horizon: int | None = None) -> ControlTask:
             f"mode=control has no task for envs={env}; choose one of {sorted(TASKS)}"
         )
     if horizon is not None and horizon < 2:
-        raise TrajmbrlError(f"control.horizon must be >= 2, got {horizon}")
+        raise ArgumentError(f"{{make_task.horizon}} must be >= 2, got {horizon}")
     return TASKS[env](horizon)

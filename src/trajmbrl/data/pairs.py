@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from trajmbrl.data.storage import TrajectoryData
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 
 @dataclass
@@ -73,11 +73,13 @@ def select_training(
     """
     if num_traj is not None:
         if num_traj < 1:
-            raise TrajmbrlError(f"train.num_traj must be >= 1 (or null for all), got {num_traj}")
+            raise ArgumentError(
+                f"{{select_training.num_traj}} must be >= 1 (or null for all), got {num_traj}"
+            )
         if num_traj > data.num:
-            raise TrajmbrlError(
-                f"train.num_traj={num_traj} but the dataset has only {data.num} training "
-                "trajectories"
+            raise ArgumentError(
+                f"{{select_training.num_traj}}={num_traj} but the dataset has only {data.num} "
+                "training trajectories"
             )
         rng = np.random.default_rng([seed, 7])
         data = data.subset(np.sort(rng.choice(data.num, size=num_traj, replace=False)))
@@ -85,11 +87,13 @@ def select_training(
     if t_range is None:
         t_range = longest
     if t_range < 1:
-        raise TrajmbrlError(f"train.t_range must be >= 1 (or null for all), got {t_range}")
+        raise ArgumentError(
+            f"{{select_training.t_range}} must be >= 1 (or null for all), got {t_range}"
+        )
     if t_range > longest:
-        raise TrajmbrlError(
-            f"train.t_range={t_range} is longer than the data: the longest training trajectory "
-            f"has {longest} steps"
+        raise ArgumentError(
+            f"{{select_training.t_range}}={t_range} is longer than the data: the longest "
+            f"training trajectory has {longest} steps"
         )
     capped = TrajectoryData(
         states=data.states[:, : t_range + 1],
@@ -147,9 +151,13 @@ def trajectory_pairs(
     :returns: x (M, ds + 1 + dp), y (M, ds), report.
     """
     if keep_rate is not None and not 0 < keep_rate <= 1:
-        raise TrajmbrlError(f"train.keep_rate must be in (0, 1] (or null), got {keep_rate}")
+        raise ArgumentError(
+            f"{{trajectory_pairs.keep_rate}} must be in (0, 1] (or null), got {keep_rate}"
+        )
     if max_pairs is not None and max_pairs < 1:
-        raise TrajmbrlError(f"train.max_pairs must be >= 1 (or null), got {max_pairs}")
+        raise ArgumentError(
+            f"{{trajectory_pairs.max_pairs}} must be >= 1 (or null), got {max_pairs}"
+        )
     counts = count_pairs(data.lengths, t_range).ravel()  # (N * t_range,) blocks (n, h)
     ends = np.cumsum(counts)
     total = int(ends[-1]) if len(ends) else 0

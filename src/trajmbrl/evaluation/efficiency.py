@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from trajmbrl.data.pairs import parse_variant
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 #: the three scores, in plotting order
 SCORES = ("mse", "cosine", "gaussian")
@@ -65,9 +65,9 @@ def _checked_pair(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.nd
             f"got {true.shape} and {pred.shape}"
         )
     if not np.isfinite(true).all():
-        raise TrajmbrlError(
+        raise ArgumentError(
             "the ground truth has missing/non-finite states inside the evaluation window; "
-            "evaluate fewer steps (eval.horizon) or longer test trajectories"
+            "evaluate fewer steps ({efficiency_scores.horizon}) or longer test trajectories"
         )
     return true, pred
 
@@ -142,11 +142,13 @@ def select_eval_trajectories(num_test: int, k: int, seed: int) -> np.ndarray:
     :returns: (k,) int64, sorted ascending
     """
     if k < 1:
-        raise TrajmbrlError(f"eval.num_traj must be >= 1 for the efficiency evaluation, got {k}")
+        raise ArgumentError(
+            f"{{select_eval_trajectories.k}} must be >= 1 for the efficiency evaluation, got {k}"
+        )
     if k > num_test:
-        raise TrajmbrlError(
-            f"eval.num_traj={k} but the dataset has only {num_test} test trajectories "
-            "(they are drawn without replacement)"
+        raise ArgumentError(
+            f"{{select_eval_trajectories.k}}={k} but the dataset has only {num_test} test "
+            "trajectories (they are drawn without replacement)"
         )
     rng = np.random.default_rng([int(seed), 54])
     return np.sort(rng.choice(num_test, size=k, replace=False)).astype(np.int64)
@@ -176,9 +178,10 @@ def grid_cell(variant: str) -> tuple[int, int]:
     """``"n=3_t=20"`` -> ``(3, 20)``; a variant without explicit sizes is not a grid cell."""
     num_traj, t_range = parse_variant(variant)
     if num_traj is None or t_range is None:
-        raise TrajmbrlError(
+        raise ArgumentError(
             f"model variant {variant!r} is not a data-efficiency grid cell "
-            "'n=<num_traj>_t=<t_range>' (train with explicit train.num_traj and train.t_range)"
+            "'n=<num_traj>_t=<t_range>' (train with explicit {select_training.num_traj} and "
+            "{select_training.t_range})"
         )
     return num_traj, t_range
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.rollout import (
     closed_loop_rollout,
     predict_one_step_protocols,
@@ -167,4 +167,6 @@ def _baseline(
             simulator, test, horizon, protocols, sampler=sampler, state_range=state_range
         )
         return {k: (v, None) for k, v in preds.items()}
-    raise TrajmbrlError(f"eval.baselines accepts {', '.join(BASELINES)} or all, got {key!r}")
+    raise ArgumentError(
+        f"{{baseline_predictions.key}} accepts {', '.join(BASELINES)} or all, got {key!r}"
+    )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 if TYPE_CHECKING:
     from trajmbrl.models.dynamics import DynamicsModel
@@ -39,8 +39,9 @@ class ModelEnv:
         if model.spec.family != "one_step":
             raise TrajmbrlError(f"ModelEnv needs a one-step model, got '{model.spec.key}'")
         if propagation not in PROPAGATIONS:
-            raise TrajmbrlError(
-                f"eval.propagation must be one of {', '.join(PROPAGATIONS)}, got {propagation!r}"
+            raise ArgumentError(
+                f"{{ModelEnv.propagation}} must be one of {', '.join(PROPAGATIONS)}, "
+                f"got {propagation!r}"
             )
         self.model = model
         self.propagation = propagation

@@ -14,7 +14,7 @@ import numpy as np
 
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.envs.cartpole import cartpole_reward
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 #: r(states (..., ds)) -> (...) per-state reward
 RewardFn = Callable[[np.ndarray], np.ndarray]
@@ -94,11 +94,11 @@ def true_returns(
 ) -> np.ndarray:
     """Returns over the logged ``s_1..s_H`` (``states[:, 1:H+1]``). :returns: (N,)"""
     if not 1 <= horizon <= data.horizon:
-        raise TrajmbrlError(f"eval.horizon={horizon} must lie in [1, {data.horizon}]")
+        raise ArgumentError(f"{{true_returns.horizon}}={horizon} must lie in [1, {data.horizon}]")
     short = int((data.lengths < horizon).sum())
     if short:
-        raise TrajmbrlError(
-            f"eval.horizon={horizon} exceeds the length of {short} trajectories (shortest "
-            f"{int(data.lengths.min())}); lower eval.horizon"
+        raise ArgumentError(
+            f"{{true_returns.horizon}}={horizon} exceeds the length of {short} trajectories "
+            f"(shortest {int(data.lengths.min())}); lower {{true_returns.horizon}}"
         )
     return returns(data.states[:, 1 : horizon + 1], reward_fn)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from trajmbrl.data.storage import TEST, TRAIN, TrajectoryData
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.regressors import baseline_inputs, fit_direct_nn, fit_gp
 from trajmbrl.evaluation.returns import RewardFn, cartpole_return_reward, returns, true_returns
 from trajmbrl.evaluation.reward_tables import reward_frame, reward_table
@@ -72,7 +72,9 @@ def reward_prediction(
         horizon = min([np.shape(a)[1] for a in predicted.values()], default=test.horizon)
     short = [k for k, a in predicted.items() if np.shape(a)[1] < horizon]
     if short:
-        raise TrajmbrlError(f"eval.horizon={horizon} exceeds the predictions of {short}")
+        raise ArgumentError(
+            f"{{reward_prediction.horizon}}={horizon} exceeds the predictions of {short}"
+        )
     true = true_returns(test, horizon, reward_fn)
     preds = {k: returns(np.asarray(a)[:, :horizon], reward_fn) for k, a in predicted.items()}
     if baselines:

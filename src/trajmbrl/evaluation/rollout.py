@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 if TYPE_CHECKING:
     from trajmbrl.controllers.base import ControllerSampler
@@ -85,8 +85,9 @@ def closed_loop_rollout(
     """
     unknown = sorted(set(protocols) - set(PROTOCOLS))
     if unknown or not protocols:
-        raise TrajmbrlError(
-            f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, got {list(protocols)}"
+        raise ArgumentError(
+            f"{{closed_loop_rollout.protocols}} must be a non-empty subset of {list(PROTOCOLS)}, "
+            f"got {list(protocols)}"
         )
     b = s0.shape[0]
     state = s0.repeat(len(protocols), 1)  # protocol k owns rows k*B .. (k+1)*B - 1
@@ -174,7 +175,9 @@ def predict_one_step_protocols(
     from trajmbrl.evaluation.model_env import ModelEnv
 
     if particles < 1:
-        raise TrajmbrlError(f"eval.particles must be >= 1, got {particles}")
+        raise ArgumentError(
+            f"{{predict_one_step_protocols.particles}} must be >= 1, got {particles}"
+        )
     device = next(model.parameters()).device
     n, ds = s0.shape
     env = ModelEnv(model, propagation=propagation, seed=seed)

@@ -13,7 +13,7 @@ Input layout (columns of ``x``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
 import torch
@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.ensemble import EnsembleMLP
 from trajmbrl.models.normalizer import Normalizer
+from trajmbrl.utils.schema_check import check_settings, setting
 
 Family = Literal["one_step", "trajectory"]
 FAMILIES: tuple[str, ...] = ("one_step", "trajectory")
@@ -36,47 +37,48 @@ class ModelSpec:
     """Everything needed to rebuild a model's architecture (saved in checkpoints)."""
 
     key: str
-    family: Family
-    state_dim: int
-    action_dim: int
-    param_dim: int
-    ensemble_size: int = 1
-    probabilistic: bool = False
-    hidden: int = 250
-    layers: int = 3
+    family: Family = setting(
+        MISSING, "one_step: f(s_t, a_t) -> s_t+1 - s_t; trajectory: f(s_i, h, theta) -> s_i+h"
+    )
+    state_dim: int = setting(MISSING, "state dimensions", ge=1)
+    action_dim: int = setting(MISSING, "action dimensions", ge=0)
+    param_dim: int = setting(MISSING, "controller parameter (theta) dimensions", ge=0)
+    ensemble_size: int = setting(1, "members, batched in one module, each on its resample", ge=1)
+    probabilistic: bool = setting(False, "Gaussian head (mean, log-variance) trained with NLL")
+    hidden: int = setting(250, "width of each hidden layer (the paper: 250)", ge=1)
+    layers: int = setting(3, "hidden ReLU layers (the paper: 3)", ge=1)
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise TrajmbrlError(f"model family must be one of {FAMILIES}, got {self.family!r}")
-        for name in ("state_dim", "ensemble_size", "hidden", "layers"):
-            if int(getattr(self, name)) < 1:
-                raise TrajmbrlError(f"model {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("action_dim", "param_dim"):
-            if int(getattr(self, name)) < 0:
-                raise TrajmbrlError(f"model {name} must be >= 0, got {getattr(self, name)}")
+        check_settings(self)
 
     @classmethod
     def for_key(
         cls, key: str, *, state_dim: int, action_dim: int, param_dim: int, **overrides: Any
     ) -> ModelSpec:
-        """Spec of a model key (``conf/models/<key>.yaml``, the one place a key is defined).
+        """Spec of a built-in model key (:data:`trajmbrl.configs.KEYS`).
 
         :param overrides: architecture settings (``hidden``, ``layers``, ``ensemble_size``);
             one that contradicts what the key means raises :class:`TrajmbrlError`.
         """
         from trajmbrl.configs import model_config, resolve_model
 
-        cfg = resolve_model(key, model_config(key), overrides)
+        settings = resolve_model(key, model_config(key), overrides)
+        return cls.from_settings(
+            settings, state_dim=state_dim, action_dim=action_dim, param_dim=param_dim
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: dict[str, Any], *, state_dim: int, action_dim: int, param_dim: int
+    ) -> ModelSpec:
+        """Spec from a key's resolved settings (``key``, ``family``, ``probabilistic``,
+        ``ensemble_size``, ``hidden``, ``layers``; the rest is ignored), e.g. a YAML's key."""
+        names = ("key", "family", "ensemble_size", "probabilistic", "hidden", "layers")
         return cls(
-            key=key,
-            family=cfg["family"],
             state_dim=state_dim,
             action_dim=action_dim,
             param_dim=param_dim,
-            ensemble_size=int(cfg["ensemble_size"]),
-            probabilistic=bool(cfg["probabilistic"]),
-            hidden=int(cfg["hidden"]),
-            layers=int(cfg["layers"]),
+            **{k: settings[k] for k in names},
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,13 +28,25 @@ def _root(value: object) -> str:
 
 
 def register_resolvers() -> None:
-    """Register the config resolvers the YAML files use (idempotent)."""
+    """Register the config resolvers the YAML files use, and ``model_base`` (idempotent)."""
     if not OmegaConf.has_resolver("trajmbrl.or_all"):
         OmegaConf.register_new_resolver("trajmbrl.or_all", _or_all)
     if not OmegaConf.has_resolver("trajmbrl.keys"):
         OmegaConf.register_new_resolver("trajmbrl.keys", _keys)
     if not OmegaConf.has_resolver("trajmbrl.root"):
         OmegaConf.register_new_resolver("trajmbrl.root", _root)
+    register_model_base()
+
+
+def register_model_base() -> None:
+    """``model_base``: the settings every ``conf/models/<key>.yaml`` starts from, taken from the
+    library's defaults (:func:`trajmbrl.configs.base_settings`) so they are written once. A plain
+    node, not a typed structured config: modes/schema.py checks it with one-line messages."""
+    from hydra.core.config_store import ConfigStore
+
+    from trajmbrl.configs import base_settings
+
+    ConfigStore.instance().store(name="model_base", node=base_settings())
 
 
 #: eval.task -> the module that runs it: horizon (5.2, 5.3), efficiency (5.4), reward (5.5)
@@ -57,11 +69,15 @@ def _lazy(module: str | Callable[[DictConfig], str]) -> Callable[[DictConfig], N
     def run(cfg: DictConfig) -> None:
         import importlib
 
-        from trajmbrl.modes.schema import validate
+        from trajmbrl.errors import ArgumentError, TrajmbrlError
+        from trajmbrl.modes.schema import cli_message, validate
 
         validate(cfg)  # before anything is read, written or deleted
         name = module if isinstance(module, str) else module(cfg)
-        importlib.import_module(f"trajmbrl.modes.{name}").run(cfg)
+        try:
+            importlib.import_module(f"trajmbrl.modes.{name}").run(cfg)
+        except ArgumentError as exc:  # name the config keys, not the library's arguments
+            raise TrajmbrlError(cli_message(exc)) from exc
 
     return run
 

@@ -20,7 +20,7 @@ from trajmbrl.control.search import CMASettings
 from trajmbrl.control.tasks import make_task
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import is_current, write_hashed_csv
-from trajmbrl.modes.settings import model_keys, models_override, positive, positive_int, to_dict
+from trajmbrl.modes.settings import model_keys, models_override, positive, to_dict, typed
 from trajmbrl.training.trainer import TrainConfig
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 from trajmbrl.utils.threads import single_thread
@@ -50,50 +50,31 @@ def recipe(cfg: DictConfig, key: str) -> ModelRecipe:
     node = cfg.models[key] if key in cfg.models else model_config(key)
     s = resolve_model(key, to_dict(node), to_dict(cfg.get("model") or {}))
     train = TrainConfig(
-        epochs=positive_int(s["epochs"], "model.epochs"),
-        batch_size=positive_int(s["batch_size"], "model.batch_size"),
+        epochs=s["epochs"],
+        batch_size=s["batch_size"],
         lr=float(s["lr"]),
         weight_decay=float(s["weight_decay"]),
         patience=positive(cfg, "train.patience", allow_none=False),
         val_fraction=float(cfg.train.val_fraction),
         # a single model trains on all its data; resampling only diversifies ensemble members
-        resample=str(cfg.train.resample) if int(s["ensemble_size"]) > 1 else "none",
+        resample=cfg.train.resample if int(s["ensemble_size"]) > 1 else "none",
         seed=int(cfg.seed),
     )
     return ModelRecipe(key, s, train, positive(cfg, "control.max_pairs"))
 
 
 def settings(cfg: DictConfig, key: str | None) -> tuple[Settings, Budget]:
-    """Plain settings and budget from the `control` node (errors name the key)."""
+    """Plain settings and budget from the `control` node (checked by the schema and by the
+    dataclasses themselves)."""
     c = cfg.control
-    kappa, explore = float(c.kappa), float(c.explore_std)
-    if kappa < 0 or explore < 0:
-        raise TrajmbrlError(
-            f"control.kappa and control.explore_std must be >= 0, got {kappa}, {explore}"
-        )
-    st = Settings(
-        cma=CMASettings(int(c.cma.popsize), int(c.cma.iterations), float(c.cma.sigma)),
-        mpc=CEMSettings(**{k: v for k, v in to_dict(c.mpc).items()}),
+    st = typed(
+        Settings,
+        c,
+        cma=typed(CMASettings, c.cma),
+        mpc=typed(CEMSettings, c.mpc),
         recipe=recipe(cfg, key) if key else None,
-        kappa=kappa,
-        explore_std=explore,
-        replan_every=positive(cfg, "control.replan_every"),
-        bo_sampler=str(c.bo_sampler),
     )
-    budget = Budget(
-        *(
-            positive(cfg, f"control.{k}", allow_none=False, minimum=0)
-            for k in (
-                "random_episodes",
-                "chosen_episodes",
-                "rounds",
-                "eval_episodes",
-                "init_states",
-            )
-        ),
-        curve_episodes=positive(cfg, "control.curve_episodes"),
-    )
-    return st, budget
+    return st, typed(Budget, c)
 
 
 def run(cfg: DictConfig) -> None:

@@ -1,14 +1,21 @@
 """The typed config schema: every key of every group, its type and its allowed range.
 
-ADDING A CONFIG KEY: put its default in the YAML (conf/...) and add ONE line to the group's
-dataclass below, e.g. ``precision: str = key(choices=("fp32", "bf16"))`` in ``Train`` or
-``allow_outliers: bool = key()`` in ``Logs``. A key that is in the YAML but not here is rejected
-as unknown (so are misspelt keys and ``+group.key=...`` additions). The YAML keeps the defaults;
-this module only holds types and ranges. Types: int, float (an int is accepted), bool, str,
-``X | None``, ``list[X]``, ``dict[str, Any]``, ``Any`` (not checked) and a nested dataclass.
-``key(optional=True)`` marks a key that some configs leave out (e.g. ``logs`` outside envs=logs).
-An env gets the dataclass registered in ``ENVS`` under its name. Groups with ``Any`` (``local``)
-are not checked.
+A knob the library takes is declared ONCE, in the library's settings dataclass (type, range,
+doc: ``TrainConfig``, ``ModelSpec``, ``Budget``, ``Settings``, ``CMASettings``,
+``CEMSettings``); the groups here take those fields (:func:`~trajmbrl.utils.schema_check.take`),
+so the CLI checks exactly what the library checks, and a library error naming
+``{TrainConfig.patience}`` is shown as ``train.patience`` (:func:`cli_names`). Its default is
+in the YAML (conf/...).
+
+ADDING A CONFIG KEY: put its default in the YAML and either add a :func:`setting` field to the
+library dataclass the key feeds plus its name in a ``take(...)`` below, or, for a CLI-only key,
+one ``own("name", type, key(...))`` part (``allow_outliers: bool = key()`` in a static group such
+as ``Logs``). A key that is in the YAML but not here is rejected as unknown (so are misspelt
+keys and ``+group.key=...`` additions). Types: int, float (an int is accepted), bool, str,
+``Literal[...]``, ``X | None``, ``list[X]``, ``dict[str, Any]``, ``Any`` (not checked) and a
+nested dataclass. ``key(optional=True)`` marks a key that some configs leave out (e.g. ``logs``
+outside envs=logs). An env gets the dataclass registered in ``ENVS`` under its name. Groups with
+``Any`` (``local``) are not checked.
 
 :func:`validate` runs before every mode (modes/__init__.py), before anything is read or deleted.
 The checking machinery (and :func:`key`) is in utils/schema_check.py.
@@ -17,14 +24,21 @@ The checking machinery (and :func:`key`) is in utils/schema_check.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from trajmbrl.errors import TrajmbrlError, wrapped_error
+from trajmbrl.control.loop import Budget
+from trajmbrl.control.methods import Settings
+from trajmbrl.control.mpc import CEMSettings
+from trajmbrl.control.search import CMASettings
+from trajmbrl.errors import ArgumentError, TrajmbrlError, wrapped_error
+from trajmbrl.models.dynamics import ModelSpec
+from trajmbrl.training.config import TrainConfig
 from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
-from trajmbrl.utils.schema_check import all_keys, check_node, key
+from trajmbrl.utils.schema_check import all_keys, check_node, group, key, own, sources, take
 
 
 @dataclass
@@ -43,21 +57,17 @@ class Data:
     seed: int = key(ge=0, le=SEED_MAX)
 
 
-@dataclass
-class Train:
-    num_traj: int | None = key(ge=1)
-    t_range: int | None = key(ge=1)
-    keep_rate: float | None = key(gt=0, le=1)
-    max_pairs: int | None = key(ge=1)
-    val_fraction: float = key(ge=0, lt=1)
-    patience: int | None = key(ge=1)
-    split: str = key(choices=("trajectory", "sample"))
-    steps: int | None = key(ge=1)
-    precision: str = key(choices=("fp32", "bf16"))
-    tensorboard: bool = key()
-    resample: str = key(choices=("bootstrap", "kfold", "none"))
-    elites: int | None = key(ge=1)
-    variant: str = key()
+Train = group(
+    "Train",
+    own("num_traj", int | None, key(ge=1)),
+    own("t_range", int | None, key(ge=1)),
+    own("keep_rate", float | None, key(gt=0, le=1)),
+    own("max_pairs", int | None, key(ge=1)),
+    take(TrainConfig, "val_fraction", "patience", "split", "steps", "precision"),
+    own("tensorboard", bool, key()),
+    take(TrainConfig, "resample", "elites"),
+    own("variant", str, key()),
+)
 
 
 @dataclass
@@ -88,35 +98,23 @@ class Plot:
     formats: list[str] = key(choices=PLOT_FORMATS)
 
 
-@dataclass
-class Model:
-    """One model key (``models.<key>``, conf/models/<key>.yaml)."""
+#: what a model key sets: its architecture (ModelSpec) and its training budget (TrainConfig)
+_MODEL = (
+    ("family", "probabilistic", "ensemble_size", "hidden", "layers"),
+    ("epochs", "batch_size", "lr", "weight_decay"),
+)
 
-    family: str = key(choices=("one_step", "trajectory"))
-    probabilistic: bool = key()
-    ensemble_size: int = key(ge=1)
-    hidden: int = key(ge=1)
-    layers: int = key(ge=1)
-    epochs: int = key(ge=1)
-    batch_size: int = key(ge=1)
-    lr: float = key(gt=0)
-    weight_decay: float = key(ge=0)
-    key: str = key()  # last: the field name shadows key() in this class body
+#: one model key (``models.<key>``, conf/models/<key>.yaml)
+Model = group(
+    "Model", take(ModelSpec, *_MODEL[0]), take(TrainConfig, *_MODEL[1]), own("key", str, key())
+)
 
-
-@dataclass
-class ModelOverrides:
-    """``model.*``: applied to every selected key; null keeps the key's own value."""
-
-    family: str | None = key(choices=("one_step", "trajectory"))
-    probabilistic: bool | None = key()
-    ensemble_size: int | None = key(ge=1)
-    hidden: int | None = key(ge=1)
-    layers: int | None = key(ge=1)
-    epochs: int | None = key(ge=1)
-    batch_size: int | None = key(ge=1)
-    lr: float | None = key(gt=0)
-    weight_decay: float | None = key(ge=0)
+#: ``model.*``: applied to every selected key; null keeps the key's own value
+ModelOverrides = group(
+    "ModelOverrides",
+    take(ModelSpec, *_MODEL[0], nullable=True),
+    take(TrainConfig, *_MODEL[1], nullable=True),
+)
 
 
 @dataclass
@@ -173,44 +171,26 @@ class Logs:
     allow_outliers: bool = key()
 
 
-@dataclass
-class ControlCMA:
-    popsize: int = key(ge=2)
-    iterations: int = key(ge=1)
-    sigma: float = key(gt=0, le=1)
+ControlCMA = group("ControlCMA", take(CMASettings, "popsize", "iterations", "sigma"))
+ControlMPC = group(
+    "ControlMPC",
+    take(CEMSettings, "horizon", "population", "elites", "iterations", "particles", "alpha"),
+)
 
-
-@dataclass
-class ControlMPC:
-    horizon: int = key(ge=1)
-    population: int = key(ge=1)
-    elites: int = key(ge=1)
-    iterations: int = key(ge=1)
-    particles: int = key(ge=1)
-    alpha: float = key(ge=0, lt=1)
-
-
-@dataclass
-class Control:
-    """mode=control (conf/control/default.yaml; methods checked by the mode)."""
-
-    method: str = key()
-    random_episodes: int = key(ge=3)
-    chosen_episodes: int = key(ge=2)
-    rounds: int = key(ge=1)
-    eval_episodes: int = key(ge=1)
-    curve_episodes: int | None = key(ge=1)
-    init_states: int = key(ge=1)
-    horizon: int | None = key(ge=2)
-    kappa: float = key(ge=0)
-    explore_std: float = key(ge=0)
-    replan_every: int | None = key(ge=1)
-    bo_sampler: str = key(choices=("gp", "tpe"))
-    max_pairs: int | None = key(ge=1)
-    report: bool = key()
-    report_only: bool = key()
-    cma: ControlCMA = key()
-    mpc: ControlMPC = key()
+#: mode=control (conf/control/default.yaml; methods checked by the mode)
+Control = group(
+    "Control",
+    own("method", str, key()),
+    take(Budget, "random_episodes", "chosen_episodes", "rounds", "eval_episodes"),
+    take(Budget, "curve_episodes", "init_states"),
+    own("horizon", int | None, key(ge=2)),
+    take(Settings, "kappa", "explore_std", "replan_every", "bo_sampler"),
+    own("max_pairs", int | None, key(ge=1)),
+    own("report", bool, key()),
+    own("report_only", bool, key()),
+    own("cma", ControlCMA, key()),
+    own("mpc", ControlMPC, key()),
+)
 
 
 ENVS: dict[str, type] = {
@@ -222,27 +202,66 @@ ENVS: dict[str, type] = {
 }
 
 
-@dataclass
-class Config:
-    seed: int = key(ge=0, le=SEED_MAX)
-    device: str = key()
-    overwrite: bool = key()
-    progress: bool | None = key()
-    experiment_name: str = key()
-    scale_name: str | None = key()
-    paths: Paths = key()
-    data: Data = key()
-    train: Train = key()
-    grid: Grid = key()
-    eval: Eval = key()
-    plot: Plot = key()
-    model: ModelOverrides = key()
-    models: dict[str, Model] = key()  # the selected keys (models=t or models=[d,t])
-    mode: Mode = key()
-    env: Any = key()  # checked against ENVS[env.name]
-    logs: Logs = key(optional=True)  # envs=logs only
-    local: Any = key(optional=True)  # site settings (conf/local/default.yaml)
-    control: Control = key()
+Config = group(
+    "Config",
+    own("seed", int, key(ge=0, le=SEED_MAX)),
+    own("device", str, key()),
+    own("overwrite", bool, key()),
+    own("progress", bool | None, key()),
+    own("experiment_name", str, key()),
+    own("scale_name", str | None, key()),
+    own("paths", Paths, key()),
+    own("data", Data, key()),
+    own("train", Train, key()),
+    own("grid", Grid, key()),
+    own("eval", Eval, key()),
+    own("plot", Plot, key()),
+    own("model", ModelOverrides, key()),
+    own("models", dict[str, Model], key()),  # type: ignore[valid-type]  # models=t, [d,t]
+    own("mode", Mode, key()),
+    own("env", Any, key()),  # checked against ENVS[env.name]
+    own("logs", Logs, key(optional=True)),  # envs=logs only
+    own("local", Any, key(optional=True)),  # site settings (conf/local/default.yaml)
+    own("control", Control, key()),
+)
+
+#: library arguments that are not fields of a settings dataclass -> their CLI key (the fields
+#: map through the schema itself, see :func:`cli_names`)
+ARGUMENTS = {
+    "select_training.num_traj": "train.num_traj",
+    "select_training.t_range": "train.t_range",
+    "trajectory_pairs.keep_rate": "train.keep_rate",
+    "trajectory_pairs.max_pairs": "train.max_pairs",
+    "CurveLog.tensorboard": "train.tensorboard",
+    "baseline_predictions.key": "eval.baselines",
+    "closed_loop_rollout.protocols": "eval.protocols",
+    "ModelEnv.propagation": "eval.propagation",
+    "predict_one_step_protocols.particles": "eval.particles",
+    "select_eval_trajectories.k": "eval.num_traj",
+    "efficiency_scores.horizon": "eval.horizon",
+    "true_returns.horizon": "eval.horizon",
+    "reward_prediction.horizon": "eval.horizon",
+    "make_task.horizon": "control.horizon",
+    "resolve_model.key": "models",
+    "make_method.name": "control.method",
+    "BayesOpt.sampler": "control.bo_sampler",
+    "LogColumns.state": "logs.state",
+    "LogColumns.action": "logs.action",
+    "episodes_from_table.allow_outliers": "logs.allow_outliers",
+}
+
+
+@cache
+def cli_names() -> dict[str, str]:
+    """Library argument (``Owner.name``) -> CLI key: the fields the schema takes from the
+    settings dataclasses (e.g. ``TrainConfig.patience`` -> ``train.patience``), then
+    :data:`ARGUMENTS`."""
+    return {**sources(Config), **ARGUMENTS}
+
+
+def cli_message(exc: ArgumentError) -> str:
+    """The message of a library argument error as the CLI says it (naming config keys)."""
+    return exc.named(cli_names())
 
 
 def validate(cfg: DictConfig) -> None:

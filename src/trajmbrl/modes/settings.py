@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from trajmbrl.configs import model_keys as registry_keys
 from trajmbrl.configs import resolve_model
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.utils.progress import show_progress
+
+T = TypeVar("T")
 
 
 def build(node: DictConfig) -> Any:
@@ -59,7 +62,23 @@ def models_override(keys: list[str]) -> str:
 def model_settings(cfg: DictConfig, key: str) -> dict[str, Any]:
     """Everything model ``key`` means: ``conf/models/<key>.yaml`` plus the ``model.*`` and
     ``models.<key>.*`` overrides; an override that contradicts the key is rejected."""
-    return resolve_model(key, to_dict(cfg.models[key]), to_dict(cfg.get("model") or {}))
+    node = to_dict(cfg.models[key])
+    if node.get("key") != key:
+        raise TrajmbrlError(f"models.{key}.key must stay {key!r}, got {node.get('key')!r}")
+    try:
+        return resolve_model(key, node, to_dict(cfg.get("model") or {}))
+    except ArgumentError as exc:
+        from trajmbrl.modes.schema import cli_message
+
+        raise TrajmbrlError(cli_message(exc)) from None
+
+
+def typed(cls: type[T], node: DictConfig, **given: Any) -> T:
+    """The library settings dataclass ``cls`` from the keys of ``node`` named like its fields
+    (``given`` wins); the dataclass checks the values and names its fields in errors."""
+    values = to_dict(node)
+    names = {f.name for f in fields(cls)} - set(given)  # type: ignore[arg-type]
+    return cls(**{k: values[k] for k in names if k in values}, **given)
 
 
 def to_dict(cfg: DictConfig | Any) -> Any:

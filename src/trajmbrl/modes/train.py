@@ -234,8 +234,6 @@ def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
     """The trainer's plain config from the model's settings and ``train.*``."""
     from trajmbrl.api import trainer_config
 
-    for name in ("epochs", "batch_size"):
-        positive_int(model_cfg[name], f"model.{name}")
     return trainer_config(
         model_cfg,
         seed=int(cfg.seed),
@@ -271,15 +269,8 @@ def build_training_set(
         max_pairs=positive(cfg, "train.max_pairs"),
         seed=int(cfg.seed),
     )
-    arch = {
-        k: positive_int(model_cfg[k], f"model.{k}") for k in ("ensemble_size", "hidden", "layers")
-    }
-    spec = ModelSpec.for_key(
-        str(model_cfg["key"]),
-        state_dim=data.state_dim,
-        action_dim=data.action_dim,
-        param_dim=data.param_dim,
-        **arch,
+    spec = ModelSpec.from_settings(
+        model_cfg, state_dim=data.state_dim, action_dim=data.action_dim, param_dim=data.param_dim
     )
     return x, y, report, spec
 

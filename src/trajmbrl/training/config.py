@@ -8,77 +8,58 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from trajmbrl.errors import TrajmbrlError
-from trajmbrl.training.precision import PRECISIONS
+from trajmbrl.errors import ArgumentError
+from trajmbrl.utils.schema_check import check_settings, setting
 
 RESAMPLES = ("bootstrap", "kfold", "none")
 SPLITS = ("trajectory", "sample")
 
-#: the CLI key of each TrainConfig field, for error messages
-CONFIG_KEYS = {
-    "epochs": "model.epochs",
-    "batch_size": "model.batch_size",
-    "lr": "model.lr",
-    "weight_decay": "model.weight_decay",
-    "patience": "train.patience",
-    "val_fraction": "train.val_fraction",
-    "resample": "train.resample",
-    "elites": "train.elites",
-    "min_rel_improvement": "train.min_rel_improvement",
-    "split": "train.split",
-    "steps": "train.steps",
-    "precision": "train.precision",
-}
-
 
 @dataclass
 class TrainConfig:
-    """Training hyper-parameters (CLI keys in :data:`CONFIG_KEYS`).
+    """Training hyper-parameters, each declared once (type, range, doc; the CLI schema in
+    modes/schema.py is composed from these fields, and its YAML defaults are in conf/)."""
 
-    ``patience``: epochs without a relative validation improvement > ``min_rel_improvement``
-    before a member stops (None: no early stopping, the final weights are kept).
-    ``val_fraction``: share held out (seeded shuffle); 0 means the training part doubles as
-    validation set. ``split``: ``trajectory`` holds out and resamples whole trajectories (needs
-    the per-sample trajectory ids passed to ``fit``), ``sample`` individual samples.
-    ``steps``: a fixed budget of gradient steps (overrides ``epochs``; the last epoch may be
-    partial). ``elites``: number of best members to record (None = all). ``precision``: ``fp32``
-    or ``bf16`` matrix products (fp32 weights and storage; see :mod:`.precision`).
-    """
-
-    epochs: int = 50
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int | None = 5
-    min_rel_improvement: float = 0.01
-    val_fraction: float = 0.1
-    resample: Literal["bootstrap", "kfold", "none"] = "bootstrap"
+    epochs: int = setting(40, "upper bound; early stopping on validation (patience)", ge=1)
+    batch_size: int = setting(256, "samples per gradient step", ge=1)
+    lr: float = setting(1e-3, "Adam learning rate", gt=0)
+    weight_decay: float = setting(0.0, "Adam weight decay", ge=0)
+    patience: int | None = setting(
+        5,
+        "epochs without a relative validation improvement > min_rel_improvement before a "
+        "member stops (None: no early stopping, the final weights are kept)",
+        ge=1,
+    )
+    min_rel_improvement: float = setting(0.01, "relative improvement patience waits for", ge=0)
+    val_fraction: float = setting(
+        0.1,
+        "share held out (seeded shuffle); 0: the training part doubles as validation set",
+        ge=0,
+        lt=1,
+    )
+    resample: Literal["bootstrap", "kfold", "none"] = setting(
+        "bootstrap", "data of each ensemble member"
+    )
     seed: int = 0
-    elites: int | None = None
-    split: Literal["trajectory", "sample"] = "trajectory"
-    steps: int | None = None
-    precision: Literal["fp32", "bf16"] = "fp32"
+    elites: int | None = setting(None, "number of best members to record (None: all)", ge=1)
+    split: Literal["trajectory", "sample"] = setting(
+        "trajectory",
+        "validation split and resampling draw whole trajectories (needs the per-sample "
+        "trajectory ids passed to fit) or individual samples",
+    )
+    steps: int | None = setting(
+        None,
+        "a fixed budget of gradient steps (overrides epochs; the last epoch may be partial)",
+        ge=1,
+    )
+    precision: Literal["fp32", "bf16"] = setting(
+        "fp32", "fp32 or bf16 matrix products (fp32 weights and storage; see .precision)"
+    )
 
     def __post_init__(self) -> None:
-        checks = [
-            ("epochs", self.epochs >= 0, ">= 0"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("lr", math.isfinite(self.lr) and self.lr > 0, "> 0"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("patience", self.patience is None or self.patience >= 1, ">= 1 or null"),
-            ("min_rel_improvement", self.min_rel_improvement >= 0, ">= 0"),
-            ("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)"),
-            ("resample", self.resample in RESAMPLES, f"one of {RESAMPLES}"),
-            ("elites", self.elites is None or self.elites >= 1, ">= 1 or null"),
-            ("split", self.split in SPLITS, f"one of {SPLITS}"),
-            ("steps", self.steps is None or self.steps >= 1, ">= 1 or null"),
-            ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-        ]
-        for name, ok, want in checks:
-            if not ok:
-                raise TrajmbrlError(
-                    f"{CONFIG_KEYS.get(name, name)} must be {want}, got {getattr(self, name)!r}"
-                )
+        check_settings(self)
+        if not math.isfinite(self.lr):
+            raise ArgumentError(f"{{TrainConfig.lr}} must be > 0, got {self.lr!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

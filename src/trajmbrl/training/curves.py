@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError
 from trajmbrl.training.config import History
 
 COLUMNS = ("epoch", "member", "train_loss", "val_score", "val_is_train")
@@ -52,9 +52,9 @@ class CurveLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
-            raise TrajmbrlError(
-                "train.tensorboard=true needs the tensorboard package: pip install tensorboard "
-                "(or set train.tensorboard=false)"
+            raise ArgumentError(
+                "{CurveLog.tensorboard}=true needs the tensorboard package: pip install "
+                "tensorboard (or set {CurveLog.tensorboard}=false)"
             ) from exc
         self._tb = SummaryWriter(str(self.path.parent / "tensorboard"))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.models.ensemble import EnsembleMLP
 from trajmbrl.training.config import History, TrainConfig
@@ -63,8 +63,8 @@ def _plan(spec: ModelSpec, cell: Cell, device: torch.device) -> _Plan:
     """Split one cell as ``ModelTrainer.fit`` does with the cell's seed (see :mod:`.trainer`)."""
     cfg = cell.config
     if cfg.patience is not None:
-        raise TrajmbrlError(
-            "batched grid training needs a fixed budget: set train.patience=null "
+        raise ArgumentError(
+            "batched grid training needs a fixed budget: set {TrainConfig.patience}=null "
             f"(got {cfg.patience})"
         )
     x = cell.x.to(device, torch.float32)
@@ -223,8 +223,9 @@ def _masked_loss(
 
 def _optimizer(net: EnsembleMLP, configs: list[TrainConfig]) -> torch.optim.Optimizer:
     if len({(c.lr, c.weight_decay, c.precision) for c in configs}) > 1:
-        raise TrajmbrlError(
-            "cells trained together must share model.lr, model.weight_decay and train.precision"
+        raise ArgumentError(
+            "cells trained together must share {TrainConfig.lr}, {TrainConfig.weight_decay} and "
+            "{TrainConfig.precision}"
         )
     lr, wd = configs[0].lr, configs[0].weight_decay
     try:  # fused Adam, as ModelTrainer
@@ -306,9 +307,9 @@ def _history(
     for ep in range(last):
         for k, tl in enumerate(mean[ep]):
             if not math.isfinite(tl):
-                raise TrajmbrlError(
+                raise ArgumentError(
                     f"training loss became NaN/inf in epoch {ep + 1} (member "
-                    f"{k}); lower the learning rate model.lr (now {cfg.lr:g})"
+                    f"{k}); lower the learning rate {{TrainConfig.lr}} (now {cfg.lr:g})"
                 )
             h.rows.append(
                 {

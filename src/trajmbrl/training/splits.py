@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError
 
 log = logging.getLogger("trajmbrl")
 
@@ -100,8 +100,9 @@ def make_split(
     elif resample == "kfold" and ensemble > 1:
         if nt < ensemble:
             unit = "samples" if single else "trajectories"
-            raise TrajmbrlError(
-                f"train.resample=kfold needs at least {ensemble} training {unit}, got {nt}"
+            raise ArgumentError(
+                f"{{TrainConfig.resample}}=kfold needs at least {ensemble} training {unit}, "
+                f"got {nt}"
             )
         folds = torch.tensor_split(torch.arange(nt, device=device), ensemble)
         keeps = [

@@ -24,16 +24,16 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel
-from trajmbrl.training.config import CONFIG_KEYS, History, TrainConfig
+from trajmbrl.training.config import History, TrainConfig
 from trajmbrl.training.precision import matmul_precision
 from trajmbrl.training.splits import Split, make_split, warn_val_is_train
 from trajmbrl.training.state import data_digest, load_state, save_state
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONFIG_KEYS", "History", "ModelTrainer", "TrainConfig"]
+__all__ = ["History", "ModelTrainer", "TrainConfig"]
 
 
 @dataclass
@@ -82,7 +82,9 @@ class ModelTrainer:
         self.progress = show_progress(progress)
         e = model.ensemble_size
         if config.elites is not None and config.elites > e:
-            raise TrajmbrlError(f"train.elites ({config.elites}) exceeds the ensemble size {e}")
+            raise ArgumentError(
+                f"{{TrainConfig.elites}} ({config.elites}) exceeds the ensemble size {e}"
+            )
         for name, p in model.net.named_parameters():
             if p.shape[0] != e:
                 raise ValueError(f"parameter {name} has no leading ensemble dimension")
@@ -280,9 +282,9 @@ class ModelTrainer:
         cfg, h = self.config, run.history
         for m, tl, v in zip(active, train_loss, val):
             if not (math.isfinite(tl) and math.isfinite(v)):
-                raise TrajmbrlError(
+                raise ArgumentError(
                     f"training loss became NaN/inf in epoch {run.epoch} (member {m}) of model "
-                    f"'{self.model.spec.key}'; lower the learning rate model.lr (now "
+                    f"'{self.model.spec.key}'; lower the learning rate {{TrainConfig.lr}} (now "
                     f"{cfg.lr:g}) or check the data for outliers"
                 )
             h.rows.append({"epoch": run.epoch, "member": m, "train_loss": tl, "val_score": v})

@@ -1,17 +1,24 @@
-"""Checking a plain config dict against typed dataclasses: types, bounds, unknown keys.
+"""Typed settings: declaring a knob once, checking values against it, composing schemas.
 
-The schema itself (every key of every group) lives in modes/schema.py; this module is the
-machinery it uses, plain Python (no Hydra). A schema field is declared with :func:`key`.
+A library settings dataclass declares each knob with :func:`setting` (default, range, a short
+doc) and calls :func:`check_settings` in ``__post_init__``; errors name the argument
+(:class:`~trajmbrl.errors.ArgumentError`). The CLI schema (modes/schema.py) is composed from
+those fields with :func:`take` and :func:`group` (plus :func:`key` for CLI-only keys), and
+:func:`check_node` checks a plain config dict against it: types, bounds, unknown keys. Plain
+Python (no Hydra).
 """
 
 from __future__ import annotations
 
 import difflib
+import numbers
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, field, fields, is_dataclass
+from dataclasses import MISSING, field, fields, is_dataclass, make_dataclass
 from typing import Any
+
+from trajmbrl.errors import ArgumentError
 
 
 def key(
@@ -28,8 +35,83 @@ def key(
     return field(default=MISSING, metadata=meta)
 
 
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A knob of a library settings dataclass: its default, range and a one-line doc (the type
+    is the field's annotation; a ``Literal[...]`` lists the choices)."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "doc": doc}
+    return field(default=default, metadata=meta)
+
+
+def check_settings(obj: Any) -> None:
+    """Check every :func:`setting` field of the dataclass instance ``obj`` against its type
+    and range.
+
+    :raises ArgumentError: naming the first bad field (``{Owner.name}``).
+    """
+    cls = type(obj)
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if "doc" not in f.metadata:
+            continue
+        value = getattr(obj, f.name)
+        problem = _check_value(hints[f.name], value, f.metadata, strict_str=True)
+        if problem:
+            raise ArgumentError(f"{{{cls.__name__}.{f.name}}} {problem}, got {value!r}")
+
+
+#: one field of a composed schema: (name, type, dataclass field)
+Part = tuple[str, Any, Any]
+
+
+def take(source: type, *names: str, nullable: bool = False) -> list[Part]:
+    """Schema fields for the :func:`setting` fields ``names`` of the dataclass ``source``: the
+    same type and range (``nullable``: ``| None`` added, for overrides where null keeps a value).
+    Each records its source (``Owner.name``), so a library error maps back to its key."""
+    hints = typing.get_type_hints(source)
+    by_name = {f.name: f for f in fields(source)}
+    parts = []
+    for name in names:
+        meta = {**by_name[name].metadata, "source": f"{source.__name__}.{name}"}
+        tp = hints[name] | None if nullable else hints[name]
+        parts.append((name, tp, field(default=MISSING, metadata=meta)))
+    return parts
+
+
+def own(name: str, tp: Any, spec: Any) -> list[Part]:
+    """A CLI-only schema field (``spec`` from :func:`key`)."""
+    return [(name, tp, spec)]
+
+
+def group(name: str, *parts: list[Part]) -> type:
+    """A schema dataclass from the fields in ``parts``, in order."""
+    return make_dataclass(name, [p for ps in parts for p in ps])
+
+
+def sources(schema: Any, prefix: str = "") -> dict[str, str]:
+    """``Owner.name`` -> dotted key for every field :func:`take` put into ``schema`` (the first
+    key wins; groups of ``dict`` values such as ``models.<key>`` are skipped)."""
+    hints = typing.get_type_hints(schema)
+    out: dict[str, str] = {}
+    for f in fields(schema):
+        tp = hints[f.name]
+        if is_dataclass(tp):
+            for src, dotted in sources(tp, f"{prefix}{f.name}.").items():
+                out.setdefault(src, dotted)
+        elif "source" in f.metadata:
+            out.setdefault(f.metadata["source"], f"{prefix}{f.name}")
+    return out
+
+
 def check_node(
-    schema: type, node: Any, prefix: str, known_keys: Callable[[], list[str]]
+    schema: Any, node: Any, prefix: str, known_keys: Callable[[], list[str]]
 ) -> list[str]:
     """Problems of ``node`` (a plain dict) against the dataclass ``schema``.
 
@@ -88,7 +170,7 @@ def _unknown(full: str, schema: type, prefix: str, known: list[str]) -> str:
     return f"unknown config key {full}{hint}; the known keys are listed in modes/schema.py"
 
 
-def all_keys(schema: type, prefix: str) -> list[str]:
+def all_keys(schema: Any, prefix: str) -> list[str]:
     """Every dotted key of ``schema`` (``<key>`` stands for the keys of a dict of dataclasses)."""
     hints = typing.get_type_hints(schema)
     out = []
@@ -106,6 +188,8 @@ def all_keys(schema: type, prefix: str) -> list[str]:
 
 def _describe(tp: Any) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if typing.get_origin(tp) is typing.Literal:
+        return names.get(type(typing.get_args(tp)[0]), str(tp))
     if typing.get_origin(tp) is list:
         return f"a list of {_describe(typing.get_args(tp)[0]).split(' ', 1)[-1]}s"
     if typing.get_origin(tp) is dict:
@@ -113,21 +197,27 @@ def _describe(tp: Any) -> str:
     return names.get(tp, str(tp))
 
 
-def _check_value(tp: Any, value: Any, meta: Any) -> str | None:
-    """Why ``value`` does not fit the type ``tp`` and the bounds in ``meta`` (None if it does)."""
+def _check_value(tp: Any, value: Any, meta: Any, strict_str: bool = False) -> str | None:
+    """Why ``value`` does not fit the type ``tp`` and the bounds in ``meta`` (None if it does).
+
+    ``strict_str``: a ``str`` must be a string (the CLI also takes an integer, e.g. ``tag=1``).
+    """
     args = typing.get_args(tp)
+    if typing.get_origin(tp) is typing.Literal:  # the choices of a string setting
+        tp, meta = type(args[0]), {**meta, "choices": args}
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        problems = [_check_value(a, value, meta) for a in args if a is not type(None)]
-        if None in problems:
+        checked = [_check_value(a, value, meta, strict_str) for a in args if a is not type(None)]
+        problems = [p for p in checked if p is not None]
+        if len(problems) < len(checked):
             return None
         return " or ".join([problems[0], *(p.removeprefix("must be ") for p in problems[1:])])
     if typing.get_origin(tp) is list:
         if not isinstance(value, list):
             return f"must be {_describe(tp)} (e.g. [a, b])"
         for item in value:
-            problem = _check_value(args[0], item, meta)
+            problem = _check_value(args[0], item, meta, strict_str)
             if problem:
                 return f"must be {_describe(tp)}, each {problem.removeprefix('must be ')}"
         return None
@@ -135,9 +225,10 @@ def _check_value(tp: Any, value: Any, meta: Any) -> str | None:
         return None if isinstance(value, dict) else f"must be {_describe(tp)}"
     ok = {
         bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, int | float) and not isinstance(value, bool),
-        str: isinstance(value, str | int) and not isinstance(value, bool),
+        int: isinstance(value, numbers.Integral) and not isinstance(value, bool),
+        float: isinstance(value, numbers.Real) and not isinstance(value, bool),
+        str: isinstance(value, str)
+        or (not strict_str and isinstance(value, int) and not isinstance(value, bool)),
     }[tp]
     if not ok:
         return f"must be {_describe(tp)}"

@@ -18,7 +18,7 @@ from trajmbrl.data.importers.tables import (
     numeric,
     require_columns,
 )
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 
 def _episode_codes(df: pd.DataFrame, columns: LogColumns, source: str) -> tuple[np.ndarray, list]:
@@ -66,9 +66,9 @@ def _mapped_columns(columns: LogColumns, min_length: int, source: str) -> list[s
             f"got {min_length}"
         )
     if not columns.state:
-        raise TrajmbrlError(f"{source}: no state columns given (logs.state)")
+        raise ArgumentError(f"{source}: no state columns given ({{LogColumns.state}})")
     if not columns.action:
-        raise TrajmbrlError(f"{source}: no action columns given (logs.action)")
+        raise ArgumentError(f"{source}: no action columns given ({{LogColumns.action}})")
     named = list(columns.state) + list(columns.action) + list(columns.theta)
     named += [c for c in (columns.episode, columns.time) if c is not None]
     dupes = sorted({c for c in named if named.count(c) > 1})

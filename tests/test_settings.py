@@ -1,0 +1,116 @@
+"""A knob is declared once, in the library's settings dataclass: the CLI schema takes its type
+and range from there, library errors name library arguments, the CLI names its keys."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf, open_dict
+
+import trajmbrl
+from conftest import compose_cfg
+from trajmbrl.configs import base_settings, model_config
+from trajmbrl.control.loop import Budget
+from trajmbrl.control.mpc import CEMSettings
+from trajmbrl.errors import ArgumentError, TrajmbrlError
+from trajmbrl.evaluation.rollout import predict_one_step_protocols
+from trajmbrl.models.dynamics import ModelSpec
+from trajmbrl.modes import MODES
+from trajmbrl.modes.schema import cli_message, cli_names, validate
+from trajmbrl.modes.settings import model_settings
+from trajmbrl.training.config import TrainConfig
+
+SRC = Path(trajmbrl.__file__).parent
+ARG = re.compile(r"\{([A-Za-z_]\w*)\.([a-z_]\w*)\}")
+
+
+@pytest.mark.parametrize(
+    ("make", "key", "value"),
+    [
+        (lambda v: TrainConfig(patience=v), "train.patience", 0),
+        (lambda v: TrainConfig(val_fraction=v), "train.val_fraction", 1.0),
+        (lambda v: TrainConfig(precision=v), "train.precision", "fp16"),
+        (lambda v: TrainConfig(lr=v), "model.lr", 0.0),
+        (lambda v: ModelSpec("t", "trajectory", 2, 0, 1, hidden=v), "model.hidden", 0),
+        (lambda v: Budget(rounds=v), "control.rounds", 0),
+        (lambda v: CEMSettings(alpha=v), "control.mpc.alpha", 1.0),
+    ],
+)
+def test_library_and_cli_check_a_knob_alike_and_name_it_their_way(make, key, value):
+    with pytest.raises(ArgumentError) as lib:
+        make(value)
+    name = key.rsplit(".", 1)[-1]
+    assert str(lib.value).startswith(f"{name} must be ") and key not in str(lib.value)
+    cfg = compose_cfg("experiment=smoke", "mode=control" if "control" in key else "mode=train")
+    OmegaConf.update(cfg, key, value)
+    with pytest.raises(TrajmbrlError) as cli:
+        validate(cfg)
+    # the same words: the CLI prefixes "config key" and names the key
+    assert str(cli.value) == f"config key {cli_message(lib.value)}"
+
+
+def test_python_callers_see_argument_names_and_the_cli_its_keys():
+    s0, actions = np.zeros((2, 3)), np.zeros((2, 4, 1))
+    model = trajmbrl.DynamicsModel(ModelSpec.for_key("p", state_dim=3, action_dim=1, param_dim=0))
+    with pytest.raises(ArgumentError) as info:
+        predict_one_step_protocols(model, s0, actions, 4, propagation="ts1", particles=0)
+    assert str(info.value) == "particles must be >= 1, got 0"
+    assert cli_message(info.value) == "eval.particles must be >= 1, got 0"
+
+
+def test_a_library_error_in_a_mode_names_the_config_key(tmp_path):
+    cfg = compose_cfg("experiment=smoke", "mode=train", f"paths.root={tmp_path}")
+    MODES["collect"](compose_cfg("experiment=smoke", "mode=collect", f"paths.root={tmp_path}"))
+    with open_dict(cfg):
+        cfg.train.num_traj = 10_000
+    with pytest.raises(TrajmbrlError, match=r"^train\.num_traj=10000 but the dataset has only"):
+        MODES["train"](cfg)
+
+
+def _argument_references(path: Path) -> set[str]:
+    """``Owner.name`` in the literal text of every ``ArgumentError(...)`` in ``path``."""
+    refs = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ArgumentError":
+            for part in ast.walk(node):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    refs |= {f"{a}.{b}" for a, b in ARG.findall(part.value)}
+    return refs
+
+
+def test_every_argument_a_library_error_names_has_a_cli_key():
+    refs = set().union(*(_argument_references(p) for p in SRC.rglob("*.py")))
+    assert len(refs) > 20  # the scan sees the messages
+    missing = sorted(refs - set(cli_names()))
+    assert not missing, f"library arguments without a CLI key (modes/schema.py): {missing}"
+
+
+def test_model_keys_start_from_the_library_defaults():
+    assert base_settings() == {
+        "hidden": 250,
+        "layers": 3,
+        "epochs": 40,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+    }
+    for key in ("d", "tpe"):
+        assert model_settings(compose_cfg(f"models={key}"), key) == model_config(key)
+
+
+def test_a_key_defined_only_by_its_yaml_node_is_used_as_it_says():
+    cfg = compose_cfg("models=t")
+    with open_dict(cfg):
+        cfg.models["gru"] = {**model_config("te"), "key": "gru", "hidden": 8}
+    settings = model_settings(cfg, "gru")
+    assert settings["ensemble_size"] == 5 and settings["hidden"] == 8
+    spec = ModelSpec.from_settings(settings, state_dim=2, action_dim=0, param_dim=1)
+    assert (spec.key, spec.family, spec.ensemble_size, spec.hidden) == ("gru", "trajectory", 5, 8)
+    with open_dict(cfg):
+        cfg.model.ensemble_size = 1
+    with pytest.raises(TrajmbrlError, match=r"^model\.ensemble_size=1 contradicts models=gru"):
+        model_settings(cfg, "gru")
