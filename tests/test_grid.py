@@ -122,7 +122,7 @@ def test_efficiency_eval_scores_both_one_step_protocols(run_mode):
     cfg = run_mode(
         "mode=eval",
         "models=[d,t]",
-        "eval.task=efficiency",
+        "eval=efficiency",
         "eval.num_traj=2",
         "eval.horizon=10",
         *cells,
@@ -131,7 +131,7 @@ def test_efficiency_eval_scores_both_one_step_protocols(run_mode):
     assert set(scores["model"]) == {"d", "d (closed loop)", "t"}
     mse = scores[scores["metric"] == "mse"].groupby("model")["value"].sum()
     assert mse["d"] != mse["d (closed loop)"]
-    run_mode("mode=plot", "models=[d,t]", "eval.task=efficiency", *cells)
+    run_mode("mode=plot", "models=[d,t]", "eval=efficiency", *cells)
     figures = Path(cfg.paths.run_dir) / "figures"
     assert (figures / "efficiency_mse_ratio_t_over_d_closed_loop.png").exists()
     assert (figures / "efficiency_mse_ratio_t_over_d.png").exists()

@@ -114,3 +114,30 @@ def test_a_key_defined_only_by_its_yaml_node_is_used_as_it_says():
         cfg.model.ensemble_size = 1
     with pytest.raises(TrajmbrlError, match=r"^model\.ensemble_size=1 contradicts models=gru"):
         model_settings(cfg, "gru")
+
+
+def test_eval_tasks_are_a_config_group_with_their_defaults_in_yaml():
+    from trajmbrl.cli import conf_dir, removed_key
+    from trajmbrl.modes import EVAL_TASKS
+
+    assert sorted(p.stem for p in (conf_dir() / "eval").glob("*.yaml")) == sorted(EVAL_TASKS)
+    default = compose_cfg("mode=eval")
+    assert default.eval.task == "horizon" and default.eval.up_to.num_traj is None
+    sec54 = compose_cfg("experiment=sec54", "mode=eval")
+    assert sec54.eval.task == "efficiency"
+    assert (sec54.eval.up_to.num_traj, sec54.eval.up_to.horizon) == (10, 100)
+    assert compose_cfg("experiment=sec55", "mode=eval").eval.task == "reward"
+    assert compose_cfg("eval=efficiency", "eval.up_to.horizon=7").eval.up_to.horizon == 7
+    assert "use eval=horizon|efficiency|reward" in (removed_key(["eval.task=reward"]) or "")
+
+
+def test_eval_sizes_come_from_the_task_file_and_are_clipped_to_the_data():
+    from trajmbrl.modes.settings import eval_size
+
+    cfg = compose_cfg("eval=efficiency")
+    assert eval_size(cfg, "num_traj", 40) == 10 and eval_size(cfg, "num_traj", 4) == 4
+    assert eval_size(cfg, "horizon", 500) == 100
+    with open_dict(cfg):
+        cfg.eval.num_traj = 30  # an explicit value is not clipped (the mode refuses it)
+    assert eval_size(cfg, "num_traj", 4) == 30
+    assert eval_size(compose_cfg("eval=horizon"), "horizon", 123) == 123

@@ -26,6 +26,7 @@ log = logging.getLogger("trajmbrl")
 REMOVED = {
     "eval.models": "models=<key> or models=[k1,k2] (one syntax for train, eval, control)",
     "eval.action_source": "eval.protocols=[logged,controller] (or one of them)",
+    "eval.task": "eval=horizon|efficiency|reward (the eval config group, conf/eval/)",
 }
 
 

@@ -49,17 +49,13 @@ def register_model_base() -> None:
     ConfigStore.instance().store(name="model_base", node=base_settings())
 
 
-#: eval.task -> the module that runs it: horizon (5.2, 5.3), efficiency (5.4), reward (5.5)
+#: the eval tasks, one config each (``eval=<task>``, conf/eval/<task>.yaml, which sets
+#: ``eval.task`` and the task's defaults) -> the mode module that runs it
 EVAL_TASKS = {"horizon": "evaluate", "efficiency": "eval_efficiency", "reward": "eval_reward"}
 
 
 def _eval_task(cfg: DictConfig) -> str:
-    task = str(cfg.eval.task)
-    if task not in EVAL_TASKS:
-        from trajmbrl.errors import TrajmbrlError
-
-        raise TrajmbrlError(f"eval.task must be horizon, efficiency or reward, got {task!r}")
-    return EVAL_TASKS[task]
+    return EVAL_TASKS[str(cfg.eval.task)]  # the schema checked it
 
 
 def _lazy(module: str | Callable[[DictConfig], str]) -> Callable[[DictConfig], None]:

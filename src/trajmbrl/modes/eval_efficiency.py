@@ -1,4 +1,4 @@
-"""eval.task=efficiency (paper 5.4): score every trained (num_traj, t_range, copy) model."""
+"""eval=efficiency (paper 5.4): score every trained (num_traj, t_range, copy) model."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from trajmbrl.modes.artifacts import (
 )
 from trajmbrl.modes.console import command
 from trajmbrl.modes.prediction import predict_states
-from trajmbrl.modes.settings import device, model_keys, positive, progress
+from trajmbrl.modes.settings import device, eval_size, model_keys, progress
 from trajmbrl.utils.atomic import sha256_file
 
 log = logging.getLogger("trajmbrl")
@@ -47,10 +47,10 @@ def run(cfg: DictConfig) -> None:
 
     data = load_env_dataset(cfg)
     test = data.test()
-    k = positive(cfg, "eval.num_traj") or min(10, test.num)
+    k = eval_size(cfg, "num_traj", test.num)  # 10 (conf/eval/efficiency.yaml)
     idx = select_eval_trajectories(test.num, k, seed=int(cfg.data.seed))
     test = test.subset(idx)
-    horizon = positive(cfg, "eval.horizon") or min(100, test.horizon)
+    horizon = eval_size(cfg, "horizon", test.horizon)  # 100
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
     keys = model_keys(cfg)

@@ -23,7 +23,7 @@ from trajmbrl.modes.artifacts import (
     write_hashed_csv,
 )
 from trajmbrl.modes.console import reward_outputs
-from trajmbrl.modes.settings import build, device, model_keys, positive
+from trajmbrl.modes.settings import build, device, eval_size, model_keys
 
 log = logging.getLogger("trajmbrl")
 
@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> None:
     """True vs predicted returns on the test split: the selected ``models``, GP, direct NN."""
     data = load_env_dataset(cfg)
     train, test = data.train(), data.test()
-    horizon = positive(cfg, "eval.horizon") or test.horizon
+    horizon = eval_size(cfg, "horizon", test.horizon)  # conf/eval/reward.yaml: all
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
     run_dir = Path(cfg.paths.run_dir)

@@ -29,7 +29,7 @@ from trajmbrl.modes.artifacts import (
     write_hashed_csv,
 )
 from trajmbrl.modes.prediction import eval_protocols, sampler_for
-from trajmbrl.modes.settings import device, model_keys, positive
+from trajmbrl.modes.settings import device, eval_size, model_keys, positive
 from trajmbrl.training.precision import matmul_precision
 from trajmbrl.utils.atomic import config_hash
 
@@ -42,10 +42,10 @@ def run(cfg: DictConfig) -> None:
     test = data.test()
     if test.num == 0:
         raise TrajmbrlError(f"Dataset {cfg.paths.dataset} has no test trajectories")
-    n = positive(cfg, "eval.num_traj")
-    if n is not None:
+    n = eval_size(cfg, "num_traj", test.num)  # conf/eval/horizon.yaml: all
+    if n < test.num or cfg.eval.num_traj is not None:
         test = test.subset(np.arange(min(n, test.num)))
-    horizon = positive(cfg, "eval.horizon") or int(test.lengths.max())
+    horizon = eval_size(cfg, "horizon", int(test.lengths.max()))
     if horizon > test.horizon:
         raise TrajmbrlError(
             f"eval.horizon={horizon} is longer than the test trajectories ({test.horizon} steps)"

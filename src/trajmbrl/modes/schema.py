@@ -36,6 +36,7 @@ from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
 from trajmbrl.errors import ArgumentError, TrajmbrlError, wrapped_error
 from trajmbrl.models.dynamics import ModelSpec
+from trajmbrl.modes import EVAL_TASKS
 from trajmbrl.training.config import TrainConfig
 from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
 from trajmbrl.utils.schema_check import all_keys, check_node, group, key, own, sources, take
@@ -80,8 +81,17 @@ class Grid:
 
 
 @dataclass
+class EvalUpTo:
+    """``eval.up_to``: the task's sizes where ``eval.num_traj`` / ``eval.horizon`` are null."""
+
+    num_traj: int | None = key(ge=1)
+    horizon: int | None = key(ge=1)
+
+
+@dataclass
 class Eval:
-    task: str = key(choices=("horizon", "efficiency", "reward"))
+    task: str = key(choices=tuple(EVAL_TASKS))  # set by eval=<task> (conf/eval/<task>.yaml)
+    up_to: EvalUpTo = key()
     baselines: list[str] | str = key()  # a list of keys, or `all`
     num_traj: int | None = key(ge=1)
     horizon: int | None = key(ge=1)

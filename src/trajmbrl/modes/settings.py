@@ -115,6 +115,16 @@ def positive_int(value: Any, key: str, *, minimum: int = 1) -> int:
     return value
 
 
+def eval_size(cfg: DictConfig, name: str, available: int) -> int:
+    """``eval.<name>`` (num_traj or horizon) when set; else the task's ``eval.up_to.<name>``
+    (conf/eval/<task>.yaml) but at most ``available``; both null: ``available``."""
+    value = positive(cfg, f"eval.{name}")
+    if value is not None:
+        return int(value)
+    cap = positive(cfg, f"eval.up_to.{name}")
+    return available if cap is None else min(int(cap), available)
+
+
 def progress(cfg: DictConfig) -> bool:
     """Show progress bars: ``progress=true|false``, or (null) only on an interactive terminal."""
     return show_progress(cfg.progress)
