@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trajmbrl.errors import ArgumentError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.utils.schema_check import check_settings, setting
 
 #: objective(z (P, dp) in [0, 1]) -> (P,) scores to maximise
