@@ -118,7 +118,7 @@ def test_a_key_defined_only_by_its_yaml_node_is_used_as_it_says():
 
 def test_eval_tasks_are_a_config_group_with_their_defaults_in_yaml():
     from trajmbrl.cli import conf_dir, removed_key
-    from trajmbrl.modes import EVAL_TASKS
+    from trajmbrl.modes.schema import EVAL_TASKS
 
     assert sorted(p.stem for p in (conf_dir() / "eval").glob("*.yaml")) == sorted(EVAL_TASKS)
     default = compose_cfg("mode=eval")

@@ -1,8 +1,8 @@
 """Dynamics models: one-step ``f(s_t, a_t) -> s_{t+1}``, trajectory ``f(s_i, h, theta) -> s_{i+h}``.
 
 Both are an :class:`EnsembleMLP` wrapped between an input and an output :class:`Normalizer`, so
-every public method takes and returns raw units. Model keys are defined by
-``conf/models/<key>.yaml`` alone (see :mod:`trajmbrl.configs`).
+every public method takes and returns raw units. The built-in model keys are
+:data:`trajmbrl.configs.KEYS` (the same lines as their ``conf/models/<key>.yaml``).
 
 Input layout (columns of ``x``):
 

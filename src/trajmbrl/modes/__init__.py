@@ -49,12 +49,9 @@ def register_model_base() -> None:
     ConfigStore.instance().store(name="model_base", node=base_settings())
 
 
-#: the eval tasks, one config each (``eval=<task>``, conf/eval/<task>.yaml, which sets
-#: ``eval.task`` and the task's defaults) -> the mode module that runs it
-EVAL_TASKS = {"horizon": "evaluate", "efficiency": "eval_efficiency", "reward": "eval_reward"}
-
-
 def _eval_task(cfg: DictConfig) -> str:
+    from trajmbrl.modes.schema import EVAL_TASKS
+
     return EVAL_TASKS[str(cfg.eval.task)]  # the schema checked it
 
 

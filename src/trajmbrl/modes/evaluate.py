@@ -29,7 +29,7 @@ from trajmbrl.modes.artifacts import (
     write_hashed_csv,
 )
 from trajmbrl.modes.prediction import eval_protocols, sampler_for
-from trajmbrl.modes.settings import device, eval_size, model_keys, positive
+from trajmbrl.modes.settings import device, eval_size, model_keys
 from trajmbrl.training.precision import matmul_precision
 from trajmbrl.utils.atomic import config_hash
 
@@ -112,7 +112,7 @@ def evaluate_model(
                 protocols=todo or protocols[:1],
                 sampler=sampler_for(cfg, todo),
                 propagation=propagation,
-                particles=positive(cfg, "eval.particles", allow_none=False),
+                particles=int(cfg.eval.particles),
                 seed=int(cfg.seed),
             )
         if cfg.eval.render:

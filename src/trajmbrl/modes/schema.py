@@ -36,7 +36,6 @@ from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
 from trajmbrl.errors import ArgumentError, TrajmbrlError, wrapped_error
 from trajmbrl.models.dynamics import ModelSpec
-from trajmbrl.modes import EVAL_TASKS
 from trajmbrl.training.config import TrainConfig
 from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
 from trajmbrl.utils.schema_check import all_keys, check_node, group, key, own, sources, take
@@ -78,6 +77,11 @@ class Grid:
     t_range: list[int] = key(ge=1)
     seeds: list[int] = key(ge=0, le=SEED_MAX)
     chunk: int = key(ge=1)
+
+
+#: the eval tasks, one config each (``eval=<task>``, conf/eval/<task>.yaml, which sets
+#: ``eval.task`` and the task's defaults) -> the mode module that runs it
+EVAL_TASKS = {"horizon": "evaluate", "efficiency": "eval_efficiency", "reward": "eval_reward"}
 
 
 @dataclass

@@ -237,13 +237,13 @@ def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
     return trainer_config(
         model_cfg,
         seed=int(cfg.seed),
-        patience=positive(cfg, "train.patience"),
+        patience=cfg.train.patience,  # the schema checked train.*, TrainConfig checks again
         val_fraction=float(cfg.train.val_fraction),
         split=str(cfg.train.split),
-        steps=positive(cfg, "train.steps"),
+        steps=cfg.train.steps,
         precision=str(cfg.train.precision),
         resample=str(cfg.train.resample),
-        elites=positive(cfg, "train.elites"),
+        elites=cfg.train.elites,
     )
 
 
