@@ -5,7 +5,7 @@ import pytest
 
 from toy import A, B, closed_loop, toy_dataset
 from trajmbrl.data.pairs import count_pairs, one_step_samples, select_training, trajectory_pairs
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError
 
 
 def test_trajectory_pairs_target_the_state_h_steps_later():
@@ -69,9 +69,13 @@ def test_variable_lengths_never_pair_padding():
     ],
 )
 def test_bad_sizes_name_the_key(kwargs, key):
+    from trajmbrl.modes.schema import cli_message
+
     args = {"num_traj": None, "t_range": None, **kwargs}
-    with pytest.raises(TrajmbrlError, match=key):
+    arg = key.split(".")[1]
+    with pytest.raises(ArgumentError, match=f"^{arg}") as info:  # the argument from Python ...
         select_training(toy_dataset(), seed=0, **args)
+    assert cli_message(info.value).startswith(key)  # ... and the key on the command line
 
 
 def test_num_traj_is_a_seeded_subset():
