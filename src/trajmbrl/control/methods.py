@@ -23,7 +23,6 @@ from trajmbrl.control.search import BayesOpt, CMASettings, cma_maximize, cma_str
 from trajmbrl.control.system import EpisodeLog, System
 from trajmbrl.control.tasks import ControlTask
 from trajmbrl.errors import ArgumentError, TrajmbrlError
-from trajmbrl.evaluation.regressors import fit_gp
 from trajmbrl.utils.schema_check import check_settings, setting
 
 METHODS = (
@@ -191,6 +190,8 @@ class ModelSearch(Method):
     def update(self, log: EpisodeLog, round_: int) -> None:
         seed = self.seed * 1000 + round_
         if self.kind == "gp":
+            from trajmbrl.evaluation.regressors import fit_gp  # sklearn, only when used
+
             x = np.concatenate([np.stack([s[0] for s in log.states]), np.stack(log.params)], 1)
             seg_scores = [self.system.score(s) for s in log.states]
             gp = fit_gp(x, np.asarray(seg_scores), seed)

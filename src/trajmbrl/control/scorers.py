@@ -12,12 +12,16 @@ score of every candidate, averaged over the initial states, with the task's rewa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from trajmbrl.control.tasks import ControlTask
-from trajmbrl.evaluation.regressors import GPPredictor
 from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_members
 from trajmbrl.models.dynamics import DynamicsModel
+
+if TYPE_CHECKING:  # sklearn loads only when a GP is fitted (the config schema imports control)
+    from trajmbrl.evaluation.regressors import GPPredictor
 
 
 def _grid(theta: np.ndarray, s0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
