@@ -141,3 +141,10 @@ def test_eval_sizes_come_from_the_task_file_and_are_clipped_to_the_data():
         cfg.eval.num_traj = 30  # an explicit value is not clipped (the mode refuses it)
     assert eval_size(cfg, "num_traj", 4) == 30
     assert eval_size(compose_cfg("eval=horizon"), "horizon", 123) == 123
+
+
+def test_model_spec_takes_numpy_sizes_and_keeps_plain_ints():
+    spec = ModelSpec("t", "trajectory", np.int64(3), 0, np.int64(2), hidden=np.int64(8))
+    assert type(spec.hidden) is int and type(spec.state_dim) is int
+    with pytest.raises(ArgumentError, match="^hidden must be an integer >= 1, got 0$"):
+        ModelSpec("t", "trajectory", 3, 0, 2, hidden=0)

@@ -50,6 +50,8 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         check_settings(self)
+        for name in ("state_dim", "action_dim", "param_dim", "ensemble_size", "hidden", "layers"):
+            object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints -> JSON-able
 
     @classmethod
     def for_key(
