@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from trajmbrl.configs import BASE
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.ensemble import EnsembleMLP
 from trajmbrl.models.normalizer import Normalizer
@@ -45,8 +46,8 @@ class ModelSpec:
     param_dim: int = setting(MISSING, "controller parameter (theta) dimensions", ge=0)
     ensemble_size: int = setting(1, "members, batched in one module, each on its resample", ge=1)
     probabilistic: bool = setting(False, "Gaussian head (mean, log-variance) trained with NLL")
-    hidden: int = setting(250, "width of each hidden layer (the paper: 250)", ge=1)
-    layers: int = setting(3, "hidden ReLU layers (the paper: 3)", ge=1)
+    hidden: int = setting(BASE["hidden"], "width of each hidden layer (the paper: 250)", ge=1)
+    layers: int = setting(BASE["layers"], "hidden ReLU layers (the paper: 3)", ge=1)
 
     def __post_init__(self) -> None:
         check_settings(self)

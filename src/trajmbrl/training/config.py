@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from trajmbrl.configs import BASE
 from trajmbrl.errors import ArgumentError
 from trajmbrl.utils.schema_check import check_settings, setting
 
@@ -20,10 +21,12 @@ class TrainConfig:
     """Training hyper-parameters, each declared once (type, range, doc; the CLI schema in
     modes/schema.py is composed from these fields, and its YAML defaults are in conf/)."""
 
-    epochs: int = setting(40, "upper bound; early stopping on validation (patience)", ge=1)
-    batch_size: int = setting(256, "samples per gradient step", ge=1)
-    lr: float = setting(1e-3, "Adam learning rate", gt=0)
-    weight_decay: float = setting(0.0, "Adam weight decay", ge=0)
+    epochs: int = setting(
+        BASE["epochs"], "upper bound; early stopping on validation (patience)", ge=1
+    )
+    batch_size: int = setting(BASE["batch_size"], "samples per gradient step", ge=1)
+    lr: float = setting(BASE["lr"], "Adam learning rate", gt=0)
+    weight_decay: float = setting(BASE["weight_decay"], "Adam weight decay", ge=0)
     patience: int | None = setting(
         5,
         "epochs without a relative validation improvement > min_rel_improvement before a "

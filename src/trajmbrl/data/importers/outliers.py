@@ -23,13 +23,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from trajmbrl.data.importers.tables import format_rows
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.errors import ArgumentError
 
 #: a value further than this many robust spreads from its column's median is refused
 OUTLIER_FACTOR = 200.0
 #: a sample further than this many robust spreads from both its neighbours is refused
 SPIKE_FACTOR = 50.0
-_HINT = "fix the log or pass logs.allow_outliers=true"
+_HINT = "fix the log or pass {episodes_from_table.allow_outliers}=true"
 
 
 def robust_spread(col: np.ndarray) -> tuple[float, float]:
@@ -71,14 +71,14 @@ def refuse_outliers(
             continue
         bad = np.flatnonzero(np.abs(col - med) > OUTLIER_FACTOR * spread)
         if bad.size:
-            raise TrajmbrlError(
+            raise ArgumentError(
                 f"{source}: column {name!r} has extreme value(s) {col[bad[0]]:g} at data row(s) "
                 f"{format_rows(bad)} (more than {OUTLIER_FACTOR:g} x its robust spread "
                 f"{spread:.3g} from the median {med:.3g}); {_HINT}"
             )
         bad = np.flatnonzero(spike_sizes(col, codes) > SPIKE_FACTOR * spread)
         if bad.size:
-            raise TrajmbrlError(
+            raise ArgumentError(
                 f"{source}: column {name!r} jumps to {col[bad[0]]:g} at data row(s) "
                 f"{format_rows(bad)} and back (a single-sample glitch: more than "
                 f"{SPIKE_FACTOR:g} x its robust spread {spread:.3g} from its neighbours); {_HINT}"
@@ -100,7 +100,7 @@ def refuse_theta_outliers(
             continue
         bad = np.flatnonzero(np.abs(col - med) > OUTLIER_FACTOR * spread)
         if bad.size:
-            raise TrajmbrlError(
+            raise ArgumentError(
                 f"{source}: theta column {name!r} has extreme value(s) {col[bad[0]]:g} in the "
                 f"episode(s) starting at data row(s) {format_rows(first_rows[bad])} (more than "
                 f"{OUTLIER_FACTOR:g} x its robust spread {spread:.3g} over episodes from the "
