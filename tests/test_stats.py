@@ -215,7 +215,6 @@ def test_mode_plot_writes_both_figures_and_every_table(run_mode, tmp_path, capsy
 
 
 def test_results_summary_names_the_winner_only_when_holm_says_so():
-    from trajmbrl.reports.summary import ceiling
     from trajmbrl.reports.verdicts import verdicts
 
     tests = pd.DataFrame(
@@ -231,4 +230,4 @@ def test_results_summary_names_the_winner_only_when_holm_says_so():
     assert table.loc["t vs d (logged)", "h=1"] == "n.s. (0.2)"
     assert table.loc["t vs d (logged)", "h=10"] == "t (0.001)"
     assert table.loc["t vs strongest baseline", "h=10"] == "t (0.01); vs lint"
-    assert ceiling(np.inf) == ceiling(3e6) == ">=1e6 (div.)"
+    assert fmt_value(np.inf) == fmt_value(3e6) == ">=1e6 (div.)"

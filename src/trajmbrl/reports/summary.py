@@ -19,18 +19,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from trajmbrl.reports.figures import publish_figures
+from trajmbrl.reports.tables import fmt_value
 from trajmbrl.reports.verdicts import seed_spread, verdict_table, verdicts
 
 SECTIONS = ("sec52", "sec53", "sec54", "sec55")
-
-
-def ceiling(value: float) -> str:
-    """A value, or the divergence mark of the horizon tables when at the error ceiling."""
-    return ">=1e6 (div.)" if not np.isfinite(value) or value >= 1e6 else f"{value:.3g}"
 
 
 def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -89,7 +84,7 @@ def reward_section(run: Path) -> list[str]:
     reward = pd.read_csv(run / "tables/reward.csv")
     for col in ("mse", "median_se", "mae"):
         if col in reward:
-            reward[col] = reward[col].map(ceiling)
+            reward[col] = reward[col].map(fmt_value)
     return [f"#### {run.parent.name} / {run.name}: reward prediction", "", markdown(reward), ""]
 
 
