@@ -1,6 +1,7 @@
-"""Input checks at the door of the Python API (``trajmbrl.api``): one-line TrajmbrlErrors.
+"""Input checks at the door of the Python API: one-line TrajmbrlErrors naming the argument.
 
-Each public API function calls its checker first, so a wrong shape, a NaN/inf inside a valid
+Every name ``trajmbrl`` exports (``trajmbrl.api``, and the storage, checkpoint and model
+classes it re-exports) calls its checker first, so a wrong shape, a NaN/inf inside a valid
 state, an empty array, a wrong type or a count out of range is refused with a message naming
 the argument (``theta has shape (3, 24), expected (24, 3)``) before anything is computed or
 reshaped. The rules are the CLI's: the schema ranges of the same settings, and finite data
@@ -40,8 +41,7 @@ SETTING_RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
     "steps": (1, True, None, True),
     "elites": (1, True, None, True),
 }
-INT_SETTINGS = {"epochs", "batch_size", "hidden", "layers", "ensemble_size", "patience", "steps"}
-INT_SETTINGS |= {"elites"}
+INT_SETTINGS = set(SETTING_RANGES) - {"lr", "weight_decay", "val_fraction"}
 SAMPLING = ("num_traj", "t_range", "keep_rate", "max_pairs")
 
 
