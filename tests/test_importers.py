@@ -375,3 +375,31 @@ def test_the_shipped_logs_are_far_inside_the_rule():
     flights = np.concatenate([[0], np.cumsum(np.diff(df[CF_TIME].to_numpy()) < 0)])
     refuse_outliers(df[names].to_numpy(float), names, "cf.csv", flights)
     import_logs(EXAMPLE, COLS)
+
+
+def test_collect_refuses_a_glitch_and_imports_it_when_allowed(tmp_path):
+    from conftest import compose_cfg
+    from trajmbrl.modes import MODES
+
+    df = pd.read_csv(EXAMPLE)
+    df.loc[30, "q"] = 50.0
+    log = tmp_path / "glitch.csv"
+    df.to_csv(log, index=False)
+    args = [
+        "envs=logs",
+        "mode=collect",
+        f"paths.root={tmp_path}",
+        f"logs.path={log}",
+        "logs.state=[q,qd]",
+        "logs.action=[tau]",
+        "logs.theta=[kp,kd]",
+        "logs.episode=episode",
+    ]
+    with pytest.raises(
+        TrajmbrlError, match=r"column 'q' .* data row\(s\) 31 .*allow_outliers=true$"
+    ):
+        MODES["collect"](compose_cfg(*args))
+    assert not list(tmp_path.rglob("*.npz"))  # refused before any dataset is written
+    MODES["collect"](compose_cfg(*args, "logs.allow_outliers=true"))
+    data = load_dataset(tmp_path / "trajectories" / "logs" / "default")
+    assert np.nanmax(data.states[..., 0]) == 50.0

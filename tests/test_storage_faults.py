@@ -5,7 +5,9 @@ old file survives. Needs root (``mount -t tmpfs``); skipped otherwise."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,4 +110,36 @@ def test_a_runtime_error_that_is_no_write_failure_is_not_hidden(tmp_path):
 
     with pytest.raises(RuntimeError, match="a bug"), atomic_path(tmp_path / "x.pt"):
         raise RuntimeError("a bug in what was saved")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_full_disk_during_cli_training_is_one_line(disk, tmp_path):
+    # the dataset on a normal disk, the outputs (Hydra's log, train_state.pt, model.pt) on the
+    # full one: PyTorch's save fails, the CLI prints one line naming the file
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["PYTHONPATH"] = str(Path(trajmbrl.__file__).parents[1])
+    args = [sys.executable, "-m", "trajmbrl", "experiment=smoke", f"paths.root={tmp_path}"]
+    run = lambda *a: subprocess.run([*args, *a], capture_output=True, text=True, env=env)  # noqa: E731
+    assert run("mode=collect").returncode == 0
+    (disk / "filler").write_bytes(b"\0" * (40 * 1024))
+    out = run("mode=train", f"paths.output_dir={disk}", "model.hidden=256", "model.epochs=1")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert re.match(r"trajmbrl: error: cannot write \S+\.pt: No space left on device$", out.stderr)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534",
+        "basic_ios::clear: iostream error",
+        "PytorchStreamWriter failed writing file data/0: file write failed",
+    ],
+)
+def test_every_torch_write_error_seen_is_a_storage_fault(tmp_path, message):
+    from trajmbrl.utils.atomic import atomic_path
+
+    target = tmp_path / "x.pt"
+    with pytest.raises(TrajmbrlError, match=rf"^cannot write {target}: "), atomic_path(target):
+        raise RuntimeError(message)
     assert list(tmp_path.iterdir()) == []

@@ -140,3 +140,22 @@ def test_history_csv_records_val_is_train(run_mode, tmp_path):
 
     frame = pd.read_csv(model_dir(cfg, "t") / "history.csv")
     assert frame["val_is_train"].all() and len(frame)
+
+
+def test_grid_cells_without_validation_data_are_said_once(caplog):
+    import torch
+
+    from trajmbrl.training import TrainConfig
+    from trajmbrl.training.grid import Cell, train_cells
+
+    def cell(n_traj: int, val_fraction: float) -> Cell:
+        x, y = torch.randn(5 * n_traj, 3), torch.randn(5 * n_traj, 2)
+        cfg = TrainConfig(batch_size=8, steps=2, patience=None, val_fraction=val_fraction)
+        return Cell(x, y, torch.arange(5 * n_traj) // 5, cfg)
+
+    spec = trajmbrl.ModelSpec.for_key("d", state_dim=2, action_dim=1, param_dim=0, hidden=4)
+    with caplog.at_level(logging.WARNING, logger="trajmbrl"):
+        out = train_cells(spec, [cell(1, 0.2), cell(4, 0.0), cell(4, 0.25)])
+    assert [h.val_is_train for _, h in out] == [True, True, False]
+    warned = [r.getMessage() for r in caplog.records if "grid cells" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("2 of 3 grid cells"), warned

@@ -1,6 +1,7 @@
-"""Input checks at the door of the Python API (``trajmbrl.api``): one-line TrajmbrlErrors.
+"""Input checks at the door of the Python API: one-line TrajmbrlErrors naming the argument.
 
-Each public API function calls its checker first, so a wrong shape, a NaN/inf inside a valid
+Every name ``trajmbrl`` exports (``trajmbrl.api``, and the storage, checkpoint and model
+classes it re-exports) calls its checker first, so a wrong shape, a NaN/inf inside a valid
 state, an empty array, a wrong type or a count out of range is refused with a message naming
 the argument (``theta has shape (3, 24), expected (24, 3)``) before anything is computed or
 reshaped. The rules are the CLI's: the schema ranges of the same settings, and finite data
@@ -9,17 +10,21 @@ reshaped. The rules are the CLI's: the schema ranges of the same settings, and f
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.utils.limits import SEED_MAX
-
-#: the largest count (a size, a horizon, a number of epochs) the API accepts
-COUNT_MAX = 2**31 - 1
+from trajmbrl.utils.inputs import (
+    COUNT_MAX,
+    finite,
+    integer,
+    path_like,
+    seed,
+    shaped,
+    type_name,
+)
 
 #: the ranges of the model and trainer settings ``train_model`` takes (as the CLI schema's):
 #: name -> (lowest, lowest is allowed, highest or None, the value may be None)
@@ -36,99 +41,8 @@ SETTING_RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
     "steps": (1, True, None, True),
     "elites": (1, True, None, True),
 }
-INT_SETTINGS = {"epochs", "batch_size", "hidden", "layers", "ensemble_size", "patience", "steps"}
-INT_SETTINGS |= {"elites"}
+INT_SETTINGS = set(SETTING_RANGES) - {"lr", "weight_decay", "val_fraction"}
 SAMPLING = ("num_traj", "t_range", "keep_rate", "max_pairs")
-
-
-def _type_name(value: Any) -> str:
-    return type(value).__name__
-
-
-def numeric_array(name: str, value: Any) -> np.ndarray:
-    """``value`` as a float64 array; a string, None or non-numeric object is refused."""
-    if value is None or isinstance(value, str | bytes | Mapping):
-        raise TrajmbrlError(f"{name} must be a numeric array, got {_type_name(value)}")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TrajmbrlError(
-            f"{name} must be a numeric array, got {_type_name(value)} that is not one"
-        ) from None
-    return arr
-
-
-def _fmt(shape: Sequence[int | str]) -> str:
-    """A shape like ``(24, 30, du)`` (a 1-tuple keeps its comma)."""
-    inner = ", ".join(str(s) for s in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
-def shaped(
-    name: str,
-    value: Any,
-    dims: Sequence[str],
-    sizes: dict[str, int],
-    *,
-    may_be_empty: Sequence[str] = (),
-) -> np.ndarray:
-    """``value`` as a float64 array of shape ``dims`` (symbols bound in ``sizes`` on first use).
-
-    :param dims: e.g. ``("N", "ds")``; a symbol already in ``sizes`` must match it, a new one is
-        bound to the array's size. :param may_be_empty: symbols allowed to be 0 (e.g. ``dp``).
-    :returns: the array (float64, same shape).
-    """
-    arr = numeric_array(name, value)
-    known = [sizes.get(d, d) for d in dims]
-    ok = arr.ndim == len(dims) and all(
-        not isinstance(k, int) or k == a for k, a in zip(known, arr.shape)
-    )
-    if not ok:
-        raise TrajmbrlError(f"{name} has shape {arr.shape}, expected {_fmt(known)}")
-    for d, a in zip(dims, arr.shape):
-        sizes.setdefault(d, a)
-        if a == 0 and d not in may_be_empty:
-            raise TrajmbrlError(
-                f"{name} is empty (shape {arr.shape}, expected {_fmt(dims)} with {d} >= 1)"
-            )
-    return arr
-
-
-def finite(name: str, arr: np.ndarray, valid: np.ndarray | None = None) -> None:
-    """Refuse NaN/inf in ``arr`` (where ``valid`` is True, same leading shape, if given)."""
-    values = arr if valid is None else arr[valid]
-    bad = ~np.isfinite(values)
-    if bad.any():
-        where = np.argwhere(~np.isfinite(arr) & (True if valid is None else _expand(valid, arr)))
-        at = ", ".join(str(int(i)) for i in where[0])
-        raise TrajmbrlError(
-            f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index [{at}])"
-        )
-
-
-def _expand(mask: np.ndarray, arr: np.ndarray) -> np.ndarray:
-    """``mask`` broadcast over ``arr``'s trailing axes."""
-    return mask.reshape(mask.shape + (1,) * (arr.ndim - mask.ndim))
-
-
-def integer(
-    name: str, value: Any, *, lo: int | None = None, hi: int = COUNT_MAX, none: bool = False
-) -> None:
-    """Refuse a non-integer (bools too) or a value outside ``[lo, hi]``; None when ``none``."""
-    if value is None and none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        kind = " or None" if none else ""
-        raise TrajmbrlError(f"{name} must be an integer{kind}, got {value!r}")
-    if lo is not None and value < lo:
-        raise TrajmbrlError(f"{name} must be >= {lo}, got {value}")
-    if value > hi:
-        raise TrajmbrlError(f"{name} must be <= {hi}, got {value}")
-
-
-def seed(value: Any, name: str = "seed") -> None:
-    """A seed every generator accepts: an integer in ``[0, SEED_MAX]`` (2**32 - 1)."""
-    integer(name, value, lo=0, hi=SEED_MAX)
 
 
 def setting(name: str, value: Any) -> None:
@@ -149,18 +63,12 @@ def setting(name: str, value: Any) -> None:
         raise TrajmbrlError(f"{name} must be {rng}, got {value}")
 
 
-def path_like(name: str, value: Any) -> None:
-    """A file path: str or os.PathLike, not empty."""
-    if not isinstance(value, str | os.PathLike) or str(value) == "":
-        raise TrajmbrlError(f"{name} must be a non-empty path (str or Path), got {value!r}")
-
-
 def dataset(data: Any, name: str = "data") -> None:
     """A :class:`TrajectoryData`."""
     from trajmbrl.data.storage import TrajectoryData
 
     if not isinstance(data, TrajectoryData):
-        raise TrajmbrlError(f"{name} must be a TrajectoryData, got {_type_name(data)}")
+        raise TrajmbrlError(f"{name} must be a TrajectoryData, got {type_name(data)}")
 
 
 def model(value: Any, name: str = "model") -> None:
@@ -168,7 +76,7 @@ def model(value: Any, name: str = "model") -> None:
     from trajmbrl.models.dynamics import DynamicsModel
 
     if not isinstance(value, DynamicsModel):
-        raise TrajmbrlError(f"{name} must be a DynamicsModel, got {_type_name(value)}")
+        raise TrajmbrlError(f"{name} must be a DynamicsModel, got {type_name(value)}")
 
 
 def model_key(key: Any) -> None:
@@ -268,7 +176,7 @@ def train_on_dataset(
     """A dataset, a model key, ``sampling`` a dict of :data:`SAMPLING` keys, settings in range."""
     if sampling is not None:
         if not isinstance(sampling, Mapping):
-            raise TrajmbrlError(f"sampling must be a dict or None, got {_type_name(sampling)}")
+            raise TrajmbrlError(f"sampling must be a dict or None, got {type_name(sampling)}")
         unknown = sorted(set(sampling) - set(SAMPLING))
         if unknown:
             raise TrajmbrlError(f"sampling has unknown key {unknown[0]!r}; known: {SAMPLING}")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.utils import inputs
 from trajmbrl.utils.atomic import atomic_write, atomic_write_json, guard_overwrite, sha256_file
 
 ARRAYS = ("states", "actions", "params", "rewards", "lengths", "seeds", "split")
@@ -68,6 +69,7 @@ class TrajectoryData:
 
     def validate(self) -> None:
         """Check shapes and dtypes; raise TrajmbrlError naming the offending array."""
+        inputs.dataset_arrays(self, ARRAYS)
         n = self.states.shape[0] if self.states.ndim == 3 else -1
         if self.states.ndim != 3:
             raise TrajmbrlError(f"states must be (N, T+1, ds), got shape {self.states.shape}")
@@ -142,6 +144,7 @@ def save_dataset(
     The manifest also records the train split's per-dimension state min/max (the metric's
     normaliser). Refuses to replace an existing dataset unless ``overwrite``.
     """
+    inputs.save_dataset(data, path, manifest, TrajectoryData)
     npz, js = dataset_paths(path)
     guard_overwrite(npz, overwrite=overwrite, what="Dataset")
     arrays = {k: np.ascontiguousarray(getattr(data, k)) for k in ARRAYS}
@@ -174,6 +177,7 @@ def load_dataset(path: str | Path, *, hint: str = "") -> TrajectoryData:
 
     :param hint: the command that creates the dataset, shown when it is missing.
     """
+    inputs.load_dataset(path)
     npz, js = dataset_paths(path)
     if not npz.exists():
         msg = f"Dataset not found: {npz}"

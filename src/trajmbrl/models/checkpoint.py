@@ -14,6 +14,7 @@ import torch
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
+from trajmbrl.utils import inputs
 from trajmbrl.utils.atomic import atomic_path
 
 FORMAT = "trajmbrl.model/1"
@@ -45,6 +46,7 @@ def save_checkpoint(path: Path, model: DynamicsModel, *, meta: dict[str, Any]) -
 
     :raises ValueError: if ``meta`` is not JSON-serialisable.
     """
+    inputs.save_checkpoint(path, model, meta, DynamicsModel)
     try:
         meta_json = json.dumps(meta, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError) as exc:
@@ -74,6 +76,7 @@ def load_checkpoint(
         (the file's own hash, the key of every cached result computed from it).
     :raises TrajmbrlError: missing, truncated or corrupt file, or an ``expect`` mismatch.
     """
+    inputs.load_checkpoint(path, expect)
     path = Path(path)
     if not path.is_file():
         raise TrajmbrlError(f"model checkpoint not found: {path} (train the model first)")

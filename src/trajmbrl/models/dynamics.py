@@ -23,6 +23,7 @@ from trajmbrl.configs import BASE
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.ensemble import EnsembleMLP
 from trajmbrl.models.normalizer import Normalizer
+from trajmbrl.utils import inputs
 from trajmbrl.utils.schema_check import check_settings, setting
 
 Family = Literal["one_step", "trajectory"]
@@ -108,6 +109,7 @@ class DynamicsModel(nn.Module):
 
     def __init__(self, spec: ModelSpec, *, seed: int = 0) -> None:
         super().__init__()
+        inputs.model_spec(spec, ModelSpec)
         self.spec = spec
         self.in_norm = Normalizer(self.in_dim)
         self.out_norm = Normalizer(self.out_dim)

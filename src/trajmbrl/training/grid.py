@@ -18,6 +18,7 @@ the last step (``History.rows`` carry it on the last epoch only, NaN before).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.models.ensemble import EnsembleMLP
 from trajmbrl.training.config import History, TrainConfig
 from trajmbrl.training.precision import matmul_precision
-from trajmbrl.training.splits import make_split, warn_val_is_train
+from trajmbrl.training.splits import make_split
+
+log = logging.getLogger("trajmbrl")
 
 
 @dataclass
@@ -87,7 +90,6 @@ def _plan(spec: ModelSpec, cell: Cell, device: torch.device) -> _Plan:
         gen=gen,
         device=device,
     )
-    warn_val_is_train(split, cfg.val_fraction)
     length, bs = split.members.shape[1], cfg.batch_size
     steps = cfg.steps if cfg.steps is not None else cfg.epochs * -(-length // bs)
     width = min(bs, length)
@@ -145,6 +147,15 @@ def train_cells(
     """
     device = torch.device(device)
     plans = [_plan(spec, c, device) for c in cells]
+    shared = sum(p.val_is_train for p in plans)
+    if shared:  # one line for the grid, not one per cell
+        log.warning(
+            "%d of %d grid cells have no validation data to hold out (val_fraction=0 or a "
+            "single training trajectory): their validation score is on the training data "
+            "(history.csv: val_is_train=True)",
+            shared,
+            len(plans),
+        )
     results: list[tuple[DynamicsModel, History] | None] = [None] * len(cells)
     for idx in _chunks(plans, max(1, int(chunk_members)), spec.ensemble_size):
         done = _train_chunk(spec, [plans[i] for i in idx])

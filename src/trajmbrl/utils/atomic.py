@@ -50,14 +50,29 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
             tmp_path.unlink()
 
 
-#: what PyTorch's zip writer (torch.save) puts in the RuntimeError of a failed write
-TORCH_WRITE_ERRORS = ("inline_container", "PytorchStreamWriter", "file write failed")
+#: what PyTorch's zip writer (torch.save) puts in the RuntimeError of a failed write (seen on
+#: a full tmpfs: "[enforce fail at inline_container.cc:...] unexpected pos", raised while
+#: handling "basic_ios::clear: iostream error")
+TORCH_WRITE_ERRORS = (
+    "inline_container",
+    "PytorchStreamWriter",
+    "file write failed",
+    "iostream error",
+)
 
 
 def is_torch_write_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is torch.save's RuntimeError for a write that failed (full disk, quota,
-    I/O error), not a bug in what was saved."""
-    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in TORCH_WRITE_ERRORS)
+    """Whether ``exc`` (or an exception it was raised while handling) is torch.save's
+    RuntimeError for a write that failed (full disk, quota, I/O error), not a bug in what was
+    saved."""
+    cur: BaseException | None = exc
+    for _ in range(8):  # a short chain; never loop on a cycle
+        if cur is None:
+            return False
+        if isinstance(cur, RuntimeError) and any(m in str(cur) for m in TORCH_WRITE_ERRORS):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _write_failure(directory: Path) -> str:
