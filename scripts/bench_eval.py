@@ -15,13 +15,8 @@ import numpy as np
 import torch
 
 from trajmbrl.controllers.pd import ReacherPDSampler
-from trajmbrl.evaluation.rollout import (
-    predict_one_step_model,
-    predict_one_step_protocols,
-    predict_trajectory_model,
-)
+from trajmbrl.evaluation.predict import predict
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
-from trajmbrl.training.precision import matmul_precision
 
 
 def best_of(repeat: int, fn: object) -> float:
@@ -62,25 +57,28 @@ def main() -> None:
         )
         model = DynamicsModel(spec, seed=0).eval()
         if family == "trajectory":
-            fn = lambda m=model: predict_trajectory_model(m, s0, params, args.horizon)  # noqa: E731
+            fn = lambda m=model, p=prec: predict(  # noqa: E731
+                m, s0, args.horizon, theta=params, precision=p
+            )
             how = f"one batched query of {args.n * args.horizon:,} rows"
         else:
-            fn = lambda m=model: predict_one_step_model(m, s0, actions, args.horizon)  # noqa: E731
+            fn = lambda m=model, p=prec: predict(  # noqa: E731
+                m, s0, args.horizon, actions=actions, precision=p
+            )
             how = f"{args.horizon} sequential logged-action steps, batched over {args.n} traj."
-        with matmul_precision(prec):
-            secs = best_of(args.repeat, fn)
+        secs = best_of(args.repeat, fn)
         print(f"{key:<6} {prec:<5} {secs:>8.3f}  {how}")
         if family == "one_step" and prec == "fp32":  # eval's default: both protocols at once
             secs = best_of(
                 args.repeat,
-                lambda m=model: predict_one_step_protocols(
+                lambda m=model: predict(
                     m,
                     s0,
-                    actions,
                     args.horizon,
-                    protocols=("logged", "controller"),
+                    theta=params,
+                    actions=actions,
                     sampler=ReacherPDSampler(),
-                    params=params,
+                    protocols=("logged", "controller"),
                 ),
             )
             print(f"{key:<6} {prec:<5} {secs:>8.3f}  logged + closed loop (reacher PD) together")

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trajmbrl.data.pairs import one_step_samples, trajectory_pairs
+from trajmbrl.data.pairs import Sampling, training_samples
 from trajmbrl.data.storage import load_dataset
-from trajmbrl.evaluation.horizon import model_predictions
 from trajmbrl.evaluation.metrics import normalised_mse
-from trajmbrl.models import DynamicsModel, ModelSpec
-from trajmbrl.training import ModelTrainer, TrainConfig
-from trajmbrl.training.precision import fast_bf16, matmul_precision
+from trajmbrl.evaluation.predict import predict
+from trajmbrl.models import ModelSpec
+from trajmbrl.training import TrainConfig
+from trajmbrl.training.fit import fit
+from trajmbrl.training.precision import fast_bf16
 
 HORIZONS = (1, 10, 50, 100, 200, 500)
 
@@ -34,17 +35,10 @@ def run_one(
 ) -> tuple[dict[int, float], float]:
     """Train ``key`` once; :returns: median-over-trajectories nMSE per horizon, train seconds."""
     data = load_dataset(path)
-    train, test = data.train(), data.test()
+    test = data.test()
     spec = ModelSpec.for_key(
         key, state_dim=data.state_dim, action_dim=data.action_dim, param_dim=data.param_dim
     )
-    if spec.family == "trajectory":
-        x, y, rep = trajectory_pairs(
-            train, t_range=train.horizon, keep_rate=0.05, max_pairs=args.max_pairs, seed=seed
-        )
-    else:
-        x, y, rep = one_step_samples(train)
-    model = DynamicsModel(spec, seed=seed)
     cfg = TrainConfig(
         epochs=args.epochs,
         seed=seed,
@@ -52,13 +46,20 @@ def run_one(
         resample="bootstrap" if spec.ensemble_size > 1 else "none",
     )
     t0 = time.perf_counter()
-    ModelTrainer(model, cfg, progress=False).fit(
-        torch.as_tensor(x), torch.as_tensor(y), groups=torch.as_tensor(rep.traj)
-    )
+    sampling = Sampling(keep_rate=0.05, max_pairs=args.max_pairs)
+    x, y, report = training_samples(data, spec.family, sampling, seed)
+    model, _ = fit(spec, x, y, cfg, groups=report.traj)
     seconds = time.perf_counter() - t0
     horizon = test.horizon
-    with matmul_precision(precision):
-        pred = next(iter(model_predictions(model, test, horizon).values()))[0]
+    forecast = predict(
+        model,
+        test.states[:, 0],
+        horizon,
+        theta=test.params,
+        actions=test.actions,
+        precision=precision,
+    )
+    pred = next(iter(forecast.values())).mean
     err = normalised_mse(
         test.states[:, 1 : horizon + 1],
         pred,

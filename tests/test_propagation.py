@@ -6,7 +6,7 @@ import torch
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.model_env import ModelEnv
-from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_members
+from trajmbrl.evaluation.predict import predict
 from trajmbrl.evaluation.uncertainty import gaussian_scores, mixture_moments
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 
@@ -37,10 +37,10 @@ ACTIONS = np.random.default_rng(1).normal(size=(4, 7, 1))
 @pytest.mark.parametrize("propagation", ["mean", "ts1", "tsinf"])
 def test_shapes_of_every_propagation_mode(propagation):
     model = make("pe", "one_step", True, 5)
-    out = predict_one_step_model(model, S0, ACTIONS, 6, propagation=propagation, particles=3)
-    assert out.shape == (4, 3, 6, 3)
-    single = predict_one_step_model(model, S0, ACTIONS, 6, propagation=propagation)
-    assert single.shape == (4, 6, 3)
+    out = predict(model, S0, 6, actions=ACTIONS, propagation=propagation, particles=3)["logged"]
+    assert out.samples.shape == ((1 if propagation == "mean" else 3), 4, 6, 3)
+    single = predict(model, S0, 6, actions=ACTIONS, propagation=propagation)["logged"]
+    assert single.samples.shape == (1, 4, 6, 3) and single.mean.shape == (4, 6, 3)
 
 
 def test_mean_propagation_equals_the_deterministic_step_path():
@@ -50,7 +50,7 @@ def test_mean_propagation_equals_the_deterministic_step_path():
     for t in range(5):
         state = model.step(state, torch.as_tensor(ACTIONS[:, t], dtype=torch.float32))
         expect.append(state.numpy())
-    got = predict_one_step_model(model, S0, ACTIONS, 5, propagation="mean")
+    got = predict(model, S0, 5, actions=ACTIONS, propagation="mean")["logged"].mean
     np.testing.assert_allclose(got, np.stack(expect, axis=1), rtol=1e-5, atol=1e-6)
 
 
@@ -71,10 +71,14 @@ def test_tsinf_pins_each_particle_to_one_member():
 
 def test_sampling_is_seeded_and_spreads():
     model = make("p", "one_step", True, 1)
-    a = predict_one_step_model(model, S0, ACTIONS, 6, propagation="ts1", particles=8, seed=3)
-    b = predict_one_step_model(model, S0, ACTIONS, 6, propagation="ts1", particles=8, seed=3)
+
+    def run():
+        out = predict(model, S0, 6, actions=ACTIONS, propagation="ts1", particles=8, seed=3)
+        return out["logged"].samples
+
+    a, b = run(), run()
     np.testing.assert_array_equal(a, b)
-    assert a[:, :, -1].std(axis=1).min() > 0
+    assert a[:, :, -1].std(axis=0).min() > 0
 
 
 def test_bad_propagation_and_model_kind_are_refused():
@@ -87,7 +91,8 @@ def test_bad_propagation_and_model_kind_are_refused():
 def test_trajectory_members_match_query():
     model = make("tpe", "trajectory", True, 5)
     params = np.random.default_rng(2).normal(size=(4, 2))
-    means, var = predict_trajectory_members(model, S0, params, 5)
+    out = predict(model, S0, 5, theta=params)["direct"]
+    means, var = out.samples, out.variances
     assert means.shape == var.shape == (5, 4, 5, 3) and (var > 0).all()
     q = model.query(
         torch.as_tensor(S0, dtype=torch.float32),

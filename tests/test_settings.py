@@ -17,7 +17,7 @@ from trajmbrl.configs import base_settings, model_config
 from trajmbrl.control.loop import Budget
 from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.errors import ArgumentError, TrajmbrlError
-from trajmbrl.evaluation.rollout import predict_one_step_protocols
+from trajmbrl.evaluation.predict import predict
 from trajmbrl.models.dynamics import ModelSpec
 from trajmbrl.modes import MODES
 from trajmbrl.modes.schema import cli_message, cli_names, validate
@@ -57,7 +57,7 @@ def test_python_callers_see_argument_names_and_the_cli_its_keys():
     s0, actions = np.zeros((2, 3)), np.zeros((2, 4, 1))
     model = trajmbrl.DynamicsModel(ModelSpec.for_key("p", state_dim=3, action_dim=1, param_dim=0))
     with pytest.raises(ArgumentError) as info:
-        predict_one_step_protocols(model, s0, actions, 4, propagation="ts1", particles=0)
+        predict(model, s0, 4, actions=actions, propagation="ts1", particles=0)
     assert str(info.value) == "particles must be >= 1, got 0"
     assert cli_message(info.value) == "eval.particles must be >= 1, got 0"
 

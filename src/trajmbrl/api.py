@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from trajmbrl import api_checks as check
 from trajmbrl.configs import model_config, resolve_model
-from trajmbrl.data.pairs import SampleReport, one_step_samples, select_training, trajectory_pairs
+from trajmbrl.data.pairs import SampleReport
 from trajmbrl.data.storage import TEST, TRAIN, TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import normalised_mse
@@ -83,19 +82,11 @@ def training_samples(
     :returns: x, y (float32) and a report of what was drawn.
     """
     check.training_samples(data, key, num_traj, t_range, keep_rate, max_pairs, seed)
-    train = data.train()
-    if train.num == 0:
-        raise TrajmbrlError("the dataset has no training trajectories")
-    selected, t_range = select_training(train, num_traj=num_traj, t_range=t_range, seed=seed)
-    if model_config(key)["family"] == "one_step":
-        x, y, report = one_step_samples(selected)
-    else:
-        x, y, report = trajectory_pairs(
-            selected, t_range=t_range, keep_rate=keep_rate, max_pairs=max_pairs, seed=seed
-        )
-    if not np.isfinite(x).all() or not np.isfinite(y).all():
-        raise TrajmbrlError("training samples contain NaN/inf (diverged trajectories?)")
-    return x, y, report
+    from trajmbrl.data.pairs import Sampling
+    from trajmbrl.data.pairs import training_samples as samples
+
+    sampling = Sampling(num_traj, t_range, keep_rate, max_pairs)
+    return samples(data, str(model_config(key)["family"]), sampling, seed)
 
 
 def trainer_config(settings: dict[str, Any], *, seed: int = 0, **train: Any) -> TrainConfig:
@@ -143,7 +134,8 @@ def train_model(
     :returns: the trained model (eval mode) and its per-epoch history.
     """
     check.train_model(key, x, y, state_dim, action_dim, param_dim, seed, traj, settings)
-    from trajmbrl.training.trainer import ModelTrainer, TrainConfig
+    from trajmbrl.training.fit import fit
+    from trajmbrl.training.trainer import TrainConfig
 
     names = {f.name for f in fields(TrainConfig)} - {"seed", *model_config(key)}
     train = {k: settings.pop(k) for k in list(settings) if k in names}
@@ -151,14 +143,16 @@ def train_model(
     spec = ModelSpec.for_key(
         key, state_dim=state_dim, action_dim=action_dim, param_dim=param_dim, **settings
     )
-    model = DynamicsModel(spec, seed=seed).to(device)
-    trainer = ModelTrainer(
-        model, trainer_config(merged, seed=seed, **train), state_path=state_path, progress=progress
+    return fit(
+        spec,
+        x,
+        y,
+        trainer_config(merged, seed=seed, **train),
+        groups=None if traj is None else np.asarray(traj),
+        device=device,
+        state_path=state_path,
+        progress=progress,
     )
-    as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
-    groups = None if traj is None else torch.as_tensor(np.asarray(traj), device=device)
-    history = trainer.fit(as_t(x), as_t(y), groups=groups)
-    return model.eval(), history
 
 
 def train_on_dataset(
@@ -221,19 +215,16 @@ def predict(
         raise TrajmbrlError(
             f"predict() is for trajectory models; {model.spec.key!r} is one-step: use rollout()"
         )
-    hs = np.arange(1, horizons + 1) if isinstance(horizons, int) else np.asarray(horizons)
-    dev = next(model.parameters()).device
-    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
-    s0_t, theta_t = as_t(s0).reshape(-1, model.spec.state_dim), as_t(theta)
-    theta_t = theta_t.reshape(s0_t.shape[0], model.spec.param_dim)
-    with torch.inference_mode():
-        mean, var = model.predict_members(model.trajectory_inputs(s0_t, as_t(hs), theta_t))
-    shape = (mean.shape[0], s0_t.shape[0], len(hs), model.spec.state_dim)
-    members = mean.double().cpu().numpy().reshape(shape)
+    from trajmbrl.evaluation.predict import predict as predict_states
+
+    s0 = np.asarray(s0).reshape(-1, model.spec.state_dim)
+    theta = np.asarray(theta).reshape(s0.shape[0], model.spec.param_dim)
+    forecast = predict_states(model, s0, horizons, theta=theta)["direct"]
+    members = forecast.samples
     spread = members.std(axis=0)
     variance = None
-    if var is not None:
-        variance = var.double().cpu().numpy().reshape(shape).mean(axis=0) + spread**2
+    if forecast.variances is not None:
+        variance = forecast.variances.mean(axis=0) + spread**2
     return Prediction(members.mean(axis=0), members, spread, variance)
 
 
@@ -253,7 +244,7 @@ def rollout(
     and acts on the *predicted* states. :returns: (N, H, ds); diverged rows turn non-finite.
     """
     check.rollout(model, s0, horizon, actions, params)
-    from trajmbrl.evaluation.rollout import predict_one_step_model
+    from trajmbrl.evaluation.predict import predict as predict_states
 
     if model.spec.family != "one_step":
         raise TrajmbrlError(
@@ -264,19 +255,19 @@ def rollout(
         raise TrajmbrlError("rollout() needs exactly one of actions= or controller=")
     s0 = np.asarray(s0, dtype=np.float64).reshape(-1, model.spec.state_dim)
     if controller is None:
-        return predict_one_step_model(model, s0, np.asarray(actions), horizon)
+        preds = predict_states(model, s0, horizon, actions=np.asarray(actions))
+        return preds["logged"].mean
     if params is None:
         raise TrajmbrlError("rollout(controller=...) needs params= (N, dp), theta per row")
-    zeros = np.zeros((s0.shape[0], horizon, model.spec.action_dim))
-    return predict_one_step_model(
+    preds = predict_states(
         model,
         s0,
-        zeros,
         horizon,
-        action_source="controller",
+        theta=np.asarray(params),
         sampler=controller,
-        params=np.asarray(params),
+        protocols=("controller",),
     )
+    return preds["controller"].mean
 
 
 def score(pred: np.ndarray, data: TrajectoryData) -> np.ndarray:

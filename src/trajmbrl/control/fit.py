@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-import torch
-
 from trajmbrl.configs import model_config, model_keys
-from trajmbrl.data.pairs import one_step_samples, trajectory_pairs
+from trajmbrl.data.pairs import Sampling, training_samples
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
-from trajmbrl.training.trainer import ModelTrainer, TrainConfig
+from trajmbrl.training.fit import fit
+from trajmbrl.training.trainer import TrainConfig
 
 
 def key_like(key: str, *, family: str | None = None, probabilistic: bool | None = None) -> str:
@@ -49,19 +47,15 @@ class ModelRecipe:
 
 
 def fit_model(recipe: ModelRecipe, data: TrajectoryData, seed: int) -> DynamicsModel:
-    """Train a fresh model of ``recipe`` on every trajectory of ``data`` (seeded).
+    """Train a fresh model of ``recipe`` on every trajectory of ``data`` (seeded), through the
+    one sampling and fitting path (:func:`trajmbrl.data.pairs.training_samples`,
+    :func:`trajmbrl.training.fit.fit`).
 
     One-step models use all transitions; trajectory models ``(s_i, h, theta) -> s_{i+h}`` pairs
-    over the full length, at most ``recipe.max_pairs``.
+    over the full length, at most ``recipe.max_pairs``. Samples of diverged episodes are
+    dropped; the validation split and resampling draw single samples (``split=sample``: the
+    episodes are short segments).
     """
-    if recipe.family == "one_step":
-        x, y, _ = one_step_samples(data)
-    else:
-        x, y, _ = trajectory_pairs(
-            data, t_range=data.horizon, keep_rate=None, max_pairs=recipe.max_pairs, seed=seed
-        )
-    keep = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
-    x, y = x[keep], y[keep]
     s = recipe.settings
     spec = ModelSpec.for_key(
         recipe.key,
@@ -72,9 +66,7 @@ def fit_model(recipe: ModelRecipe, data: TrajectoryData, seed: int) -> DynamicsM
         hidden=s["hidden"],
         layers=s["layers"],
     )
-    model = DynamicsModel(spec, seed=seed)
-    ModelTrainer(model, replace(recipe.train, seed=seed), progress=False).fit(
-        torch.as_tensor(x), torch.as_tensor(y)
-    )
-    model.eval()
+    sampling = Sampling(keep_rate=None, max_pairs=recipe.max_pairs, drop_nonfinite=True)
+    x, y, report = training_samples(data, spec.family, sampling, seed)
+    model, _ = fit(spec, x, y, replace(recipe.train, seed=seed, split="sample"), groups=report.traj)
     return model

@@ -20,7 +20,7 @@ import torch
 from trajmbrl.control.system import EpisodeLog
 from trajmbrl.control.tasks import ControlTask
 from trajmbrl.errors import ArgumentError, TrajmbrlError
-from trajmbrl.evaluation.model_env import ModelEnv
+from trajmbrl.evaluation.predict import predict
 from trajmbrl.models.dynamics import DynamicsModel
 from trajmbrl.utils.schema_check import check_settings, setting
 
@@ -57,7 +57,7 @@ class CEMPlanner:
         self.low = torch.as_tensor(task.action_low, dtype=torch.float32)
         self.high = torch.as_tensor(task.action_high, dtype=torch.float32)
         self.mid, self.half = (self.high + self.low) / 2, (self.high - self.low) / 2
-        self.env = ModelEnv(model, propagation="tsinf", seed=seed)
+        self.gen_model = torch.Generator().manual_seed(int(seed))  # the roll-outs' draws
         self.gen = torch.Generator().manual_seed(int(seed))
         self.mean: torch.Tensor | None = None
 
@@ -71,11 +71,18 @@ class CEMPlanner:
         k = self.cfg.particles
         start = states.repeat_interleave(pop * k, dim=0)  # row = (episode, candidate, particle)
         acts = actions.repeat_interleave(k, dim=1).reshape(n * pop * k, hp, du)
-        s = self.env.reset(start)
+        # TS-inf: roll-out row r keeps member r % E; the planner's generator draws the noise
+        pred = predict(
+            self.model,
+            start.numpy(),
+            hp,
+            actions=acts.numpy(),
+            propagation="tsinf",
+            generator=self.gen_model,
+        )["logged"].mean  # (n * pop * k, hp, ds)
         total = np.zeros(n * pop * k)
         for t in range(hp):
-            s = self.env.step(acts[:, t])
-            r = self.task.reward(s.double().numpy())
+            r = self.task.reward(pred[:, t])
             total += np.where(np.isfinite(r), r, 0.0)
         return torch.as_tensor(total.reshape(n, pop, k).mean(-1))
 

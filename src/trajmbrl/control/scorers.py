@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trajmbrl.control.tasks import ControlTask
-from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_members
+from trajmbrl.evaluation.predict import predict
 from trajmbrl.models.dynamics import DynamicsModel
 
 if TYPE_CHECKING:  # sklearn loads only when a GP is fitted (the config schema imports control)
@@ -46,7 +46,7 @@ def trajectory_scores(
     """
     h = horizon or task.horizon
     starts, params = _grid(theta, s0)
-    means, _ = predict_trajectory_members(model, starts, params, h)  # (E, P*S, H, ds)
+    means = predict(model, starts, h, theta=params)["direct"].samples  # (E, P*S, H, ds)
     per_member = task.score(means).reshape(means.shape[0], theta.shape[0], s0.shape[0])
     per_member = per_member.mean(axis=2)  # (E, P)
     if kappa and per_member.shape[0] > 1:
@@ -70,16 +70,9 @@ def onestep_scores(
     """
     h = horizon or task.horizon
     starts, params = _grid(theta, s0)
-    no_actions = np.zeros((starts.shape[0], 0, model.spec.action_dim))
-    pred = predict_one_step_model(
-        model,
-        starts,
-        no_actions,
-        h,
-        action_source="controller",
-        sampler=task.sampler,
-        params=params,
-    )
+    pred = predict(model, starts, h, theta=params, sampler=task.sampler, protocols=("controller",))[
+        "controller"
+    ].mean
     return task.score(pred).reshape(theta.shape[0], s0.shape[0]).mean(axis=1)
 
 

@@ -5,6 +5,9 @@
 
 Both builders apply the same data-size policy (fixing spec 8.12): a seeded subset of
 ``num_traj`` training trajectories, each truncated to its first ``t_range`` steps.
+:func:`training_samples` (settings in :class:`Sampling`) is the one call that builds a model's
+training set (``mode=train``, the 5.4 grid, the Python API, control); the fit is
+:mod:`trajmbrl.training.fit`.
 """
 
 from __future__ import annotations
@@ -180,3 +183,54 @@ def trajectory_pairs(
         "trajectory", data.num, t_range, total, int(keep), keep_rate, max_pairs, traj=n
     )
     return x.astype(np.float32), y.astype(np.float32), report
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which samples a model is fitted on.
+
+    ``num_traj`` / ``t_range``: a seeded subset of training trajectories, each cut to its first
+    steps (None = all). Trajectory models keep a seeded share ``keep_rate`` of every pair (None =
+    all), at most ``max_pairs`` (None = no cap). ``drop_nonfinite``: drop samples holding NaN/inf
+    (control's diverged episodes) instead of refusing them.
+    """
+
+    num_traj: int | None = None
+    t_range: int | None = None
+    keep_rate: float | None = 0.05
+    max_pairs: int | None = 100_000
+    drop_nonfinite: bool = False
+
+
+def training_samples(
+    data: TrajectoryData, family: str, sampling: Sampling, seed: int
+) -> tuple[np.ndarray, np.ndarray, SampleReport]:
+    """Samples of a ``family`` (``one_step`` | ``trajectory``) model from ``data``'s training split.
+
+    :returns: x (M, in), y (M, ds) float32 and the report (``report.traj`` (M,): each sample's
+        trajectory, for trajectory-level validation splits and resampling).
+    """
+    train = data.train()
+    if train.num == 0:
+        raise TrajmbrlError("the dataset has no training trajectories")
+    selected, t_range = select_training(
+        train, num_traj=sampling.num_traj, t_range=sampling.t_range, seed=seed
+    )
+    if family == "one_step":
+        x, y, report = one_step_samples(selected)
+    else:
+        x, y, report = trajectory_pairs(
+            selected,
+            t_range=t_range,
+            keep_rate=sampling.keep_rate,
+            max_pairs=sampling.max_pairs,
+            seed=seed,
+        )
+    finite = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
+    if not finite.all():
+        if not sampling.drop_nonfinite:
+            raise TrajmbrlError("training samples contain NaN/inf (diverged trajectories?)")
+        x, y, report.kept = x[finite], y[finite], int(finite.sum())
+        if report.traj is not None:
+            report.traj = report.traj[finite]
+    return x, y, report

@@ -1,4 +1,5 @@
-"""Long-horizon predictions of every model and baseline, keyed by protocol (plain arguments).
+"""Long-horizon predictions of every baseline, keyed by protocol (plain arguments); learned
+models are predicted by :func:`trajmbrl.evaluation.predict.predict`.
 
 A prediction set is ``{action_source: (mean (N, H, ds), variance (N, H, ds) | None)}`` where
 ``action_source`` is ``direct`` (trajectory models, ``zero``, ``hmean``, ``lint``), ``logged`` or
@@ -16,18 +17,12 @@ import numpy as np
 import torch
 
 from trajmbrl.errors import ArgumentError, TrajmbrlError
-from trajmbrl.evaluation.rollout import (
-    closed_loop_rollout,
-    predict_one_step_protocols,
-    predict_trajectory_members,
-)
-from trajmbrl.evaluation.uncertainty import mixture_moments
+from trajmbrl.evaluation.rollout import closed_loop_rollout
 from trajmbrl.utils.threads import single_thread
 
 if TYPE_CHECKING:
     from trajmbrl.controllers.base import ControllerSampler
     from trajmbrl.data.storage import TrajectoryData
-    from trajmbrl.models.dynamics import DynamicsModel
 
 log = logging.getLogger("trajmbrl")
 
@@ -37,49 +32,6 @@ BASELINES = ("zero", "hmean", "lin", "lint", "oracle")
 ROLLOUT_BASELINES = ("lin", "oracle")
 
 Predictions = dict[str, tuple[np.ndarray, "np.ndarray | None"]]
-
-
-def model_predictions(
-    model: DynamicsModel,
-    test: TrajectoryData,
-    horizon: int,
-    *,
-    protocols: Sequence[str] = ("logged",),
-    sampler: ControllerSampler | None = None,
-    propagation: str = "mean",
-    particles: int = 1,
-    seed: int = 0,
-) -> Predictions:
-    """Predictive mean and variance of a trained model on every test trajectory.
-
-    Trajectory models: the member mixture (ensembles and/or Gaussian heads), source ``direct``.
-    One-step models: one batched roll-out per call covering every protocol; with ts1/tsinf,
-    ``particles`` particles per trajectory give the mean and variance.
-    """
-    s0 = test.states[:, 0]
-    if model.spec.family == "trajectory":
-        means, variances = predict_trajectory_members(model, s0, test.params, horizon)
-        if means.shape[0] == 1 and variances is None:
-            return {"direct": (means[0], None)}
-        return {"direct": mixture_moments(means, variances, axis=0)}
-    particles = particles if propagation != "mean" else 1
-    with single_thread():  # H sequential steps on ~100 rows: threads only synchronise
-        preds = predict_one_step_protocols(
-            model,
-            s0,
-            test.actions,
-            horizon,
-            protocols=protocols,
-            sampler=sampler,
-            params=test.params,
-            propagation=propagation,
-            particles=particles,
-            seed=seed,
-        )
-    suffix = "" if propagation == "mean" else f"-{propagation}"
-    if particles == 1:
-        return {f"{k}{suffix}": (v, None) for k, v in preds.items()}
-    return {f"{k}{suffix}": mixture_moments(v, None, axis=1) for k, v in preds.items()}
 
 
 def baseline_predictions(
@@ -163,10 +115,10 @@ def _baseline(
 
         if simulator is None or state_range is None:
             raise TrajmbrlError("the oracle baseline needs a simulated env and the state range")
-        preds = oracle_rollout(
+        states = oracle_rollout(
             simulator, test, horizon, protocols, sampler=sampler, state_range=state_range
         )
-        return {k: (v, None) for k, v in preds.items()}
+        return {k: (v, None) for k, v in states.items()}
     raise ArgumentError(
         f"{{baseline_predictions.key}} accepts {', '.join(BASELINES)} or all, got {key!r}"
     )

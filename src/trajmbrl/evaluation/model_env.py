@@ -32,10 +32,18 @@ class ModelEnv:
 
     :param model: a one-step model (``d, de, p, pe``).
     :param propagation: ``mean`` | ``ts1`` | ``tsinf`` (see the module doc).
-    :param seed: seeds the member draws and Gaussian samples.
+    :param seed: seeds the member draws and Gaussian samples; ``generator`` (if given) is used
+        instead, so several roll-outs share one stream of draws.
     """
 
-    def __init__(self, model: DynamicsModel, *, propagation: str = "mean", seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: DynamicsModel,
+        *,
+        propagation: str = "mean",
+        seed: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> None:
         if model.spec.family != "one_step":
             raise TrajmbrlError(f"ModelEnv needs a one-step model, got '{model.spec.key}'")
         if propagation not in PROPAGATIONS:
@@ -46,7 +54,7 @@ class ModelEnv:
         self.model = model
         self.propagation = propagation
         self.device = next(model.parameters()).device
-        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self.generator = generator or torch.Generator(device=self.device).manual_seed(int(seed))
         self.state: Tensor | None = None
         self.members: Tensor | None = None
 

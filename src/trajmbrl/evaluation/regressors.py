@@ -19,7 +19,8 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
-from trajmbrl.training.trainer import ModelTrainer, TrainConfig
+from trajmbrl.training.config import TrainConfig
+from trajmbrl.training.fit import fit
 from trajmbrl.utils.threads import single_thread
 
 #: a fitted direct baseline: (M, in) -> (M,)
@@ -147,7 +148,6 @@ def fit_direct_nn(
         hidden=int(hidden),
         layers=int(layers),
     )
-    model = DynamicsModel(spec, seed=int(seed))
     cfg = TrainConfig(
         epochs=int(epochs),
         batch_size=int(batch_size),
@@ -159,8 +159,5 @@ def fit_direct_nn(
         seed=int(seed),
     )
     with single_thread():
-        ModelTrainer(model, cfg, progress=False).fit(
-            torch.as_tensor(x, dtype=torch.float32),
-            torch.as_tensor(y[:, None], dtype=torch.float32),
-        )
+        model, _ = fit(spec, x, y[:, None], cfg)
     return DirectNNPredictor(model, in_dim)

@@ -12,7 +12,6 @@ from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import diverged, normalised_mse
 from trajmbrl.evaluation.returns import reward_for
 from trajmbrl.evaluation.reward import reward_prediction
-from trajmbrl.evaluation.rollout import predict_one_step_model, predict_trajectory_model
 from trajmbrl.evaluation.stats import row_label
 from trajmbrl.modes.artifacts import (
     data_dims,
@@ -23,7 +22,8 @@ from trajmbrl.modes.artifacts import (
     write_hashed_csv,
 )
 from trajmbrl.modes.console import reward_outputs
-from trajmbrl.modes.settings import build, device, eval_size, model_keys
+from trajmbrl.modes.prediction import eval_protocols, predict_states
+from trajmbrl.modes.settings import device, eval_size, model_keys
 
 log = logging.getLogger("trajmbrl")
 
@@ -39,34 +39,24 @@ def run(cfg: DictConfig) -> None:
     keys = model_keys(cfg)
     models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
     out = run_dir / "reward" / "returns.csv"
+    protocols = eval_protocols(cfg)
+    # 5.5 used to roll out every protocol the env supports: those runs keep their hashes
+    every = ["logged", "controller"] if "sampler" in cfg.env else ["logged"]
     fingerprint = eval_fingerprint(
-        cfg, horizon, models={k: meta["checkpoint_sha256"] for k, (_, meta) in models.items()}
+        cfg,
+        horizon,
+        models={k: meta["checkpoint_sha256"] for k, (_, meta) in models.items()},
+        **({} if protocols == every else {"protocols": protocols}),
     )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Reward predictions %s are up to date.", out)
         return
     dev = device(cfg)
-    s0 = test.states[:, 0]
-    sampler = build(cfg.env.sampler) if "sampler" in cfg.env else None
     predicted = {}
     for key, (model, _) in models.items():
         model.to(dev)
-        if model.spec.family == "trajectory":
-            predicted[key] = predict_trajectory_model(model, s0, test.params, horizon)
-            continue
-        predicted[row_label(key, "logged")] = predict_one_step_model(
-            model, s0, test.actions, horizon
-        )
-        if sampler is not None:
-            predicted[row_label(key, "controller")] = predict_one_step_model(
-                model,
-                s0,
-                test.actions,
-                horizon,
-                action_source="controller",
-                sampler=sampler,
-                params=test.params,
-            )
+        for source, pred in predict_states(model, test, horizon, cfg).items():
+            predicted[key if source == "direct" else row_label(key, source)] = pred
     lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
     true = test.states[:, 1 : horizon + 1]
     flags = {

@@ -11,12 +11,7 @@ from omegaconf import DictConfig
 
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.evaluation.horizon import (
-    BASELINES,
-    ROLLOUT_BASELINES,
-    baseline_predictions,
-    model_predictions,
-)
+from trajmbrl.evaluation.horizon import BASELINES, ROLLOUT_BASELINES, baseline_predictions
 from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
 from trajmbrl.evaluation.oracle import SIMULATORS
 from trajmbrl.evaluation.uncertainty import gaussian_scores
@@ -28,9 +23,8 @@ from trajmbrl.modes.artifacts import (
     model_checkpoint,
     write_hashed_csv,
 )
-from trajmbrl.modes.prediction import eval_protocols, sampler_for
+from trajmbrl.modes.prediction import eval_protocols, forecasts, sampler_for
 from trajmbrl.modes.settings import device, eval_size, model_keys
-from trajmbrl.training.precision import matmul_precision
 from trajmbrl.utils.atomic import config_hash
 
 log = logging.getLogger("trajmbrl")
@@ -104,21 +98,12 @@ def evaluate_model(
     cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed)) for s in sources}
     todo = [s.removesuffix(suffix) for s in sources if cached[s] is None]
     if todo or cfg.eval.render:
-        with matmul_precision(str(cfg.train.precision), device(cfg)):
-            preds = model_predictions(
-                model,
-                test,
-                horizon,
-                protocols=todo or protocols[:1],
-                sampler=sampler_for(cfg, todo),
-                propagation=propagation,
-                particles=int(cfg.eval.particles),
-                seed=int(cfg.seed),
-            )
+        preds = forecasts(model, test, horizon, cfg, protocols=todo or protocols[:1])
         if cfg.eval.render:
-            render_video(cfg, key, test, next(iter(preds.values()))[0])
-        for source, (pred, var) in preds.items():
+            render_video(cfg, key, test, next(iter(preds.values())).mean)
+        for source, forecast in preds.items():
             if cached.get(source) is None:
+                pred, var = forecast.moments()
                 cached[source] = score_and_write(
                     cfg, key, source, fingerprint, data, test, pred, var, seed=int(cfg.seed)
                 )

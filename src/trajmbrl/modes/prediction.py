@@ -1,17 +1,21 @@
 """Predictions for evaluation: the protocols an env supports, its controller sampler and the
-predicted states."""
+predicted states of every eval task (:func:`forecasts`, the one call of
+:func:`trajmbrl.evaluation.predict.predict` with the ``eval.*`` and ``train.precision`` keys)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig
 
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.settings import build, device, positive
+from trajmbrl.modes.settings import build, positive
+
+if TYPE_CHECKING:
+    from trajmbrl.evaluation.predict import Forecast
 
 log = logging.getLogger("trajmbrl")
 
@@ -46,25 +50,43 @@ def sampler_for(cfg: DictConfig, protocols: list[str]) -> Any:
     return build(cfg.env.sampler) if "controller" in protocols else None
 
 
+def forecasts(
+    model: Any,
+    test: TrajectoryData,
+    horizon: int,
+    cfg: DictConfig,
+    protocols: list[str] | None = None,
+) -> dict[str, Forecast]:
+    """The one prediction of every eval task: predicted states from each test trajectory's
+    initial state with ``eval.propagation`` / ``eval.particles`` and ``train.precision``.
+
+    :param protocols: the one-step protocols to roll out (default: :func:`eval_protocols`).
+    :returns: action source -> :class:`Forecast` (K, N, H, ds): ``direct`` for trajectory
+        models, ``<protocol>`` or ``<protocol>-<propagation>`` (sampled) for one-step models.
+    """
+    from trajmbrl.evaluation.predict import predict
+
+    protocols = eval_protocols(cfg) if protocols is None else protocols
+    propagation = str(cfg.eval.propagation)
+    preds = predict(
+        model,
+        test.states[:, 0],
+        horizon,
+        theta=test.params,
+        actions=test.actions,
+        sampler=sampler_for(cfg, protocols),
+        protocols=protocols,
+        propagation=propagation,
+        particles=positive(cfg, "eval.particles", allow_none=False),
+        precision=str(cfg.train.precision),
+        seed=int(cfg.seed),
+    )
+    suffix = "" if propagation == "mean" or model.spec.family == "trajectory" else f"-{propagation}"
+    return {f"{source}{suffix}": forecast for source, forecast in preds.items()}
+
+
 def predict_states(
     model: Any, test: TrajectoryData, horizon: int, cfg: DictConfig
 ) -> dict[str, np.ndarray]:
-    """Predicted states (N, H, ds) from each test trajectory's initial state (mean path) per
-    protocol: ``direct`` for trajectory models, each of ``eval.protocols`` for one-step models;
-    products in ``train.precision``."""
-    from trajmbrl.evaluation.horizon import model_predictions
-    from trajmbrl.training.precision import matmul_precision
-
-    protocols = eval_protocols(cfg)
-    with matmul_precision(str(cfg.train.precision), device(cfg)):
-        preds = model_predictions(
-            model,
-            test,
-            horizon,
-            protocols=protocols,
-            sampler=sampler_for(cfg, protocols),
-            propagation=str(cfg.eval.propagation),
-            particles=positive(cfg, "eval.particles", allow_none=False),
-            seed=int(cfg.seed),
-        )
-    return {protocol: mean for protocol, (mean, _) in preds.items()}
+    """Predicted states (N, H, ds) per action source: the mean of :func:`forecasts`."""
+    return {source: f.mean for source, f in forecasts(model, test, horizon, cfg).items()}

@@ -250,7 +250,7 @@ ARGUMENTS = {
     "baseline_predictions.key": "eval.baselines",
     "closed_loop_rollout.protocols": "eval.protocols",
     "ModelEnv.propagation": "eval.propagation",
-    "predict_one_step_protocols.particles": "eval.particles",
+    "predict.particles": "eval.particles",
     "select_eval_trajectories.k": "eval.num_traj",
     "efficiency_scores.horizon": "eval.horizon",
     "true_returns.horizon": "eval.horizon",

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 from trajmbrl.data.storage import TrajectoryData
@@ -93,7 +92,7 @@ def train_grid(
 ) -> None:
     """Train every cell of model key ``model_cfg`` as members of batched modules (chunks of
     ``grid.chunk`` members); each cell writes the files a single ``mode=train`` run writes."""
-    from trajmbrl.training.grid import Cell, train_cells
+    from trajmbrl.training.fit import fit_many
 
     key, work, todo = str(model_cfg["key"]), copy.deepcopy(cfg), []
     for cell in cells:
@@ -103,19 +102,7 @@ def train_grid(
             continue
         x, y, report, spec = build_training_set(work, model_cfg, data)
         todo.append(
-            (
-                cell,
-                out,
-                fp,
-                report,
-                spec,
-                Cell(
-                    torch.as_tensor(x),
-                    torch.as_tensor(y),
-                    torch.as_tensor(report.traj),
-                    train_config(work, model_cfg),
-                ),
-            )
+            (cell, out, fp, report, spec, (x, y, report.traj), train_config(work, model_cfg))
         )
     log.info(
         "%s: %d grid cells to train, %d already trained", key, len(todo), len(cells) - len(todo)
@@ -126,7 +113,7 @@ def train_grid(
 
     def save(indices: list[int], results: list[Any]) -> None:
         for i, (model, history) in zip(indices, results):
-            cell, out, fp, report, _, _ = todo[i]
+            cell, out, fp, report, *_ = todo[i]
             _select(work, cell)
             with artifact_lock(out / ".lock", f"model {key}"):  # one writer per model dir
                 if not _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
@@ -136,9 +123,10 @@ def train_grid(
         saved[0] += len(indices)
         log.info("%s: %d/%d grid cells trained and saved", key, saved[0], len(todo))
 
-    train_cells(
+    fit_many(
         todo[0][4],
         [t[5] for t in todo],
+        [t[6] for t in todo],
         device=device(cfg),
         chunk_members=positive(cfg, "grid.chunk", allow_none=False),
         on_chunk=save,
@@ -148,7 +136,7 @@ def train_grid(
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
     """Train one model key (``model_cfg``: its settings); write ``model.pt`` and ``history.csv``."""
     from trajmbrl.training.curves import CurveLog
-    from trajmbrl.training.trainer import ModelTrainer
+    from trajmbrl.training.fit import fit
 
     out = model_dir(cfg, model_cfg["key"])
     fp = fingerprint(cfg, model_cfg, data)
@@ -157,27 +145,23 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
         return
     x, y, report, spec = build_training_set(cfg, model_cfg, data)
     log.info("%s", report.describe())
-    dev = device(cfg)
-    from trajmbrl.models.dynamics import DynamicsModel
-
-    model = DynamicsModel(spec, seed=int(cfg.seed)).to(dev)
+    config = train_config(cfg, model_cfg)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.overwrite:
         (out / "train_state.pt").unlink(missing_ok=True)  # start afresh, as asked
     if (out / "train_state.pt").exists():
         log.info("Resuming the interrupted training from %s", out / "train_state.pt")
-    trainer = ModelTrainer(
-        model,
-        train_config(cfg, model_cfg),
-        state_path=out / "train_state.pt",
-        progress=cfg.progress,
-    )
     curves = CurveLog(out / "history.csv", tensorboard=bool(cfg.train.tensorboard))
     try:
-        history = trainer.fit(
-            torch.as_tensor(x, device=dev),
-            torch.as_tensor(y, device=dev),
-            groups=torch.as_tensor(report.traj, device=dev),
+        model, history = fit(
+            spec,
+            x,
+            y,
+            config,
+            groups=report.traj,
+            device=device(cfg),
+            state_path=out / "train_state.pt",
+            progress=cfg.progress,
             on_epoch=curves,
         )
     finally:
