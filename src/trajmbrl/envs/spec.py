@@ -125,7 +125,7 @@ def load_system(path: str) -> SystemSpec:
     """
     spec = _attribute(path if ":" in path else f"{path}:SPEC", "system")
     if not isinstance(spec, SystemSpec):
-        raise TrajmbrlError(f"env.system={path!r} is not a SystemSpec (got {type(spec).__name__})")
+        raise TrajmbrlError(f"system {path!r} is not a SystemSpec (got {type(spec).__name__})")
     return register_system(spec)
 
 
