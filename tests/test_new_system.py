@@ -87,7 +87,7 @@ def test_control_episodes_default_to_the_yaml_horizon(point_system, tmp_path):
     assert make_task("point").horizon == 15  # the spec's own default from Python
 
 
-def test_a_yaml_naming_a_missing_module_or_another_system_is_one_clear_error(
+def test_a_yaml_naming_a_missing_module_or_another_system_or_id_is_one_clear_error(
     point_system, tmp_path
 ):
     cfg = compose_cfg(f"paths.root={tmp_path}", "env.system=no_such_pkg.point", *point_system)
@@ -96,6 +96,9 @@ def test_a_yaml_naming_a_missing_module_or_another_system_is_one_clear_error(
     module = compose_cfg(f"paths.root={tmp_path}", *point_system).env.system
     cfg = compose_cfg(f"paths.root={tmp_path}", f"env.system={module}:PD", *point_system)
     with pytest.raises(TrajmbrlError, match="is not a SystemSpec"):
+        load_env_system(cfg)
+    cfg = compose_cfg(f"paths.root={tmp_path}", "env.id=trajmbrl/Cartpole-v0", *point_system)
+    with pytest.raises(TrajmbrlError, match="env.id=trajmbrl/Cartpole-v0 is not the Gymnasium id"):
         load_env_system(cfg)
     cfg = compose_cfg(f"paths.root={tmp_path}", "env.name=other", *point_system)
     with pytest.raises(TrajmbrlError, match="defines system 'point', but env.name=other"):

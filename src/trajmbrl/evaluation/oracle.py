@@ -19,12 +19,11 @@ The step is each system's ``SystemSpec.oracle_step`` (beside its env):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from trajmbrl.envs.reacher import ReacherReplay
 from trajmbrl.envs.spec import Step, all_systems, find_system
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.rollout import closed_loop_rollout
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PERTURBATION",
-    "ReacherReplay",
     "Step",
     "has_simulator",
     "oracle_rollout",
@@ -96,3 +94,12 @@ def simulator_step(name: str, copies: int, start: np.ndarray) -> Step:
         names = ", ".join(s.name for s in all_systems() if s.oracle_step is not None)
         raise TrajmbrlError(f"oracle needs a simulated env ({names}), not {name}")
     return spec.oracle_step(copies, start)
+
+
+def __getattr__(name: str) -> Any:
+    """``ReacherReplay`` lives beside its env (trajmbrl.envs.reacher); kept importable here."""
+    if name == "ReacherReplay":
+        from trajmbrl.envs.reacher import ReacherReplay
+
+        return ReacherReplay
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

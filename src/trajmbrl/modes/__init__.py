@@ -57,7 +57,7 @@ def _eval_task(cfg: DictConfig) -> str:
 
 def load_env_system(cfg: DictConfig) -> None:
     """Import and register the SystemSpec named by ``env.system`` (conf/envs/<name>.yaml), so
-    every mode finds the system by ``env.name``; its name must be ``env.name``."""
+    every mode finds the system by ``env.name`` (the spec's name and id must match the YAML's)."""
     path = cfg.env.get("system")
     if path is None:
         return
@@ -68,6 +68,11 @@ def load_env_system(cfg: DictConfig) -> None:
     if spec.name != str(cfg.env.name):
         raise TrajmbrlError(
             f"env.system={path} defines system {spec.name!r}, but env.name={cfg.env.name}"
+        )
+    if cfg.env.get("id", spec.gym_id) != spec.gym_id:
+        raise TrajmbrlError(
+            f"env.id={cfg.env.id} is not the Gymnasium id of system {spec.name!r} "
+            f"({spec.gym_id}, env.system={path})"
         )
 
 
