@@ -103,3 +103,20 @@ def test_a_yaml_naming_a_missing_module_or_another_system_or_id_is_one_clear_err
     cfg = compose_cfg(f"paths.root={tmp_path}", "env.name=other", *point_system)
     with pytest.raises(TrajmbrlError, match="defines system 'point', but env.name=other"):
         load_env_system(cfg)
+
+
+def test_every_shipped_env_yaml_with_a_simulator_names_its_spec():
+    import yaml
+
+    from trajmbrl.cli import conf_dir
+
+    named = {}
+    for path in sorted((conf_dir() / "envs").glob("*.yaml")):
+        env = yaml.safe_load(path.read_text())
+        env = env.get("env", env)  # logs.yaml is a _global_ package
+        if "id" in env:
+            found = spec.load_system(env["system"])
+            assert (found.name, found.gym_id) == (env["name"], env["id"]), path
+            named[found.name] = env["system"]
+    assert named == {n: f"trajmbrl.envs.{n}" for n in ("cartpole", "crazyflie", "reacher")}
+    assert sorted(spec.BUILTIN) == sorted(named)
