@@ -120,3 +120,15 @@ def test_every_shipped_env_yaml_with_a_simulator_names_its_spec():
             named[found.name] = env["system"]
     assert named == {n: f"trajmbrl.envs.{n}" for n in ("cartpole", "crazyflie", "reacher")}
     assert sorted(spec.BUILTIN) == sorted(named)
+
+
+def test_a_spec_with_half_a_control_task_is_refused():
+    with pytest.raises(TrajmbrlError, match="control_reward, controller and theta_box go together"):
+        spec.SystemSpec(
+            name="half",
+            gym_id="toy/Half-v0",
+            entry_point="toy:Half",
+            state_names=("x",),
+            return_reward=lambda s: s[..., 0],
+            controller=object,
+        )

@@ -86,14 +86,14 @@ def make_task(env: str | SystemSpec, horizon: int | None = None) -> ControlTask:
     """The control task of system ``env`` (a name or a spec) with episodes of ``horizon`` steps
     (None = the spec's ``horizon``)."""
     spec = find_system(env) if isinstance(env, str) else env
+    # a spec has all three of control_reward, controller, theta_box or none (SystemSpec checks)
     if spec is None or spec.control_reward is None or spec.controller is None:
         names = sorted(s.name for s in all_systems() if s.control_reward is not None)
         raise TrajmbrlError(f"mode=control has no task for envs={env}; choose one of {names}")
     if horizon is not None and horizon < 2:
         raise ArgumentError(f"{{make_task.horizon}} must be >= 2, got {horizon}")
     sampler = spec.controller()
-    if spec.theta_box is None:
-        raise TrajmbrlError(f"system {spec.name!r} has a controller but no theta_box")
+    assert spec.theta_box is not None
     low, high = (np.asarray(b, dtype=np.float64) for b in spec.theta_box(sampler))
     reference = None if spec.reference is None else spec.reference(sampler)
     return ControlTask(

@@ -14,6 +14,7 @@ This module imports neither Gymnasium nor MuJoCo; a spec module is imported on f
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,19 @@ class SystemSpec:
     oracle_step: OracleFactory | None = None
     render: str | None = None
 
+    def __post_init__(self) -> None:
+        control = {
+            "control_reward": self.control_reward,
+            "controller": self.controller,
+            "theta_box": self.theta_box,
+        }
+        given = [k for k, v in control.items() if v is not None]
+        if given and len(given) < len(control):
+            raise TrajmbrlError(
+                f"SystemSpec {self.name!r}: control_reward, controller and theta_box go together "
+                f"(a control task), got only {', '.join(given)}"
+            )
+
     def register_gym(self) -> None:
         """Register ``gym_id`` with Gymnasium (no-op when already registered)."""
         import gymnasium as gym
@@ -110,8 +124,6 @@ def register_system(spec: SystemSpec) -> SystemSpec:
     if known is not None and known is not spec:
         raise TrajmbrlError(f"system {spec.name!r} is registered twice (another SystemSpec)")
     _REGISTRY[spec.name] = spec
-    import sys
-
     if "gymnasium" in sys.modules:
         spec.register_gym()
     return spec
