@@ -105,21 +105,22 @@ def test_a_yaml_naming_a_missing_module_or_another_system_or_id_is_one_clear_err
         load_env_system(cfg)
 
 
-def test_every_shipped_env_yaml_with_a_simulator_names_its_spec():
-    import yaml
+def test_every_shipped_simulated_env_has_its_spec_and_an_unchanged_config_hash():
+    """Built-in YAMLs find their spec by name (BUILTIN), not by a ``system`` key: the env node,
+    and so every existing dataset's config hash, stays as it was."""
+    from trajmbrl.modes.settings import to_dict
+    from trajmbrl.utils.atomic import config_hash
 
-    from trajmbrl.cli import conf_dir
-
-    named = {}
-    for path in sorted((conf_dir() / "envs").glob("*.yaml")):
-        env = yaml.safe_load(path.read_text())
-        env = env.get("env", env)  # logs.yaml is a _global_ package
-        if "id" in env:
-            found = spec.load_system(env["system"])
-            assert (found.name, found.gym_id) == (env["name"], env["id"]), path
-            named[found.name] = env["system"]
-    assert named == {n: f"trajmbrl.envs.{n}" for n in ("cartpole", "crazyflie", "reacher")}
-    assert sorted(spec.BUILTIN) == sorted(named)
+    before = {"cartpole": "a51c3775e6a0e414", "crazyflie": "f07b545cebf7df66"}
+    before["reacher"] = "ebb67bbeee50c915"
+    for name, digest in before.items():
+        env = compose_cfg(f"envs={name}", "paths.root=/tmp/unused").env
+        found = spec.find_system(name)
+        assert found is not None and found.gym_id == env.id and "system" not in env
+        assert spec.BUILTIN[name] == f"trajmbrl.envs.{name}"
+        fingerprint = {"env": to_dict(env), "data_seed": 0, "source_sha256": None}
+        assert config_hash(fingerprint) == digest, name  # as modes/collect.py hashes it
+    assert sorted(spec.BUILTIN) == sorted(before)
 
 
 def test_a_spec_with_half_a_control_task_is_refused():

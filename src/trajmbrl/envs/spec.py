@@ -1,9 +1,10 @@
 """One :class:`SystemSpec` per simulated system, and the registry that finds it by name.
 
-A system is one module that defines ``SPEC = SystemSpec(...)`` beside its Gymnasium env (the
-built-in ones: ``trajmbrl.envs.cartpole``, ``.crazyflie``, ``.reacher``) plus one YAML
-``conf/envs/<name>.yaml`` whose ``system:`` key is the module's import path
-(``my_pkg.my_robot`` or ``my_pkg.my_robot:SPEC``). Every consumer reads the spec: collection
+A system is one module that defines ``SPEC = SystemSpec(...)`` beside its Gymnasium env plus
+one YAML ``envs/<name>.yaml`` whose ``system:`` key is the module's import path
+(``my_pkg.my_robot`` or ``my_pkg.my_robot:SPEC``). The built-in ones (``trajmbrl.envs.cartpole``,
+``.crazyflie``, ``.reacher``) are found by name through :data:`BUILTIN` instead, so their YAMLs
+(and the config hashes of their datasets) are unchanged. Every consumer reads the spec: collection
 (the Gymnasium id it registers), section 5.5 (``return_reward``), ``mode=control``
 (``control_reward``, the controller family, its theta box and reference), the ``oracle``
 baseline (``oracle_step``) and ``eval.render`` (``render``). See docs/new-system.md.
