@@ -243,7 +243,7 @@ def test_env_rgb_array_render() -> None:
     assert Reacher3DEnv().render() is None
 
 
-def test_reacher_and_render_do_not_import_each_other_and_mujoco_waits_for_first_use() -> None:
+def test_reacher_and_render_do_not_import_each_other_and_mujoco_waits_for_the_env() -> None:
     import ast
     import os
     import subprocess
@@ -257,9 +257,9 @@ def test_reacher_and_render_do_not_import_each_other_and_mujoco_waits_for_first_
     assert "trajmbrl.envs.render" not in modules  # the renderer imports the env, not back
     code = (
         "import os, sys, gymnasium, trajmbrl.envs.reacher, trajmbrl.evaluation.oracle; "
-        "assert 'mujoco' not in sys.modules and 'MUJOCO_GL' not in os.environ; "
+        "assert 'mujoco' not in sys.modules; "  # registering the reacher does not load mujoco
         "import gymnasium as gym; gym.make('trajmbrl/Reacher3D-v0'); "
-        "assert os.environ['MUJOCO_GL'] == 'egl'"
+        "assert 'mujoco' in sys.modules and 'MUJOCO_GL' not in os.environ"
     )
     env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

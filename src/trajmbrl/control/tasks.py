@@ -92,7 +92,7 @@ def make_task(env: str | SystemSpec, horizon: int | None = None) -> ControlTask:
         raise TrajmbrlError(f"mode=control has no task for envs={env}; choose one of {names}")
     if horizon is not None and horizon < 2:
         raise ArgumentError(f"{{make_task.horizon}} must be >= 2, got {horizon}")
-    sampler = spec.controller()
+    sampler = spec.make_controller()
     assert spec.theta_box is not None
     low, high = (np.asarray(b, dtype=np.float64) for b in spec.theta_box(sampler))
     reference = None if spec.reference is None else spec.reference(sampler)

@@ -24,8 +24,6 @@ from trajmbrl.errors import TrajmbrlError
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from trajmbrl.controllers.base import ControllerSampler
-
 #: |x| above this terminates an episode (2 x 4.8 m, as the original)
 X_THRESHOLD = 9.6
 #: |theta| above this terminates an episode (24 deg)
@@ -212,22 +210,15 @@ def _oracle(copies: int, start: np.ndarray) -> Any:
     return step
 
 
-def _controller() -> ControllerSampler:
-    from trajmbrl.controllers.lqr import LQRSampler
-
-    return LQRSampler("stable")
-
-
-def _k_star(sampler: ControllerSampler) -> np.ndarray:
-    """The LQR gain row K* (4,) of the control task's sampler."""
-    from trajmbrl.controllers.lqr import LQRSampler
-
-    if not isinstance(sampler, LQRSampler):
+def _k_star(sampler: Any) -> np.ndarray:
+    """The LQR gain row K* (4,) of the control task's sampler (an LQRSampler)."""
+    k_star = getattr(sampler, "k_star", None)
+    if k_star is None:
         raise TrajmbrlError(f"the cartpole task needs an LQRSampler, got {type(sampler).__name__}")
-    return np.array(sampler.k_star, dtype=np.float64)
+    return np.array(k_star, dtype=np.float64)
 
 
-def _theta_box(sampler: ControllerSampler) -> tuple[np.ndarray, np.ndarray]:
+def _theta_box(sampler: Any) -> tuple[np.ndarray, np.ndarray]:
     """The box spanned by ``0`` and ``3 K*`` (K* the LQR gain row)."""
     k_star = _k_star(sampler)
     return np.minimum(0.0, 3.0 * k_star), np.maximum(0.0, 3.0 * k_star)
@@ -243,7 +234,7 @@ SPEC = SystemSpec(
     horizon=200,
     return_reward=cartpole_return_reward,
     control_reward=cartpole_control_reward,
-    controller=_controller,
+    controller="trajmbrl.controllers.lqr:LQRSampler",  # mode stable
     theta_box=_theta_box,
     reference=_k_star,
     control_env_kwargs={"terminate": False},

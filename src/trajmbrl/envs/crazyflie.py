@@ -36,8 +36,6 @@ from trajmbrl.errors import TrajmbrlError
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from trajmbrl.controllers.base import ControllerSampler
-
 PWM_MAX = 65535.0
 #: |roll| or |pitch| above this terminates an episode
 ANGLE_THRESHOLD = math.radians(45.0)
@@ -271,18 +269,13 @@ def _oracle(copies: int, start: np.ndarray) -> Any:
     return step
 
 
-def _controller() -> ControllerSampler:
-    from trajmbrl.controllers.crazyflie_pd import CrazyfliePDSampler
-
-    return CrazyfliePDSampler()
-
-
-def _theta_box(_: ControllerSampler) -> tuple[np.ndarray, np.ndarray]:
-    """theta = [P_pitch, P_roll, D_pitch, D_roll] in the data's ranges."""
-    from trajmbrl.controllers.crazyflie_pd import D_RANGE, P_RANGE
-
-    lo = np.array([P_RANGE[0], P_RANGE[0], D_RANGE[0], D_RANGE[0]])
-    hi = np.array([P_RANGE[1], P_RANGE[1], D_RANGE[1], D_RANGE[1]])
+def _theta_box(sampler: Any) -> tuple[np.ndarray, np.ndarray]:
+    """theta = [P_pitch, P_roll, D_pitch, D_roll] in the sampler's (the data's) ranges."""
+    p_range, d_range = getattr(sampler, "p_range", None), getattr(sampler, "d_range", None)
+    if p_range is None or d_range is None:
+        raise TrajmbrlError(f"the crazyflie task needs a PD sampler, got {type(sampler).__name__}")
+    lo = np.array([p_range[0], p_range[0], d_range[0], d_range[0]])
+    hi = np.array([p_range[1], p_range[1], d_range[1], d_range[1]])
     return lo, hi
 
 
@@ -296,7 +289,7 @@ SPEC = SystemSpec(
     horizon=500,
     return_reward=crazyflie_return_reward,
     control_reward=crazyflie_control_reward,
-    controller=_controller,
+    controller="trajmbrl.controllers.crazyflie_pd:CrazyfliePDSampler",
     theta_box=_theta_box,
     action_low=(0.0, 0.0, 0.0, 0.0),
     action_high=(PWM_MAX,) * 4,

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import mujoco
     from torch import Tensor
 
-    from trajmbrl.controllers.base import ControllerSampler
 
 XML_PATH = Path(__file__).resolve().parent / "assets" / "reacher3d.xml"
 
@@ -303,13 +302,7 @@ def _oracle(copies: int, start: np.ndarray) -> Any:
     return ReacherReplay(copies, start).step
 
 
-def _controller() -> ControllerSampler:
-    from trajmbrl.controllers.pd import ReacherPDSampler
-
-    return ReacherPDSampler()
-
-
-def _theta_box(_: ControllerSampler) -> tuple[np.ndarray, np.ndarray]:
+def _theta_box(_: Any) -> tuple[np.ndarray, np.ndarray]:
     """theta = [P/5 (5), D (5), target (5)] in [0, 1]^10 x [-1, 1]^5."""
     return np.concatenate([np.zeros(5), np.zeros(5), -np.ones(5)]), np.ones(15)
 
@@ -325,7 +318,7 @@ SPEC = SystemSpec(
     horizon=500,
     return_reward=reacher_return_reward,
     control_reward=reacher_return_reward,
-    controller=_controller,
+    controller="trajmbrl.controllers.pd:ReacherPDSampler",
     theta_box=_theta_box,
     per_episode=True,
     oracle_step=_oracle,

@@ -27,14 +27,14 @@ from trajmbrl.errors import TrajmbrlError
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from trajmbrl.controllers.base import ControllerSampler
-
 #: r(states (..., ds)) -> (...) per-state reward
 RewardFn = Callable[[np.ndarray], np.ndarray]
 #: batched true step on model states: (state (R, ds), action (R, du)) -> (R, ds) float64
 Step = Callable[["Tensor", "Tensor"], "Tensor"]
 #: (copies, start (N, ds)) -> the batched step for ``copies`` protocols run side by side
 OracleFactory = Callable[[int, np.ndarray], Step]
+#: a ControllerSampler (trajmbrl.controllers.base; controllers sit above envs, so only named)
+Sampler = Any
 
 #: the systems shipped with trajmbrl: name -> module that defines its SPEC
 BUILTIN: dict[str, str] = {
@@ -58,7 +58,8 @@ class SystemSpec:
     :param return_reward: per-state reward of section 5.5 on model states (..., ds) -> (...).
     :param control_reward: per-state reward of ``mode=control`` (..., ds) -> (...); scores are
         its mean over ``s_1..s_H``. None: no control task.
-    :param controller: () -> the sampler whose theta ``mode=control`` searches.
+    :param controller: () -> the sampler whose theta ``mode=control`` searches, or its
+        ``"pkg.module:Factory"`` (imported on use; the built-in ones name trajmbrl.controllers).
     :param theta_box: sampler -> (low (dp,), high (dp,)) box of the search.
     :param reference: sampler -> (dp,) hand-designed theta, or None.
     :param per_episode: theta is chosen per episode from its initial state (reacher).
@@ -78,9 +79,9 @@ class SystemSpec:
     state_indices: tuple[int, ...] | None = None
     horizon: int = 200
     control_reward: RewardFn | None = None
-    controller: Callable[[], ControllerSampler] | None = None
-    theta_box: Callable[[ControllerSampler], tuple[np.ndarray, np.ndarray]] | None = None
-    reference: Callable[[ControllerSampler], np.ndarray | None] | None = None
+    controller: str | Callable[[], Sampler] | None = None
+    theta_box: Callable[[Sampler], tuple[np.ndarray, np.ndarray]] | None = None
+    reference: Callable[[Sampler], np.ndarray | None] | None = None
     per_episode: bool = False
     control_env_kwargs: dict[str, Any] = field(default_factory=dict)
     action_low: tuple[float, ...] | None = None
@@ -107,6 +108,15 @@ class SystemSpec:
 
         if self.gym_id not in gym.registry:
             gym.register(id=self.gym_id, entry_point=self.entry_point, disable_env_checker=True)
+
+    def make_controller(self) -> Sampler:
+        """A new sampler of the control task (``controller`` called, imported first if named)."""
+        if self.controller is None:
+            raise TrajmbrlError(f"system {self.name!r} has no controller")
+        factory = self.controller
+        if isinstance(factory, str):
+            factory = _attribute(factory, "controller")
+        return factory()
 
     def render_function(self) -> Callable[..., Any] | None:
         """The ``render`` function, imported on use (None when the system has none)."""
