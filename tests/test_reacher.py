@@ -241,3 +241,25 @@ def test_env_rgb_array_render() -> None:
     assert frame.shape == (32, 48, 3) and frame.dtype == np.uint8 and frame.std() > 0
     env.close()
     assert Reacher3DEnv().render() is None
+
+
+def test_reacher_and_render_do_not_import_each_other_and_mujoco_waits_for_the_env() -> None:
+    import ast
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import trajmbrl.envs.reacher as reacher_module
+
+    tree = ast.parse(Path(reacher_module.__file__).read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "trajmbrl.envs.render" not in modules  # the renderer imports the env, not back
+    code = (
+        "import os, sys, gymnasium, trajmbrl.envs.reacher, trajmbrl.evaluation.oracle; "
+        "assert 'mujoco' not in sys.modules; "  # registering the reacher does not load mujoco
+        "import gymnasium as gym; gym.make('trajmbrl/Reacher3D-v0'); "
+        "assert 'mujoco' in sys.modules and 'MUJOCO_GL' not in os.environ"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

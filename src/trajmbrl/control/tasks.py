@@ -1,9 +1,14 @@
 """Control tasks: which theta is searched, in which box, and the per-state reward that scores it.
 
+A task is built from the system's :class:`~trajmbrl.envs.spec.SystemSpec` (its control reward,
+controller, theta box, reference, env arguments and action bounds); nothing here names a system.
+
 A task's ``reward`` is written once and used for everything: the true score of a system
 episode, the predicted score of a model roll-out or trajectory query, and the MPC planner's
 objective. The score of an episode is the mean reward over ``s_1..s_H`` (a state after
 termination counts 0), so every score lies in the reward's range:
+
+The built-in systems' tasks:
 
 - cartpole: ``exp(-(x^2 + theta^2))`` in [0, 1]; theta = the LQR gain row K (4), searched in
   the box spanned by ``0`` and ``3 K*``; reference = the LQR gain K*;
@@ -15,33 +20,16 @@ termination counts 0), so every score lies in the reward's range:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from trajmbrl.controllers.base import ControllerSampler
+from trajmbrl.envs.spec import RewardFn, SystemSpec, all_systems, find_system
 from trajmbrl.errors import ArgumentError, TrajmbrlError
-from trajmbrl.evaluation.returns import CRAZYFLIE_ROLL_PITCH, reacher_return_reward
 
-#: r(states (..., ds)) -> (...) per-state reward
-RewardFn = Callable[[np.ndarray], np.ndarray]
-#: crazyflie angle scale of the reward (rad)
-CRAZYFLIE_ANGLE_SCALE = 0.1
-
-
-def cartpole_control_reward(state: np.ndarray) -> np.ndarray:
-    """``exp(-(x^2 + theta^2))`` on ``[x, x_dot, theta, theta_dot]``. (..., 4) -> (...)"""
-    state = np.asarray(state, dtype=np.float64)
-    return np.exp(-(state[..., 0] ** 2 + state[..., 2] ** 2))
-
-
-def crazyflie_control_reward(state: np.ndarray) -> np.ndarray:
-    """``exp(-(roll^2 + pitch^2) / 0.1^2)`` on observation dims 3, 4. (..., 9) -> (...)"""
-    state = np.asarray(state, dtype=np.float64)
-    i, j = CRAZYFLIE_ROLL_PITCH
-    return np.exp(-(state[..., i] ** 2 + state[..., j] ** 2) / CRAZYFLIE_ANGLE_SCALE**2)
+__all__ = ["ControlTask", "RewardFn", "make_task"]
 
 
 @dataclass
@@ -94,77 +82,34 @@ class ControlTask:
         return r.sum(axis=-1) / float(horizon or states.shape[-2])
 
 
-def _cartpole(horizon: int | None) -> ControlTask:
-    from trajmbrl.controllers.lqr import LQRSampler
-
-    sampler = LQRSampler("stable")
-    k_star = sampler.k_star
-    lo, hi = np.minimum(0.0, 3.0 * k_star), np.maximum(0.0, 3.0 * k_star)
-    return ControlTask(
-        "cartpole",
-        "trajmbrl/Cartpole-v0",
-        sampler,
-        horizon or 200,
-        lo,
-        hi,
-        cartpole_control_reward,
-        reference=k_star.copy(),
-        env_kwargs={"terminate": False},
-        action_low=np.array([-1.0]),
-        action_high=np.array([1.0]),
-    )
-
-
-def _crazyflie(horizon: int | None) -> ControlTask:
-    from trajmbrl.controllers.crazyflie_pd import D_RANGE, P_RANGE, CrazyfliePDSampler
-
-    lo = np.array([P_RANGE[0], P_RANGE[0], D_RANGE[0], D_RANGE[0]])
-    hi = np.array([P_RANGE[1], P_RANGE[1], D_RANGE[1], D_RANGE[1]])
-    return ControlTask(
-        "crazyflie",
-        "trajmbrl/Crazyflie-v0",
-        CrazyfliePDSampler(),
-        horizon or 500,
-        lo,
-        hi,
-        crazyflie_control_reward,
-        action_low=np.zeros(4),
-        action_high=np.full(4, 65535.0),
-    )
-
-
-def _reacher(horizon: int | None) -> ControlTask:
-    from trajmbrl.controllers.pd import ReacherPDSampler
-    from trajmbrl.envs.reacher import Reacher3DEnv
-
-    lo = np.concatenate([np.zeros(5), np.zeros(5), -np.ones(5)])
-    hi = np.ones(15)
-    return ControlTask(
-        "reacher",
-        "trajmbrl/Reacher3D-v0",
-        ReacherPDSampler(),
-        horizon or 500,
-        lo,
-        hi,
-        reacher_return_reward,
-        per_episode=True,
-        state_indices=np.asarray(Reacher3DEnv.STATE_INDICES, dtype=np.int64),
-    )
-
-
-TASKS: dict[str, Callable[[int | None], ControlTask]] = {
-    "cartpole": _cartpole,
-    "crazyflie": _crazyflie,
-    "reacher": _reacher,
-}
-
-
-def make_task(env: str, horizon: int | None = None) -> ControlTask:
-    """The control task of ``env`` with episodes of ``horizon`` steps (None = the default)."""
-    if env not in TASKS:
-        raise TrajmbrlError(
-            f"mode=control has no task for envs={env}; choose one of {sorted(TASKS)}"
-        )
+def make_task(env: str | SystemSpec, horizon: int | None = None) -> ControlTask:
+    """The control task of system ``env`` (a name or a spec) with episodes of ``horizon`` steps
+    (None = the spec's ``horizon``)."""
+    spec = find_system(env) if isinstance(env, str) else env
+    # a spec has all three of control_reward, controller, theta_box or none (SystemSpec checks)
+    if spec is None or spec.control_reward is None or spec.controller is None:
+        names = sorted(s.name for s in all_systems() if s.control_reward is not None)
+        raise TrajmbrlError(f"mode=control has no task for envs={env}; choose one of {names}")
     if horizon is not None and horizon < 2:
         raise ArgumentError(f"{{make_task.horizon}} must be >= 2, got {horizon}")
-    return TASKS[env](horizon)
+    sampler = spec.make_controller()
+    assert spec.theta_box is not None
+    low, high = (np.asarray(b, dtype=np.float64) for b in spec.theta_box(sampler))
+    reference = None if spec.reference is None else spec.reference(sampler)
+    return ControlTask(
+        spec.name,
+        spec.gym_id,
+        sampler,
+        horizon or spec.horizon,
+        low,
+        high,
+        spec.control_reward,
+        reference=None if reference is None else np.asarray(reference, dtype=np.float64),
+        per_episode=spec.per_episode,
+        env_kwargs=dict(spec.control_env_kwargs),
+        state_indices=(
+            None if spec.state_indices is None else np.asarray(spec.state_indices, dtype=np.int64)
+        ),
+        action_low=None if spec.action_low is None else np.array(spec.action_low),
+        action_high=None if spec.action_high is None else np.array(spec.action_high),
+    )

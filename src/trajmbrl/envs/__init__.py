@@ -1,22 +1,17 @@
 """Simulated systems of the paper as registered Gymnasium environments.
 
-Importing this package registers the ids below (idempotently).
+Each system is one module with its env and its :class:`~trajmbrl.envs.spec.SystemSpec`
+(``SPEC``); importing this package registers every known spec's Gymnasium id (idempotently).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
+import gymnasium  # noqa: F401  (registration below needs it loaded)
 import numpy as np
 
 from trajmbrl.errors import TrajmbrlError
-
-ENV_IDS = {
-    "trajmbrl/Cartpole-v0": "trajmbrl.envs.cartpole:CartpoleEnv",
-    "trajmbrl/Reacher3D-v0": "trajmbrl.envs.reacher:Reacher3DEnv",
-    "trajmbrl/Crazyflie-v0": "trajmbrl.envs.crazyflie:CrazyflieEnv",
-}
 
 
 def state_option(options: dict[str, Any] | None, dim: int) -> np.ndarray | None:
@@ -30,10 +25,11 @@ def state_option(options: dict[str, Any] | None, dim: int) -> np.ndarray | None:
 
 
 def register_envs() -> None:
-    """Register every trajmbrl environment with Gymnasium (no-op when already registered)."""
-    for env_id, entry_point in ENV_IDS.items():
-        if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point, disable_env_checker=True)
+    """Register every known system's env with Gymnasium (no-op when already registered)."""
+    from trajmbrl.envs.spec import all_systems
+
+    for spec in all_systems():
+        spec.register_gym()
 
 
 register_envs()

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 from trajmbrl.envs import state_option
+from trajmbrl.envs.spec import SystemSpec, check_state_dim
 from trajmbrl.errors import TrajmbrlError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 #: |x| above this terminates an episode (2 x 4.8 m, as the original)
 X_THRESHOLD = 9.6
@@ -179,3 +183,62 @@ class CartpoleEnv(gym.Env):
         x, theta = self.state[0], self.state[2]
         terminated = self.terminate and bool(abs(x) > X_THRESHOLD or abs(theta) > THETA_THRESHOLD)
         return self.state.copy(), reward, terminated, False, {"action": u}
+
+
+# ---------------------------------------------------------------------- the system spec
+def cartpole_return_reward(state: np.ndarray) -> np.ndarray:
+    """Section 5.5: ``-(x^2 + theta^2) / 200`` on ``[x, x_dot, theta, theta_dot]``.
+
+    (..., 4) -> (...)
+    """
+    return cartpole_reward(check_state_dim(state, 4, "cartpole"))
+
+
+def cartpole_control_reward(state: np.ndarray) -> np.ndarray:
+    """``exp(-(x^2 + theta^2))`` on ``[x, x_dot, theta, theta_dot]``. (..., 4) -> (...)"""
+    state = np.asarray(state, dtype=np.float64)
+    return np.exp(-(state[..., 0] ** 2 + state[..., 2] ** 2))
+
+
+def _oracle(copies: int, start: np.ndarray) -> Any:
+    """The env's explicit-Euler step on (R, 4) states, exact."""
+    import torch
+
+    def step(state: Tensor, action: Tensor) -> Tensor:
+        return torch.as_tensor(cartpole_step(state.numpy(), action[:, 0].numpy()))
+
+    return step
+
+
+def _k_star(sampler: Any) -> np.ndarray:
+    """The LQR gain row K* (4,) of the control task's sampler (an LQRSampler)."""
+    k_star = getattr(sampler, "k_star", None)
+    if k_star is None:
+        raise TrajmbrlError(f"the cartpole task needs an LQRSampler, got {type(sampler).__name__}")
+    return np.array(k_star, dtype=np.float64)
+
+
+def _theta_box(sampler: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The box spanned by ``0`` and ``3 K*`` (K* the LQR gain row)."""
+    k_star = _k_star(sampler)
+    return np.minimum(0.0, 3.0 * k_star), np.maximum(0.0, 3.0 * k_star)
+
+
+#: control: ``exp(-(x^2 + theta^2))`` in [0, 1], theta = the LQR gain row K (4) in the box
+#: spanned by 0 and 3 K*, reference K*, episodes without termination.
+SPEC = SystemSpec(
+    name="cartpole",
+    gym_id="trajmbrl/Cartpole-v0",
+    entry_point="trajmbrl.envs.cartpole:CartpoleEnv",
+    state_names=CartpoleEnv.state_names,
+    horizon=200,
+    return_reward=cartpole_return_reward,
+    control_reward=cartpole_control_reward,
+    controller="trajmbrl.controllers.lqr:LQRSampler",  # mode stable
+    theta_box=_theta_box,
+    reference=_k_star,
+    control_env_kwargs={"terminate": False},
+    action_low=(-1.0,),
+    action_high=(1.0,),
+    oracle_step=_oracle,
+)

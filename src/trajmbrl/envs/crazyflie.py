@@ -24,13 +24,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 from trajmbrl.envs import state_option
+from trajmbrl.envs.spec import SystemSpec, check_state_dim
 from trajmbrl.errors import TrajmbrlError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 PWM_MAX = 65535.0
 #: |roll| or |pitch| above this terminates an episode
@@ -229,3 +233,65 @@ def crazyflie_step_batch(
         np.cos,
     )
     return np.stack([x, y, z, vx, vy, vz, phi, th, psi, p, q, r], axis=1)
+
+
+# ---------------------------------------------------------------------- the system spec
+#: observation (9 dims): sim ``[vx vy vz roll pitch yaw p q r]``; the hardware log has
+#: ``[wx wy wz pitch roll yaw ...]`` (degrees) - dims 3, 4 are roll and pitch either way.
+ROLL_PITCH = (3, 4)
+#: angle scale of the control reward (rad)
+ANGLE_SCALE = 0.1
+
+
+def crazyflie_return_reward(state: np.ndarray) -> np.ndarray:
+    """Section 5.5: ``-(roll^2 + pitch^2)`` on observation dims 3 and 4. (..., 9) -> (...)"""
+    state = check_state_dim(state, 9, "crazyflie")
+    i, j = ROLL_PITCH
+    return -(state[..., i] ** 2 + state[..., j] ** 2)
+
+
+def crazyflie_control_reward(state: np.ndarray) -> np.ndarray:
+    """``exp(-(roll^2 + pitch^2) / 0.1^2)`` on observation dims 3, 4. (..., 9) -> (...)"""
+    state = np.asarray(state, dtype=np.float64)
+    i, j = ROLL_PITCH
+    return np.exp(-(state[..., i] ** 2 + state[..., j] ** 2) / ANGLE_SCALE**2)
+
+
+def _oracle(copies: int, start: np.ndarray) -> Any:
+    """The noise-free step on (R, 9) observations; the unobserved positions start at 0 (they
+    do not enter the dynamics)."""
+    import torch
+
+    def step(state: Tensor, action: Tensor) -> Tensor:
+        full = np.concatenate([np.zeros((state.shape[0], 3)), state.numpy()], 1)
+        return torch.as_tensor(crazyflie_step_batch(full, action.numpy())[:, 3:])
+
+    return step
+
+
+def _theta_box(sampler: Any) -> tuple[np.ndarray, np.ndarray]:
+    """theta = [P_pitch, P_roll, D_pitch, D_roll] in the sampler's (the data's) ranges."""
+    p_range, d_range = getattr(sampler, "p_range", None), getattr(sampler, "d_range", None)
+    if p_range is None or d_range is None:
+        raise TrajmbrlError(f"the crazyflie task needs a PD sampler, got {type(sampler).__name__}")
+    lo = np.array([p_range[0], p_range[0], d_range[0], d_range[0]])
+    hi = np.array([p_range[1], p_range[1], d_range[1], d_range[1]])
+    return lo, hi
+
+
+#: control: ``exp(-(roll^2 + pitch^2) / 0.1^2)`` in [0, 1] (0.1 rad = 5.7 deg scale), attitude
+#: PD gains in the data's ranges, no reference.
+SPEC = SystemSpec(
+    name="crazyflie",
+    gym_id="trajmbrl/Crazyflie-v0",
+    entry_point="trajmbrl.envs.crazyflie:CrazyflieEnv",
+    state_names=CrazyflieEnv.state_names,
+    horizon=500,
+    return_reward=crazyflie_return_reward,
+    control_reward=crazyflie_control_reward,
+    controller="trajmbrl.controllers.crazyflie_pd:CrazyfliePDSampler",
+    theta_box=_theta_box,
+    action_low=(0.0, 0.0, 0.0, 0.0),
+    action_high=(PWM_MAX,) * 4,
+    oracle_step=_oracle,
+)

@@ -10,13 +10,19 @@ Observation (21) = ``cos(q[0:5])`` (0-4), ``sin(q[0:5])`` (5-9), goal xyz (10-12
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 
+from trajmbrl.envs.mujoco_gl import default_camera, import_mujoco, make_renderer
+from trajmbrl.envs.spec import SystemSpec, check_state_dim
 from trajmbrl.errors import TrajmbrlError
+
+if TYPE_CHECKING:
+    import mujoco
+    from torch import Tensor
+
 
 XML_PATH = Path(__file__).resolve().parent / "assets" / "reacher3d.xml"
 
@@ -49,7 +55,7 @@ def _obs_names() -> tuple[str, ...]:
 
 def load_model() -> mujoco.MjModel:
     """The reacher's compiled MuJoCo model (nq = nv = 10, nu = 5)."""
-    return mujoco.MjModel.from_xml_path(str(XML_PATH))
+    return import_mujoco().MjModel.from_xml_path(str(XML_PATH))
 
 
 def reacher_reward(tip_minus_goal: np.ndarray, action: np.ndarray) -> np.ndarray:
@@ -107,11 +113,12 @@ class Reacher3DEnv(gym.Env):
         self.goal_low, self.goal_high = float(goal_low), float(goal_high)
         self.init_noise = float(init_noise)
         self.width, self.height = int(width), int(height)
+        self._mj = import_mujoco()
         self.model = load_model()
-        self.data = mujoco.MjData(self.model)
+        self.data = self._mj.MjData(self.model)
         self._tip_site = self.model.site("fingertip").id
         lo, hi = self.model.actuator_ctrlrange.T
-        self.action_space = gym.spaces.Box(lo.copy(), hi.copy(), dtype=np.float64)
+        self.action_space: gym.spaces.Box = gym.spaces.Box(lo.copy(), hi.copy(), dtype=np.float64)
         self.observation_space = gym.spaces.Box(
             -np.inf, np.inf, shape=(self.OBS_DIM,), dtype=np.float64
         )
@@ -149,7 +156,7 @@ class Reacher3DEnv(gym.Env):
         self.data.qvel[:] = qvel
         self.data.qacc_warmstart[:] = 0.0
         self.data.ctrl[:] = 0.0
-        mujoco.mj_forward(self.model, self.data)
+        self._mj.mj_forward(self.model, self.data)
         return self._obs()
 
     def _obs(self) -> np.ndarray:
@@ -190,15 +197,14 @@ class Reacher3DEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (N_ACTUATED,):
             raise TrajmbrlError(f"reacher action must have {N_ACTUATED} entries, got {a.shape}")
-        box = cast(gym.spaces.Box, self.action_space)
-        u = np.clip(a, box.low, box.high)
+        u = np.clip(a, self.action_space.low, self.action_space.high)
         goal = self.data.qpos[N_JOINTS : N_JOINTS + 3]
         dist = float(np.linalg.norm(self.data.site_xpos[self._tip_site] - goal))
         reward = -dist - ACTION_COST * float(u @ u)
         self.data.ctrl[:] = u
-        mujoco.mj_step(self.model, self.data, nstep=FRAME_SKIP)
+        self._mj.mj_step(self.model, self.data, nstep=FRAME_SKIP)
         # mj_step leaves positions-derived quantities at the pre-step state: refresh kinematics
-        mujoco.mj_kinematics(self.model, self.data)
+        self._mj.mj_kinematics(self.model, self.data)
         obs = self._obs()
         if not np.all(np.isfinite(obs)):
             raise TrajmbrlError("reacher simulation diverged (non-finite state)")
@@ -210,8 +216,6 @@ class Reacher3DEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            from trajmbrl.envs.render import default_camera, make_renderer
-
             self._renderer = make_renderer(self.model, self.width, self.height)
             self._camera = default_camera()
         self._renderer.update_scene(self.data, self._camera)
@@ -222,3 +226,101 @@ class Reacher3DEnv(gym.Env):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+# ---------------------------------------------------------------------- the system spec
+#: model state (obs[STATE_INDICES], 18 dims): fingertip - goal
+TIP_MINUS_GOAL = slice(15, 18)
+
+
+def reacher_return_reward(state: np.ndarray) -> np.ndarray:
+    """``-||fingertip - goal||`` from model-state dims 15:18 (control cost dropped).
+
+    The original divided by 500; the scale changes MSE but no rank statistic. (..., 18) -> (...)
+    """
+    state = check_state_dim(state, 18, "reacher")
+    return -np.linalg.norm(state[..., TIP_MINUS_GOAL], axis=-1)
+
+
+class ReacherReplay:
+    """Batched MuJoCo replay of the reacher from 18-dim model states (``oracle`` baseline).
+
+    The 18-dim model state holds the 5 actuated joints (cos, sin, velocity) and fingertip -
+    goal, not the 2 unactuated wrist joints or the goal: the wrist starts at 0 with velocity 0
+    and the goal is set so that fingertip - goal matches ``s0`` exactly.
+    """
+
+    def __init__(self, copies: int, s0: np.ndarray) -> None:
+        mj = import_mujoco()
+        spec = mj.MjSpec.from_file(str(XML_PATH))
+        sensor = spec.add_sensor()  # fingertip position, computed at the start of each mj_step
+        sensor.type = mj.mjtSensor.mjSENS_FRAMEPOS
+        sensor.objtype = mj.mjtObj.mjOBJ_SITE
+        sensor.objname = "fingertip"
+        self.model = spec.compile()
+        self.data = mj.MjData(self.model)
+        self.nu, self.nj, self.nq = N_ACTUATED, N_JOINTS, self.model.nq
+        kind = mj.mjtState.mjSTATE_FULLPHYSICS
+        template = np.zeros(mj.mj_stateSize(self.model, kind))
+        mj.mj_getState(self.model, self.data, template, kind)
+        if s0.shape[1] != 3 * N_ACTUATED + 3:
+            raise TrajmbrlError(
+                "the reacher oracle needs the 18-dim model state (default "
+                f"env.state_indices), got {s0.shape[1]} dims"
+            )
+        s0 = np.tile(s0, (copies, 1))
+        state = np.tile(template, (len(s0), 1))  # [time, qpos (nq), qvel (nv)]
+        n = self.nu
+        state[:, 1 : 1 + n] = np.arctan2(s0[:, n : 2 * n], s0[:, :n])
+        state[:, 1 + self.nq : 1 + self.nq + n] = s0[:, 2 * n : 3 * n]
+        _, tip = self._advance(state, np.zeros((len(s0), n)), steps=0)
+        state[:, 1 + self.nj : 1 + self.nq] = tip - s0[:, 3 * n :]  # goal
+        self.state = state
+
+    def _advance(self, state: np.ndarray, ctrl: np.ndarray, steps: int) -> tuple[np.ndarray, ...]:
+        """``steps`` physics steps under constant ``ctrl`` (B, nu). :returns: state, tip after."""
+        from mujoco import rollout
+
+        control = np.repeat(ctrl[:, None, :], steps + 1, axis=1)
+        states, sensors = rollout.rollout(self.model, self.data, state, control)
+        return (states[:, steps - 1] if steps else state), sensors[:, steps]
+
+    def step(self, _: Tensor, action: Tensor) -> Tensor:
+        """One env step (FRAME_SKIP physics steps). :returns: (B, 18) next model states."""
+        import torch
+
+        lo, hi = self.model.actuator_ctrlrange.T
+        ctrl = np.clip(action.numpy(), lo, hi)
+        self.state, tip = self._advance(self.state, ctrl, FRAME_SKIP)
+        n, nq = self.nu, self.nq
+        q, qd = self.state[:, 1 : 1 + n], self.state[:, 1 + nq : 1 + nq + n]
+        goal = self.state[:, 1 + self.nj : 1 + nq]
+        return torch.as_tensor(np.concatenate([np.cos(q), np.sin(q), qd, tip - goal], 1))
+
+
+def _oracle(copies: int, start: np.ndarray) -> Any:
+    return ReacherReplay(copies, start).step
+
+
+def _theta_box(_: Any) -> tuple[np.ndarray, np.ndarray]:
+    """theta = [P/5 (5), D (5), target (5)] in [0, 1]^10 x [-1, 1]^5."""
+    return np.concatenate([np.zeros(5), np.zeros(5), -np.ones(5)]), np.ones(15)
+
+
+#: control: ``-||fingertip - goal||`` (metres, <= 0); theta chosen per episode for its initial
+#: state and goal; no reference. Oracle: MuJoCo replay; videos: envs/render.py.
+SPEC = SystemSpec(
+    name="reacher",
+    gym_id="trajmbrl/Reacher3D-v0",
+    entry_point="trajmbrl.envs.reacher:Reacher3DEnv",
+    state_names=Reacher3DEnv.state_names,
+    state_indices=Reacher3DEnv.STATE_INDICES,
+    horizon=500,
+    return_reward=reacher_return_reward,
+    control_reward=reacher_return_reward,
+    controller="trajmbrl.controllers.pd:ReacherPDSampler",
+    theta_box=_theta_box,
+    per_episode=True,
+    oracle_step=_oracle,
+    render="trajmbrl.envs.render:render_comparison",
+)

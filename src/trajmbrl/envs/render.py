@@ -1,8 +1,8 @@
 """Headless videos of a TRUE vs PREDICTED reacher trajectory (MuJoCo offscreen, EGL by default).
 
 The GL backend is ``MUJOCO_GL`` (``egl`` when unset), applied when a renderer is built
-(:func:`make_renderer`); importing this module changes no environment variable. Set
-``MUJOCO_GL=osmesa`` for a software context.
+(:func:`~trajmbrl.envs.mujoco_gl.make_renderer`); importing this module changes no environment
+variable. Set ``MUJOCO_GL=osmesa`` for a software context.
 
 States may be given in either reacher layout: the 18-dim model state (``obs[STATE_INDICES]``:
 cos 0-4, sin 5-9, qdot 10-14, tip - goal 15-17) or the full 21-dim observation. Joint angles are
@@ -12,78 +12,21 @@ taken from ``wrist_qpos`` when given, else 0.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal
 
 import mujoco
 import numpy as np
 
+from trajmbrl.envs.mujoco_gl import default_camera, make_renderer
 from trajmbrl.envs.reacher import N_ACTUATED, N_JOINTS, load_model
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.atomic import atomic_path
 
 PRED_RGBA = (1.0, 0.55, 0.1, 0.45)  # translucent orange for the predicted arm (overlay)
-
-
-@contextlib.contextmanager
-def _requested_gl_backend() -> Iterator[None]:
-    """Make ``mujoco.Renderer`` use the backend named by ``MUJOCO_GL`` (egl/osmesa; egl when
-    unset).
-
-    mujoco picks its GL context class when it is first imported; if that happened before
-    ``MUJOCO_GL`` was set (e.g. a script imported mujoco without it), it would try GLFW,
-    which needs a display. The requested class is swapped in only while the renderer is built.
-    """
-    backend = os.environ.get("MUJOCO_GL", "").lower().strip() or "egl"
-    gl_module = getattr(sys.modules.get(mujoco.Renderer.__module__), "gl_context", None)
-    if backend not in ("egl", "osmesa") or gl_module is None:
-        yield
-        return
-    if backend == "egl":
-        from mujoco.egl import GLContext as wanted
-    else:
-        from mujoco.osmesa import GLContext as wanted
-    loaded = getattr(gl_module, "GLContext", None)
-    if loaded is wanted:
-        yield
-        return
-    gl_module.GLContext = wanted
-    try:
-        yield
-    finally:
-        gl_module.GLContext = loaded
-
-
-def make_renderer(model: mujoco.MjModel, width: int, height: int) -> mujoco.Renderer:
-    """An offscreen renderer with shadows and reflections off (5-20x faster in software GL)."""
-    try:
-        with _requested_gl_backend():
-            renderer = mujoco.Renderer(model, height=height, width=width)
-    except Exception as err:  # the GL backend raises many types (ImportError, RuntimeError...)
-        raise TrajmbrlError(
-            f"Cannot create a MuJoCo offscreen renderer with MUJOCO_GL="
-            f"{os.environ.get('MUJOCO_GL')!r}: {err}. Install EGL (apt-get install libegl1) or "
-            "OSMesa (apt-get install libosmesa6) and set MUJOCO_GL=egl or osmesa."
-        ) from err
-    renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
-    renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
-    return renderer
-
-
-def default_camera() -> mujoco.MjvCamera:
-    """A free camera looking at the workspace centre from the front-left, slightly above."""
-    cam = mujoco.MjvCamera()
-    cam.type = mujoco.mjtCamera.mjCAMERA_FREE
-    cam.lookat[:] = (0.1, -0.1, -0.05)
-    cam.distance = 2.3
-    cam.azimuth = 120.0
-    cam.elevation = -30.0
-    return cam
 
 
 def states_to_qpos(
@@ -142,7 +85,7 @@ def _write_frames(frames: list[np.ndarray], path: Path, fps: int) -> Path:
         suffix = ".gif"
     with atomic_path(path, suffix=suffix) as tmp:
         if suffix == ".mp4":
-            imageio_v2.mimwrite(tmp, cast(list, frames), fps=fps, macro_block_size=1)
+            imageio_v2.mimwrite(tmp, list[Any](frames), fps=fps, macro_block_size=1)
         else:
             iio.imwrite(tmp, np.stack(frames), plugin="pillow", duration=1000.0 / fps, loop=0)
     return path

@@ -8,67 +8,30 @@ non-finite return (a diverged roll-out); nothing here raises on them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from trajmbrl.data.storage import TrajectoryData
-from trajmbrl.envs.cartpole import cartpole_reward
+from trajmbrl.envs.cartpole import cartpole_return_reward
+from trajmbrl.envs.spec import BUILTIN, RewardFn, find_system, system_names
 from trajmbrl.errors import ArgumentError, TrajmbrlError
 
-#: r(states (..., ds)) -> (...) per-state reward
-RewardFn = Callable[[np.ndarray], np.ndarray]
+__all__ = ["REWARDS", "RewardFn", "cartpole_return_reward", "returns", "reward_for", "true_returns"]
 
-#: model state of the reacher (obs[Reacher3DEnv.STATE_INDICES], 18 dims): fingertip - goal
-REACHER_TIP_MINUS_GOAL = slice(15, 18)
-#: crazyflie observation (9 dims): sim ``[vx vy vz roll pitch yaw p q r]``; the hardware log has
-#: ``[wx wy wz pitch roll yaw ...]`` (degrees) - dims 3, 4 are roll and pitch either way.
-CRAZYFLIE_ROLL_PITCH = (3, 4)
-
-
-def _check_dim(state: np.ndarray, ds: int, env: str) -> np.ndarray:
-    state = np.asarray(state, dtype=np.float64)
-    if state.shape[-1] != ds:
-        raise TrajmbrlError(f"the {env} reward expects {ds}-dim states, got shape {state.shape}")
-    return state
-
-
-def cartpole_return_reward(state: np.ndarray) -> np.ndarray:
-    """``-(x^2 + theta^2) / 200`` on ``[x, x_dot, theta, theta_dot]``. (..., 4) -> (...)"""
-    return cartpole_reward(_check_dim(state, 4, "cartpole"))
-
-
-def reacher_return_reward(state: np.ndarray) -> np.ndarray:
-    """``-||fingertip - goal||`` from model-state dims 15:18 (control cost dropped).
-
-    The original divided by 500; the scale changes MSE but no rank statistic. (..., 18) -> (...)
-    """
-    state = _check_dim(state, 18, "reacher")
-    return -np.linalg.norm(state[..., REACHER_TIP_MINUS_GOAL], axis=-1)
-
-
-def crazyflie_return_reward(state: np.ndarray) -> np.ndarray:
-    """``-(roll^2 + pitch^2)`` on observation dims 3 and 4. (..., 9) -> (...)"""
-    state = _check_dim(state, 9, "crazyflie")
-    i, j = CRAZYFLIE_ROLL_PITCH
-    return -(state[..., i] ** 2 + state[..., j] ** 2)
-
-
-#: env name -> per-state reward used for section 5.5
+#: built-in env name -> its ``SystemSpec.return_reward`` (:func:`reward_for` also finds the
+#: systems registered later)
 REWARDS: dict[str, RewardFn] = {
-    "cartpole": cartpole_return_reward,
-    "reacher": reacher_return_reward,
-    "crazyflie": crazyflie_return_reward,
+    name: spec.return_reward for name in BUILTIN if (spec := find_system(name)) is not None
 }
 
 
 def reward_for(env: str) -> RewardFn:
-    """The registered reward of ``env`` (raises TrajmbrlError naming ``env.name``)."""
-    if env not in REWARDS:
+    """The section-5.5 reward of system ``env`` (raises TrajmbrlError naming ``env.name``)."""
+    spec = find_system(env)
+    if spec is None:
         raise TrajmbrlError(
-            f"env.name={env!r} has no section-5.5 reward; choose one of {sorted(REWARDS)}"
+            f"env.name={env!r} has no section-5.5 reward; choose one of {system_names()}"
         )
-    return REWARDS[env]
+    return spec.return_reward
 
 
 def returns(states: np.ndarray, reward_fn: RewardFn = cartpole_return_reward) -> np.ndarray:

@@ -55,6 +55,27 @@ def _eval_task(cfg: DictConfig) -> str:
     return EVAL_TASKS[str(cfg.eval.task)]  # the schema checked it
 
 
+def load_env_system(cfg: DictConfig) -> None:
+    """Import and register the SystemSpec named by ``env.system`` (conf/envs/<name>.yaml), so
+    every mode finds the system by ``env.name`` (the spec's name and id must match the YAML's)."""
+    path = cfg.env.get("system")
+    if path is None:
+        return
+    from trajmbrl.envs.spec import load_system
+    from trajmbrl.errors import TrajmbrlError
+
+    spec = load_system(str(path))
+    if spec.name != str(cfg.env.name):
+        raise TrajmbrlError(
+            f"env.system={path} defines system {spec.name!r}, but env.name={cfg.env.name}"
+        )
+    if cfg.env.get("id", spec.gym_id) != spec.gym_id:
+        raise TrajmbrlError(
+            f"env.id={cfg.env.id} is not the Gymnasium id of system {spec.name!r} "
+            f"({spec.gym_id}, env.system={path})"
+        )
+
+
 def _lazy(module: str | Callable[[DictConfig], str]) -> Callable[[DictConfig], None]:
     """Import a mode module (named, or chosen from the config) only when it runs (keeps
     `trajmbrl --help` fast)."""
@@ -66,6 +87,7 @@ def _lazy(module: str | Callable[[DictConfig], str]) -> Callable[[DictConfig], N
         from trajmbrl.modes.schema import cli_message, validate
 
         validate(cfg)  # before anything is read, written or deleted
+        load_env_system(cfg)
         name = module if isinstance(module, str) else module(cfg)
         try:
             importlib.import_module(f"trajmbrl.modes.{name}").run(cfg)

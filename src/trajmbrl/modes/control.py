@@ -18,6 +18,7 @@ from trajmbrl.control.methods import METHODS, NEEDS_MODEL, Settings, method_mode
 from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
 from trajmbrl.control.tasks import make_task
+from trajmbrl.envs.spec import find_system
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import is_current, write_hashed_csv
 from trajmbrl.modes.settings import model_keys, models_override, positive, to_dict, typed
@@ -93,7 +94,7 @@ def run(cfg: DictConfig) -> None:
         if is_current(path, fingerprint, overwrite=bool(cfg.overwrite)):
             log.info("Control run %s is up to date.", path)
         else:
-            task = make_task(str(cfg.env.name), positive(cfg, "control.horizon"))
+            task = make_task(str(cfg.env.name), control_horizon(cfg))
             with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
                 frame = run_control(task, method, st, budget, int(cfg.seed))
             write_hashed_csv(path, frame, fingerprint)
@@ -111,9 +112,20 @@ def run(cfg: DictConfig) -> None:
         report(out, list(cfg.plot.formats))
 
 
+def control_horizon(cfg: DictConfig) -> int | None:
+    """Episode length: ``control.horizon``, else the env YAML's ``env.horizon`` (None: the
+    system spec's)."""
+    horizon = positive(cfg, "control.horizon")
+    return horizon if horizon is not None else cfg.env.get("horizon")
+
+
 def _fingerprint(cfg: DictConfig, st: Settings) -> str:
     """Hash of everything that changes a run's numbers (not the report switches)."""
     control = {k: v for k, v in to_dict(cfg.control).items() if k not in ("report", "report_only")}
+    spec = find_system(str(cfg.env.name))
+    horizon = control_horizon(cfg)
+    if control["horizon"] is None and spec is not None and horizon not in (None, spec.horizon):
+        control["horizon"] = horizon  # env.horizon differs from the spec's default
     model: Any = None
     if st.recipe is not None:
         model = {"settings": st.recipe.settings, "train": st.recipe.train.to_dict()}

@@ -10,10 +10,11 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.data.storage import TrajectoryData
+from trajmbrl.envs.spec import find_system
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.horizon import BASELINES, ROLLOUT_BASELINES, baseline_predictions
 from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
-from trajmbrl.evaluation.oracle import SIMULATORS
+from trajmbrl.evaluation.oracle import has_simulator
 from trajmbrl.evaluation.uncertainty import gaussian_scores
 from trajmbrl.modes.artifacts import (
     data_dims,
@@ -66,7 +67,7 @@ def eval_baselines(cfg: DictConfig) -> list[str]:
     unknown = [k for k in keys if k not in BASELINES]
     if unknown:
         raise TrajmbrlError(f"eval.baselines accepts {', '.join(BASELINES)} or all, got {unknown}")
-    if "oracle" in keys and cfg.env.name not in SIMULATORS:
+    if "oracle" in keys and not has_simulator(str(cfg.env.name)):
         reason = f"oracle needs a simulator; {cfg.env.name} is logged data"
         if value != "all":
             raise TrajmbrlError(f"eval.baselines: {reason} (remove oracle)")
@@ -207,10 +208,12 @@ def _cached(
 
 
 def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarray) -> None:
-    """Write a true-vs-predicted video of the first test trajectory (reacher only)."""
-    if cfg.env.name != "reacher":
+    """Write a true-vs-predicted video of the first test trajectory (systems whose spec has a
+    ``render``: reacher)."""
+    spec = find_system(str(cfg.env.name))
+    render_comparison = None if spec is None else spec.render_function()
+    if render_comparison is None:
         raise TrajmbrlError(f"eval.render=true needs a MuJoCo env (reacher), not {cfg.env.name}")
-    from trajmbrl.envs.render import render_comparison
 
     horizon = pred.shape[1]
     true = test.states[0, : horizon + 1]

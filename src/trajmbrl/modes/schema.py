@@ -14,8 +14,9 @@ as ``Logs``). A key that is in the YAML but not here is rejected as unknown (so 
 keys and ``+group.key=...`` additions). Types: int, float (an int is accepted), bool, str,
 ``Literal[...]``, ``X | None``, ``list[X]``, ``dict[str, Any]``, ``Any`` (not checked) and a
 nested dataclass. ``key(optional=True)`` marks a key that some configs leave out (e.g. ``logs``
-outside envs=logs). An env gets the dataclass registered in ``ENVS`` under its name. Groups with
-``Any`` (``local``) are not checked.
+outside envs=logs). An env gets the dataclass registered in ``ENVS`` under its name; any other
+env with an ``id`` or a ``system`` (a SystemSpec's YAML, envs/spec.py) is a ``SimEnv``. Groups
+with ``Any`` (``local``) are not checked.
 
 :func:`validate` runs before every mode (modes/__init__.py), before anything is read or deleted.
 The checking machinery (and :func:`key`) is in utils/schema_check.py.
@@ -141,6 +142,7 @@ class SimEnv:
     """A simulated env: a gymnasium id and a controller sampler (``_target_`` node)."""
 
     name: str = key()
+    system: str = key(optional=True)  # import path of the module that defines its SystemSpec
     id: str = key()
     kwargs: dict[str, Any] = key()
     horizon: int = key(ge=1)
@@ -207,13 +209,8 @@ Control = group(
 )
 
 
-ENVS: dict[str, type] = {
-    "cartpole": CartpoleEnv,
-    "reacher": SimEnv,
-    "crazyflie": SimEnv,
-    "crazyflie_hw": ImportedEnv,
-    "logs": ImportedEnv,
-}
+#: envs whose schema is not SimEnv (every SystemSpec's YAML is a SimEnv)
+ENVS: dict[str, type] = {"cartpole": CartpoleEnv, "crazyflie_hw": ImportedEnv, "logs": ImportedEnv}
 
 
 Config = group(
@@ -293,7 +290,8 @@ def validate(cfg: DictConfig) -> None:
     errors = check_node(Config, plain, "", _known_keys)
     env = plain.get("env") if isinstance(plain, dict) else None
     if isinstance(env, dict):
-        schema = ENVS.get(str(env.get("name")), SimEnv if "id" in env else ImportedEnv)
+        sim = "id" in env or "system" in env
+        schema = ENVS.get(str(env.get("name")), SimEnv if sim else ImportedEnv)
         errors += check_node(schema, env, "env.", _known_keys)
     if errors:
         raise TrajmbrlError("\n".join(errors))
