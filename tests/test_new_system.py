@@ -65,7 +65,7 @@ def test_a_system_added_as_one_module_and_one_yaml_runs_every_mode(
     assert [m.split("__")[0] for m in metrics] == ["oracle", "t"], metrics
     oracle = pd.read_csv(next((out / "metrics").glob("oracle__*.csv")), comment="#")
     assert oracle["value"].max() < 1e-6  # the spec's exact step replays the data
-    run_mode("mode=eval", "eval.task=reward", *small)
+    run_mode("mode=eval", "eval=reward", *small)
     returns = pd.read_csv(out / "reward" / "returns.csv", comment="#")
     data = np.load(tmp_path / "trajectories" / "point" / "toy_default.npz")
     test = data["states"][data["split"] == 1]
