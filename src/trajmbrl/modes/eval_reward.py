@@ -18,9 +18,10 @@ from trajmbrl.modes.artifacts import (
     data_dims,
     eval_fingerprint,
     is_current,
+    layout,
     load_env_dataset,
     model_checkpoint,
-    write_hashed_csv,
+    write_result,
 )
 from trajmbrl.modes.console import reward_outputs
 from trajmbrl.modes.settings import build, device, eval_size, model_keys
@@ -38,11 +39,11 @@ def run(cfg: DictConfig) -> None:
     run_dir = Path(cfg.paths.run_dir)
     keys = model_keys(cfg)
     models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
-    out = run_dir / "reward" / "returns.csv"
+    out, dataset = layout(cfg).reward_csv(), data.meta.get("sha256")
     fingerprint = eval_fingerprint(
         cfg, horizon, models={k: meta["checkpoint_sha256"] for k, (_, meta) in models.items()}
     )
-    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
+    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite), expect={"dataset": dataset}):
         log.info("Reward predictions %s are up to date.", out)
         return
     dev = device(cfg)
@@ -81,5 +82,5 @@ def run(cfg: DictConfig) -> None:
         horizon=horizon,
         diverged=flags,
     )
-    write_hashed_csv(out, frame, fingerprint)
+    write_result(out, frame, fingerprint, overwrite=bool(cfg.overwrite), dataset=dataset)
     reward_outputs(cfg, frame, run_dir)

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from trajmbrl.artifacts.status import Status, checkpoint_status
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.artifacts import load_env_dataset, model_dir, provenance
+from trajmbrl.modes.artifacts import claimed, layout, load_env_dataset, provenance, slot
 from trajmbrl.modes.console import user_overrides
 from trajmbrl.modes.settings import (
     device,
@@ -40,8 +41,7 @@ def run(cfg: DictConfig) -> None:
         return
     data = load_env_dataset(cfg)
     for key in keys:
-        with artifact_lock(model_dir(cfg, key) / ".lock", f"model {key}"):  # one writer
-            train_model(cfg, settings[key], data)
+        train_model(cfg, settings[key], data)
 
 
 def grid_cells(cfg: DictConfig) -> list[tuple[Any, Any, int]]:
@@ -98,8 +98,9 @@ def train_grid(
     key, work, todo = str(model_cfg["key"]), copy.deepcopy(cfg), []
     for cell in cells:
         _select(work, cell)
-        out, fp = model_dir(work, key), fingerprint(work, model_cfg, data)
-        if _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
+        where, fp = slot(work, key), fingerprint(work, model_cfg, data)
+        out = layout(work).model_dir(where)
+        if _finished(out / "model.pt", fp, where.expect(), overwrite=bool(cfg.overwrite)):
             continue
         x, y, report, spec = build_training_set(work, model_cfg, data)
         todo.append(
@@ -128,8 +129,11 @@ def train_grid(
         for i, (model, history) in zip(indices, results):
             cell, out, fp, report, _, _ = todo[i]
             _select(work, cell)
-            with artifact_lock(out / ".lock", f"model {key}"):  # one writer per model dir
-                if not _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
+            where = slot(work, key)
+            with artifact_lock(layout(work).model_lock(where), f"model {key}"):  # one writer
+                if not _finished(
+                    out / "model.pt", fp, where.expect(), overwrite=bool(cfg.overwrite)
+                ):
                     save_model(
                         out, model, history, model_meta(work, fp, data, report, history, prov)
                     )
@@ -146,15 +150,28 @@ def train_grid(
 
 
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
-    """Train one model key (``model_cfg``: its settings); write ``model.pt`` and ``history.csv``."""
+    """Train one model key (``model_cfg``: its settings) under its slot's lock, unless it is
+    already trained; write ``model.pt`` and ``history.csv``."""
+    where, fp = slot(cfg, str(model_cfg["key"])), fingerprint(cfg, model_cfg, data)
+    out = layout(cfg).model_dir(where)
+
+    def done() -> bool:
+        return _finished(out / "model.pt", fp, where.expect(), overwrite=bool(cfg.overwrite))
+
+    with claimed(layout(cfg).model_lock(where), f"model {where.key}", done) as finished:
+        if finished:
+            log.info("Model %s already trained with this config; nothing to do.", out / "model.pt")
+        else:
+            _train(cfg, model_cfg, data, out, fp)
+
+
+def _train(
+    cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData, out: Path, fp: str
+) -> None:
+    """Fit a fresh (or resumed) model of ``model_cfg`` into ``out``."""
     from trajmbrl.training.curves import CurveLog
     from trajmbrl.training.trainer import ModelTrainer
 
-    out = model_dir(cfg, model_cfg["key"])
-    fp = fingerprint(cfg, model_cfg, data)
-    if _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
-        log.info("Model %s already trained with this config; nothing to do.", out / "model.pt")
-        return
     x, y, report, spec = build_training_set(cfg, model_cfg, data)
     log.info("%s", report.describe())
     dev = device(cfg)
@@ -275,15 +292,16 @@ def build_training_set(
     return x, y, report, spec
 
 
-def _finished(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
-    """True when ``path`` holds a model trained with the same config; error on a mismatch."""
-    if not path.exists() or overwrite:
+def _finished(path: Path, fingerprint: str, expect: dict[str, Any], *, overwrite: bool) -> bool:
+    """True when ``path`` holds a model trained with the same config in this slot (``expect``);
+    error on a mismatch, a damaged file or a checkpoint of another slot."""
+    if overwrite:
         return False
-    from trajmbrl.models.checkpoint import load_checkpoint
-
-    _, meta = load_checkpoint(path)
-    if meta.get("config_hash") == fingerprint:
-        return True
+    check = checkpoint_status(path, fingerprint, expect)
+    if check.status is Status.DAMAGED:
+        raise TrajmbrlError(check.reason)
+    if check.status is not Status.CONFLICT:
+        return check.done
     raise TrajmbrlError(
         f"Model {path} exists but was trained with a different config or dataset.\n"
         "  Pass overwrite=true to retrain it, or experiment_name=<name> to train elsewhere."
