@@ -156,7 +156,7 @@ def read_runs(files: Layout) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True)
-    frame["model"] = frame["model"].fillna("").astype(str)
+    frame["model"] = frame["model"].astype("string").fillna("").astype(str)  # "" = no model
     for (method, model), g in frame.groupby(["method", "model"], sort=True):
         if g["settings"].nunique() > 1:
             names = ", ".join(sorted(set(g["file"])))
