@@ -166,12 +166,15 @@ def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
     pd.testing.assert_frame_equal(a, b)
     # other settings: a CSV of their own (the name carries them), never a replaced one ...
     before = path.read_text()
-    run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE, "control.kappa=1.0")
+    run_mode(
+        "mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE, "control.kappa=1.0"
+    )
     assert path.read_text() == before
     assert len(list((_runs(tmp_path) / "runs").glob("model_cma__te__seed=0__*.csv"))) == 2
     # ... and one report never mixes the rounds of two settings in one curve
     with pytest.raises(TrajmbrlError, match="different settings"):
         run_mode("mode=control", "envs=cartpole", "control.report_only=true", "plot.formats=[png]")
+
 
 @pytest.mark.parametrize(
     "bad, key",

@@ -23,6 +23,8 @@ from pathlib import Path
 from trajmbrl.errors import TrajmbrlError
 
 METRICS = "metrics"
+#: the files of a model directory: checkpoint, training curves, resumable training state
+CHECKPOINT, HISTORY, TRAIN_STATE = "model.pt", "history.csv", "train_state.pt"
 SEED_DIR = re.compile(r"^seed=(\d+)$")
 _METRICS_NAME = re.compile(r"^(?P<key>[^_]+)__(?P<variant>.+)__seed=(?P<seed>\d+)__(?P<source>.+)$")
 _CONTROL_NAME = re.compile(
@@ -98,7 +100,7 @@ class Layout:
 
     def checkpoint(self, slot: ModelSlot) -> Path:
         """``<model_dir>/model.pt``."""
-        return self.model_dir(slot) / "model.pt"
+        return self.model_dir(slot) / CHECKPOINT
 
     def model_lock(self, slot: ModelSlot) -> Path:
         """``<model_dir>/.lock``: one trainer at a time per slot."""
@@ -106,7 +108,7 @@ class Layout:
 
     def grid_checkpoints(self, key: str) -> list[Path]:
         """Every ``<key>/n=<N>_t=<T>/seed=<s>/model.pt`` (the 5.4 grid), sorted."""
-        return sorted((Path(self.models_dir) / key).glob("n=*_t=*/seed=*/model.pt"))
+        return sorted((Path(self.models_dir) / key).glob(f"n=*_t=*/seed=*/{CHECKPOINT}"))
 
     # ---- horizon metrics (5.2, 5.3) ----
     @property
@@ -186,7 +188,7 @@ class Layout:
 def parse_model_dir(path: Path) -> ModelSlot:
     """``.../<key>/<variant>/seed=<seed>[/model.pt]`` -> its :class:`ModelSlot`."""
     path = Path(path)
-    if path.name == "model.pt":
+    if path.name == CHECKPOINT:
         path = path.parent
     match = SEED_DIR.match(path.name)
     if match is None or len(path.parts) < 3:

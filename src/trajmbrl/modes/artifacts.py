@@ -139,7 +139,7 @@ def current_dataset_sha256(cfg: DictConfig) -> str | None:
 
 def load_env_dataset(cfg: DictConfig) -> TrajectoryData:
     """Load the dataset selected by `envs` / `data.tag`, with a hint naming the collect command."""
-    return load_dataset(cfg.paths.dataset, hint=collect_command(cfg))
+    return load_dataset(layout(cfg).dataset, hint=collect_command(cfg))
 
 
 def write_hashed_csv(path: Path, frame: Any, fingerprint: str, **extra: Any) -> None:

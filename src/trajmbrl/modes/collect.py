@@ -68,7 +68,7 @@ def _collect(cfg: DictConfig, fingerprint: str) -> None:
         **extra,
         **provenance(),
     }
-    path = save_dataset(data, cfg.paths.dataset, manifest, overwrite=bool(cfg.overwrite) or orphan)
+    path = save_dataset(data, npz, manifest, overwrite=bool(cfg.overwrite) or orphan)
     _log_written(path, data, extra.get("collect_report"))
 
 

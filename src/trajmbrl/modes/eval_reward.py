@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
@@ -36,7 +35,7 @@ def run(cfg: DictConfig) -> None:
     horizon = eval_size(cfg, "horizon", test.horizon)  # conf/eval/reward.yaml: all
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
-    run_dir = Path(cfg.paths.run_dir)
+    run_dir = layout(cfg).run_dir
     keys = model_keys(cfg)
     models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
     out, dataset = layout(cfg).reward_csv(), data.meta.get("sha256")

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY, TRAIN_STATE
 from trajmbrl.artifacts.status import Status, checkpoint_status
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
@@ -100,7 +101,7 @@ def train_grid(
         _select(work, cell)
         where, fp = slot(work, key), fingerprint(work, model_cfg, data)
         out = layout(work).model_dir(where)
-        if _finished(out / "model.pt", fp, where.expect(), overwrite=bool(cfg.overwrite)):
+        if _finished(out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite)):
             continue
         x, y, report, spec = build_training_set(work, model_cfg, data)
         todo.append(
@@ -132,7 +133,7 @@ def train_grid(
             where = slot(work, key)
             with artifact_lock(layout(work).model_lock(where), f"model {key}"):  # one writer
                 if not _finished(
-                    out / "model.pt", fp, where.expect(), overwrite=bool(cfg.overwrite)
+                    out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite)
                 ):
                     save_model(
                         out, model, history, model_meta(work, fp, data, report, history, prov)
@@ -156,11 +157,11 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
     out = layout(cfg).model_dir(where)
 
     def done() -> bool:
-        return _finished(out / "model.pt", fp, where.expect(), overwrite=bool(cfg.overwrite))
+        return _finished(out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite))
 
     with claimed(layout(cfg).model_lock(where), f"model {where.key}", done) as finished:
         if finished:
-            log.info("Model %s already trained with this config; nothing to do.", out / "model.pt")
+            log.info("Model %s already trained with this config; nothing to do.", out / CHECKPOINT)
         else:
             _train(cfg, model_cfg, data, out, fp)
 
@@ -180,16 +181,16 @@ def _train(
     model = DynamicsModel(spec, seed=int(cfg.seed)).to(dev)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.overwrite:
-        (out / "train_state.pt").unlink(missing_ok=True)  # start afresh, as asked
-    if (out / "train_state.pt").exists():
-        log.info("Resuming the interrupted training from %s", out / "train_state.pt")
+        (out / TRAIN_STATE).unlink(missing_ok=True)  # start afresh, as asked
+    if (out / TRAIN_STATE).exists():
+        log.info("Resuming the interrupted training from %s", out / TRAIN_STATE)
     trainer = ModelTrainer(
         model,
         train_config(cfg, model_cfg),
-        state_path=out / "train_state.pt",
+        state_path=out / TRAIN_STATE,
         progress=cfg.progress,
     )
-    curves = CurveLog(out / "history.csv", tensorboard=bool(cfg.train.tensorboard))
+    curves = CurveLog(out / HISTORY, tensorboard=bool(cfg.train.tensorboard))
     try:
         history = trainer.fit(
             torch.as_tensor(x, device=dev),
@@ -202,7 +203,7 @@ def _train(
     save_model(out, model, history, model_meta(cfg, fp, data, report, history, provenance()))
     log.info(
         "Saved %s (best validation MSE per member: %s)",
-        out / "model.pt",
+        out / CHECKPOINT,
         ", ".join(f"{s:.3g}" for s in history.best_score),
     )
 
@@ -242,9 +243,9 @@ def save_model(out: Path, model: Any, history: Any, meta: dict[str, Any]) -> Non
     from trajmbrl.models.checkpoint import save_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "history.csv", history.to_frame().to_csv(index=False))
-    save_checkpoint(out / "model.pt", model, meta=meta)
-    (out / "train_state.pt").unlink(missing_ok=True)
+    atomic_write_text(out / HISTORY, history.to_frame().to_csv(index=False))
+    save_checkpoint(out / CHECKPOINT, model, meta=meta)
+    (out / TRAIN_STATE).unlink(missing_ok=True)
 
 
 def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
