@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import shutil
 import threading
@@ -298,16 +299,34 @@ def test_read_only_tree_with_work_done_is_a_no_op(trained, tmp_path, monkeypatch
 
     root = tmp_path / "root"
     shutil.copytree(trained, root)
+    evaluate = ("mode=eval", "models=[t]")
+    MODES["eval"](compose_cfg(*TINY, f"paths.root={root}", *evaluate))
 
     class ReadOnly:
+        """A lock file that cannot be created: the tree is mounted read-only."""
+
         def __init__(self, path: str) -> None:
             self.path = path
 
         def acquire(self, timeout: float = -1) -> None:
-            raise PermissionError(30, "Read-only file system", self.path)
+            raise OSError(errno.EROFS, "Read-only file system", self.path)
 
-    monkeypatch.setattr(locks, "FileLock", ReadOnly)  # no lock file can be created
-    for args in (["mode=collect"], ["mode=train", "models=[t]"]):
-        MODES[args[0].split("=")[1]](compose_cfg(*TINY, f"paths.root={root}", *args))
-    with pytest.raises(PermissionError, match="Read-only"):  # work to do: the lock is needed
-        MODES["train"](compose_cfg(*TINY, f"paths.root={root}", "mode=train", "models=[d]"))
+    monkeypatch.setattr(locks, "FileLock", ReadOnly)
+    for args in (["mode=collect"], ["mode=train", "models=[t]"], list(evaluate)):
+        cfg = compose_cfg(*TINY, f"paths.root={root}", *args)
+        MODES[cfg.mode.name](cfg)  # nothing to do: no lock needed, no error
+
+
+def test_lock_that_cannot_be_created_in_a_writable_tree_is_an_error(tmp_path, monkeypatch):
+    import trajmbrl.utils.locks as locks
+
+    class Denied:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def acquire(self, timeout: float = -1) -> None:
+            raise PermissionError(errno.EACCES, "Permission denied", self.path)
+
+    monkeypatch.setattr(locks, "FileLock", Denied)  # e.g. another user's lock file
+    with pytest.raises(PermissionError), locks.artifact_lock(tmp_path / ".x.lock", "x"):
+        pass
