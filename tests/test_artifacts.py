@@ -236,6 +236,23 @@ def test_two_control_runs_of_other_settings_started_together_both_keep_their_csv
     assert all(csv_status(p, read_header(p)["config_hash"]).done for p in runs)
 
 
+def test_control_runs_of_earlier_versions_are_still_read_and_count_as_done(tmp_path):
+    cfg = compose_cfg(*CONTROL, f"paths.root={tmp_path}")
+    MODES["control"](cfg)
+    (new,) = layout(cfg).control_run_files()
+    header, frame = read_header(new), pd.read_csv(new, comment="#")
+    legacy = layout(cfg).legacy_control_run("random", None, 0)
+    write_hashed_csv(legacy, frame, header["config_hash"])  # the name and header of before
+    new.unlink()
+    MODES["control"](cfg)  # up to date: nothing recomputed
+    assert layout(cfg).control_run_files() == [legacy]
+    report = ("control.report_only=true", "plot.formats=[png]")
+    MODES["control"](compose_cfg(*CONTROL, f"paths.root={tmp_path}", *report))
+    assert pd.read_csv(layout(cfg).control_table())["method"].tolist() == ["random"]
+    MODES["control"](compose_cfg(*CONTROL, f"paths.root={tmp_path}", "control.kappa=0.5"))
+    assert len(layout(cfg).control_run_files()) == 2 and legacy.exists()  # its own CSV
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A smoke dataset with model t trained for seeds 0 and 1 (tests copy it)."""

@@ -12,6 +12,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.artifacts.layout import Layout, parse_control_run
+from trajmbrl.artifacts.status import csv_status
 from trajmbrl.configs import model_config, resolve_model
 from trajmbrl.control.fit import ModelRecipe
 from trajmbrl.control.loop import Budget, run_control
@@ -116,8 +117,9 @@ def run(cfg: DictConfig) -> None:
 
 
 def _legacy_current(legacy: Path, fingerprint: str, overwrite: bool) -> bool:
-    """A run CSV under the earlier name (no settings hash) that is current counts as done."""
-    return legacy.exists() and is_current(legacy, fingerprint, overwrite=overwrite)
+    """A run CSV under the earlier name (no settings hash) that is current counts as done; one
+    of other settings is left alone (this run writes its own, hashed name)."""
+    return not overwrite and csv_status(legacy, fingerprint).done
 
 
 def _content(cfg: DictConfig, st: Settings) -> dict[str, Any]:
