@@ -299,7 +299,7 @@ def test_checkpoint_copied_into_another_seed_slot_is_refused(trained, tmp_path):
     shutil.copy(model_dir(seed1, "t") / "model.pt", model_dir(seed0, "t") / "model.pt")
     with pytest.raises(TrajmbrlError) as info:
         MODES["eval"](seed0)
-    first = str(info.value).splitlines()[0]
+    (first,) = str(info.value).splitlines()  # one line, naming the file
     assert str(model_dir(seed0, "t") / "model.pt") in first
     assert "slot of seed=0 but was trained with seed=1" in first
     assert not list(layout(seed0).metrics_dir.glob("*.csv"))
@@ -347,3 +347,20 @@ def test_lock_that_cannot_be_created_in_a_writable_tree_is_an_error(tmp_path, mo
     monkeypatch.setattr(locks, "FileLock", Denied)  # e.g. another user's lock file
     with pytest.raises(PermissionError), locks.artifact_lock(tmp_path / ".x.lock", "x"):
         pass
+
+
+def test_every_slot_field_is_checked_at_load(tmp_path):
+    from trajmbrl.models.checkpoint import SlotMismatch, load_checkpoint, save_checkpoint
+    from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
+
+    spec = ModelSpec.for_key("t", state_dim=2, action_dim=1, param_dim=1, hidden=4, layers=1)
+    path = tmp_path / "t/n=3_t=20/seed=0/model.pt"
+    path.parent.mkdir(parents=True)
+    save_checkpoint(path, DynamicsModel(spec), meta={"seed": 1, "variant": "n=3_t=20"})
+    where = parse_model_dir(path)
+    with pytest.raises(SlotMismatch, match="slot of seed=0 but was trained with seed=1"):
+        load_checkpoint(path, expect=where.expect())
+    other = ModelSlot("t", "n=all_t=all", 1)
+    with pytest.raises(SlotMismatch, match="variant=n=all_t=all but was trained with"):
+        load_checkpoint(path, expect=other.expect())
+    load_checkpoint(path, expect=ModelSlot("t", "n=3_t=20", 1).expect())  # its own slot

@@ -39,6 +39,10 @@ class CheckpointMismatch(TrajmbrlError):
     """A checkpoint that is intact but belongs to another key, family, dataset, variant or seed."""
 
 
+class SlotMismatch(CheckpointMismatch):
+    """A checkpoint read from the directory of another variant or seed (copied or moved)."""
+
+
 def save_checkpoint(path: Path, model: DynamicsModel, *, meta: dict[str, Any]) -> None:
     """Write ``model`` to ``path`` atomically (temp file + ``os.replace``).
 
@@ -136,7 +140,7 @@ def _check_expect(
                 "(the dataset was collected or imported again)"
             )
         if name in _SLOT and name != "key":
-            raise CheckpointMismatch(
+            raise SlotMismatch(
                 f"model checkpoint {path} is in the slot of {name}={want} but was trained with "
                 f"{name}={have[name]} (copied or moved from another slot?)"
             )

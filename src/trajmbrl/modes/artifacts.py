@@ -100,7 +100,7 @@ def model_checkpoint(cfg: DictConfig, key: str, meta_expect: dict[str, Any]) -> 
     :returns: (model, meta); a missing or mismatching checkpoint names the command that
         (re)trains it. ``meta["checkpoint_sha256"]`` keys every result computed from it.
     """
-    from trajmbrl.models.checkpoint import CheckpointMismatch, load_checkpoint
+    from trajmbrl.models.checkpoint import CheckpointMismatch, SlotMismatch, load_checkpoint
 
     path = layout(cfg).checkpoint(slot(cfg, key))
     train = command(cfg, "train", f"models={key}")
@@ -114,6 +114,8 @@ def model_checkpoint(cfg: DictConfig, key: str, meta_expect: dict[str, Any]) -> 
     }
     try:
         return load_checkpoint(path, expect=expect)
+    except SlotMismatch as exc:  # one line: the file is misplaced, not stale
+        raise TrajmbrlError(f"{exc}; put it back, or retrain: {train} overwrite=true") from None
     except CheckpointMismatch as exc:
         raise TrajmbrlError(f"{exc}\n  Retrain it with: {train} overwrite=true") from None
 
