@@ -364,3 +364,32 @@ def test_every_slot_field_is_checked_at_load(tmp_path):
     with pytest.raises(SlotMismatch, match="variant=n=all_t=all but was trained with"):
         load_checkpoint(path, expect=other.expect())
     load_checkpoint(path, expect=ModelSlot("t", "n=3_t=20", 1).expect())  # its own slot
+
+
+@pytest.mark.parametrize("mode", ["plot", "control"])
+def test_reports_are_drawn_by_one_run_at_a_time(tmp_path, mode):
+    from filelock import FileLock
+
+    if mode == "plot":
+        cfg = _plot_tree(tmp_path)
+        write_hashed_csv(layout(cfg).efficiency_csv(), _scores(), "fp", dataset="current")
+        lock, table = layout(cfg).report_lock(), layout(cfg).table("efficiency_grid")
+    else:
+        _control_run(tmp_path, 0)
+        cfg = compose_cfg(
+            "experiment=smoke",
+            f"paths.root={tmp_path}",
+            "mode=control",
+            "control.report_only=true",
+            "plot.formats=[png]",
+        )
+        lock, table = layout(cfg).control_report_lock(), layout(cfg).control_table()
+    held = FileLock(str(lock))
+    held.acquire()  # another report is being drawn from an earlier reading of the CSVs
+    worker = threading.Thread(target=MODES[mode], args=(cfg,))
+    worker.start()
+    worker.join(timeout=1.0)
+    assert worker.is_alive() and not table.exists()  # waits, then reads the CSVs afresh
+    held.release()
+    worker.join()
+    assert table.exists()

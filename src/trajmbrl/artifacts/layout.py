@@ -153,6 +153,11 @@ class Layout:
         """``<run_dir>/figures``."""
         return Path(self.run_dir) / "figures"
 
+    def report_lock(self) -> Path:
+        """One ``mode=plot`` at a time per run dir: its tables and figures come from one reading
+        of the result CSVs, never a stale reading written last."""
+        return Path(self.run_dir) / ".report.lock"
+
     def video(self, key: str) -> Path:
         """``<run_dir>/videos/<key>_test0.mp4``."""
         return Path(self.run_dir) / "videos" / f"{key}_test0.mp4"
@@ -179,6 +184,10 @@ class Layout:
     def control_table(self) -> Path:
         """``<control_dir>/tables/control.csv``."""
         return Path(self.control_dir) / "tables" / "control.csv"
+
+    def control_report_lock(self) -> Path:
+        """One control report at a time per env (as :meth:`report_lock`)."""
+        return Path(self.control_dir) / ".report.lock"
 
     def control_figure(self) -> Path:
         """``<control_dir>/figures/learning_curve`` (one suffix per format)."""

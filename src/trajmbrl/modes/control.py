@@ -113,7 +113,8 @@ def run(cfg: DictConfig) -> None:
                     last.wall_clock,
                 )
     if cfg.control.report or cfg.control.report_only:
-        report(files, list(cfg.plot.formats))
+        with artifact_lock(files.control_report_lock(), "the control report"):
+            report(files, list(cfg.plot.formats))
 
 
 def _legacy_current(legacy: Path, fingerprint: str, overwrite: bool) -> bool:

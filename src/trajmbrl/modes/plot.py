@@ -28,6 +28,7 @@ from trajmbrl.reports.tables import (
     with_skill,
 )
 from trajmbrl.utils.atomic import atomic_write_text
+from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
 
@@ -36,11 +37,12 @@ def run(cfg: DictConfig) -> None:
     """Draw whatever the run directory holds: horizon metrics, efficiency grid, rewards."""
     files = layout(cfg)
     run_dir = files.run_dir
-    drawn = [
-        plot_horizon(cfg, run_dir),
-        plot_efficiency(cfg, files),
-        plot_reward(cfg, files),
-    ]
+    with artifact_lock(files.report_lock(), f"the tables and figures of {run_dir}"):
+        drawn = [
+            plot_horizon(cfg, run_dir),
+            plot_efficiency(cfg, files),
+            plot_reward(cfg, files),
+        ]
     if not any(drawn):
         raise TrajmbrlError(
             f"Nothing to plot under {run_dir}: no metrics/*.csv, efficiency/ or reward/ CSVs.\n"
