@@ -393,3 +393,16 @@ def test_reports_are_drawn_by_one_run_at_a_time(tmp_path, mode):
     held.release()
     worker.join()
     assert table.exists()
+
+
+def test_a_result_written_meanwhile_by_other_settings_is_refused_not_replaced(tmp_path):
+    from trajmbrl.modes.artifacts import write_result
+
+    path, frame = tmp_path / "efficiency/scores.csv", _scores()
+    write_hashed_csv(path, frame.head(3), "other settings", dataset="d")  # finished first
+    before = path.read_text()
+    with pytest.raises(TrajmbrlError, match="different evaluation config"):
+        write_result(path, frame, "mine", overwrite=False, dataset="d")
+    assert path.read_text() == before
+    write_result(path, frame, "mine", overwrite=True, dataset="d")  # asked for
+    assert csv_status(path, "mine", {"dataset": "d"}).done
