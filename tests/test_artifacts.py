@@ -251,6 +251,8 @@ def test_control_runs_of_earlier_versions_are_still_read_and_count_as_done(tmp_p
     assert pd.read_csv(layout(cfg).control_table())["method"].tolist() == ["random"]
     MODES["control"](compose_cfg(*CONTROL, f"paths.root={tmp_path}", "control.kappa=0.5"))
     assert len(layout(cfg).control_run_files()) == 2 and legacy.exists()  # its own CSV
+    MODES["control"](compose_cfg(*CONTROL, f"paths.root={tmp_path}", "overwrite=true"))
+    assert not legacy.exists() and len(layout(cfg).control_run_files()) == 2  # replaced
 
 
 @pytest.fixture(scope="module")

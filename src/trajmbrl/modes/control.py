@@ -102,6 +102,8 @@ def run(cfg: DictConfig) -> None:
                 with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
                     frame = run_control(task, method, st, budget, int(cfg.seed))
                 write_hashed_csv(path, frame, fingerprint, settings=named)
+                if overwrite:  # replaced as asked: the run under its earlier name goes too
+                    legacy.unlink(missing_ok=True)
                 last = frame.iloc[-1]
                 log.info(
                     "%s seed %s: true score %.3f after %d episodes (predicted %.3f), %.1f s",
