@@ -408,3 +408,29 @@ def test_a_result_written_meanwhile_by_other_settings_is_refused_not_replaced(tm
     assert path.read_text() == before
     write_result(path, frame, "mine", overwrite=True, dataset="d")  # asked for
     assert csv_status(path, "mine", {"dataset": "d"}).done
+
+
+def test_a_refusal_seen_without_the_lock_is_decided_again_under_it(tmp_path):
+    from trajmbrl.modes.artifacts import claimed
+
+    answers = iter([TrajmbrlError("half-written by another run"), True])
+
+    def is_done() -> bool:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with claimed(tmp_path / ".x.lock", "x", is_done) as done:
+        assert done  # the writer finished meanwhile: nothing to do, no spurious error
+    assert next(answers, None) is None
+
+
+def test_an_error_of_the_work_itself_is_not_swallowed(tmp_path):
+    from trajmbrl.modes.artifacts import claimed
+
+    with (
+        pytest.raises(TrajmbrlError, match="the work failed"),
+        claimed(tmp_path / ".x.lock", "x", lambda: True),
+    ):
+        raise TrajmbrlError("the work failed")

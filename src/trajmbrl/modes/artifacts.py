@@ -83,9 +83,14 @@ def claimed(lock: Path, what: str, is_done: Callable[[], bool]) -> Iterator[bool
     """Whether the work on ``what`` is done, with the lock ``lock`` held while it is not.
 
     ``is_done()`` is asked first without the lock (finished work needs none, so a read-only
-    tree still exits 0), then again under it: another run may have just finished it.
+    tree still exits 0), then again under it: another run may have just finished it. A refusal
+    (conflict, damage) is only final under the lock: a writer may be half-way without it.
     """
-    if is_done():
+    try:
+        done = is_done()
+    except TrajmbrlError:
+        done = False
+    if done:
         yield True
         return
     with artifact_lock(lock, what):
