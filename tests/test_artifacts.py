@@ -81,6 +81,10 @@ def test_one_status_for_every_state_of_a_hashed_csv(tmp_path):
     assert csv_status(path, "abc", {"dataset": "d1"}).status is Status.CURRENT
     assert csv_status(path, "other").status is Status.CONFLICT
     assert csv_status(path, "abc", {"dataset": "d2"}).status is Status.DAMAGED
+    older = tmp_path / "older.csv"  # written before results recorded their dataset
+    write_hashed_csv(older, pd.DataFrame({"x": [1]}), "abc")
+    check = csv_status(older, "abc", {"dataset": "d1"})
+    assert check.status is Status.DAMAGED and "dataset=None" in check.reason  # recomputed
     path.write_text("\n".join(path.read_text().splitlines()[:-1]) + "\n")  # last row deleted
     check = csv_status(path, "abc")
     assert check.status is Status.DAMAGED and "truncated or edited" in check.reason
