@@ -3,7 +3,8 @@
 Usage: ``python scripts/compare_runs.py ROOT_A ROOT_B`` (each an ``outputs/`` directory).
 For every artifact present under both roots:
 - ``model.pt``: the weights (state_dict) bit for bit; the meta may differ (paths, commit);
-- ``metrics/*.csv``: the content sha256 in each file's first line (config hashes may differ);
+- ``metrics/*.csv``: the content sha256 in each file's first line (config hashes may differ),
+  once both files pass their integrity check (a truncated or edited file differs);
 - ``tables/*.csv`` and ``efficiency/scores.csv``: the bytes.
 Prints counts and the first differing paths; exits 1 when anything shared differs.
 """
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from trajmbrl.utils.hashed_csv import integrity_problem
 
 CONTENT = re.compile(r"sha256=([0-9a-f]+)")
 
@@ -33,10 +36,11 @@ def _content_hash(path: Path) -> re.Match[str] | None:
 
 
 def same_content(a: Path, b: Path) -> bool:
-    """Same content hash in the first line (hashed CSVs), else the same bytes."""
+    """Same content hash in the first line of two intact hashed CSVs, else the same bytes."""
     ha, hb = _content_hash(a), _content_hash(b)
     if ha and hb:
-        return ha.group(1) == hb.group(1)
+        intact = integrity_problem(a) is None and integrity_problem(b) is None
+        return intact and ha.group(1) == hb.group(1)
     return a.read_bytes() == b.read_bytes()
 
 

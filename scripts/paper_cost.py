@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import flops_per_sample, gemm_rate  # noqa: E402
 
@@ -33,7 +35,7 @@ def model_flops(path: Path) -> float:
     )
     out_dim = spec["state_dim"] * (2 if spec["probabilistic"] else 1)
     fps = flops_per_sample(in_dim, out_dim, spec["hidden"], spec["layers"])
-    history = path.parent / "history.csv"
+    history = path.parent / HISTORY
     member_epochs = max(0, len(history.read_text().splitlines()) - 1) if history.exists() else 0
     cfg = meta.get("config", {})
     if member_epochs and not cfg.get("train", {}).get("steps"):
@@ -53,7 +55,7 @@ def main() -> None:
     rate = args.gflops or gemm_rate(256, 250, 250, 1500, 3)
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
-    for path in sorted(args.root.glob("sec5*/*/*/models/**/model.pt")):
+    for path in sorted(args.root.glob(f"sec5*/*/*/models/**/{CHECKPOINT}")):
         section = path.relative_to(args.root).parts[0]
         totals[section] += model_flops(path)
         counts[section] += 1

@@ -3,7 +3,10 @@
 import importlib.util
 from pathlib import Path
 
+import pandas as pd
 import torch
+
+from trajmbrl.utils.hashed_csv import write_hashed_csv
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts/compare_runs.py"
 spec = importlib.util.spec_from_file_location("compare_runs", SCRIPT)
@@ -20,7 +23,7 @@ def _run(root: Path, weight: float, config_hash: str, table: str) -> None:
         {"state_dict": {"w": torch.full((2,), weight)}, "meta": config_hash},
         run / "models/t/n=all_t=all/seed=0/model.pt",
     )
-    (run / "metrics/t.csv").write_text(f"# config_hash={config_hash} rows=1 sha256=abc\nx\n1\n")
+    write_hashed_csv(run / "metrics/t.csv", pd.DataFrame({"x": [1, 2]}), config_hash)
     (run / "tables/median_nmse.csv").write_text(table)
 
 
@@ -39,3 +42,12 @@ def test_weights_and_contents_count_paths_and_meta_do_not(tmp_path):
     assert result["models"][1] == ["sec52/cartpole/stable/models/t/n=all_t=all/seed=0/model.pt"]
     assert result["tables"][1] == ["sec52/cartpole/stable/tables/median_nmse.csv"]
     assert result["metrics"][1] == []
+
+
+def test_a_damaged_metrics_csv_is_never_the_same(tmp_path):
+    _run(tmp_path / "a", 1.0, "c1", "h=1\n0.5\n")
+    _run(tmp_path / "b", 1.0, "c1", "h=1\n0.5\n")
+    metrics = tmp_path / "b/sec52/cartpole/stable/metrics/t.csv"
+    metrics.write_text(metrics.read_text().rsplit("2\n", 1)[0])  # last row lost, header kept
+    result = compare_runs.compare(tmp_path / "a", tmp_path / "b")
+    assert result["metrics"][1] == ["sec52/cartpole/stable/metrics/t.csv"]

@@ -156,7 +156,7 @@ def test_every_method_runs_through_the_cli_config(run_mode, tmp_path):
 
 def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
     run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE)
-    path = _runs(tmp_path) / "runs" / "model_cma__te__seed=0.csv"
+    (path,) = (_runs(tmp_path) / "runs").glob("model_cma__te__seed=0__*.csv")
     first = path.read_text()
     run_mode("mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE)
     assert path.read_text() == first  # up to date: skipped, not rewritten
@@ -164,10 +164,16 @@ def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
     a = pd.read_csv(path, skiprows=1).drop(columns="wall_clock")
     b = pd.read_csv(pd.io.common.StringIO(first), skiprows=1).drop(columns="wall_clock")
     pd.testing.assert_frame_equal(a, b)
-    with pytest.raises(TrajmbrlError, match="different evaluation config"):
-        run_mode(
-            "mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE, "control.kappa=1.0"
-        )
+    # other settings: a CSV of their own (the name carries them), never a replaced one ...
+    before = path.read_text()
+    run_mode(
+        "mode=control", "envs=cartpole", "control.method=model_cma", *SMOKE, "control.kappa=1.0"
+    )
+    assert path.read_text() == before
+    assert len(list((_runs(tmp_path) / "runs").glob("model_cma__te__seed=0__*.csv"))) == 2
+    # ... and one report never mixes the rounds of two settings in one curve
+    with pytest.raises(TrajmbrlError, match="different settings"):
+        run_mode("mode=control", "envs=cartpole", "control.report_only=true", "plot.formats=[png]")
 
 
 @pytest.mark.parametrize(

@@ -150,8 +150,9 @@ def test_checkpoint_of_another_key_is_refused(smoke_run):
 def test_retrained_model_does_not_reuse_stale_metrics(smoke_run):
     cfg = smoke_run("mode=eval", "models=[t]")
     csv = next((Path(cfg.paths.run_dir) / "metrics").glob("t__*.csv"))
-    # the same config retrained to other weights (here: another model's file with t's key)
-    other = smoke_run("mode=train", "models=[t]", "seed=1")
+    # the same slot retrained to other weights (here: t, seed 0, in another experiment; a
+    # checkpoint of another seed is refused by the slot check before any cache is consulted)
+    other = smoke_run("mode=train", "models=[t]", "experiment_name=other", "model.lr=0.003")
     shutil.copy(model_dir(other, "t") / "model.pt", model_dir(cfg, "t") / "model.pt")
     with pytest.raises(TrajmbrlError, match="different evaluation config"):
         smoke_run("mode=eval", "models=[t]")

@@ -129,8 +129,12 @@ def test_library_below_modes_takes_plain_arguments():
         assert "cfg.eval" not in path.read_text(), f"{rel} reads cfg.eval"
 
 
-#: a CLI key in a message: ``train.patience``, ``eval.horizon=``, ``model.`` + a name
-CLI_KEY = re.compile(r"(?<![\w.{])(train|eval|model|models|control|grid|plot|logs|paths)\.(\w|$)")
+#: a CLI key in a message: ``train.patience``, ``eval.horizon=``, ``model.`` + a name (not a
+#: file name such as ``model.pt``)
+CLI_KEY = re.compile(
+    r"(?<![\w.{])(train|eval|model|models|control|grid|plot|logs|paths)"
+    r"\.(?!(pt|csv|json|npz|lock)\b)(\w|$)"
+)
 
 
 def test_library_errors_name_library_arguments_not_cli_keys():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trajmbrl.artifacts.layout import METRICS, experiment_of
 from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import median_table
@@ -55,7 +56,7 @@ def metric_files(root: Path) -> list[Path]:
     return sorted(
         f
         for f in root.rglob("*.csv")
-        if f.parent.name == "metrics"
+        if f.parent.name == METRICS
         and not any(p.startswith(".") for p in f.relative_to(root).parts)
     )
 
@@ -86,8 +87,7 @@ def collect_metrics(root: Path, *, dataset_sha256: str | None = None) -> pd.Data
         missing = [c for c in REQUIRED if c not in frame.columns]
         if missing:
             raise TrajmbrlError(f"{path} is not a metrics CSV (missing columns {missing})")
-        # <experiment>/<env>/<data tag>/metrics/<file>.csv
-        experiment = path.resolve().parents[3].name
+        experiment = experiment_of(path)  # <experiment>/<env>/<data tag>/metrics/<file>.csv
         parsed = [parse_variant(v) for v in frame["variant"]]
         frame = frame.assign(
             experiment=experiment,

@@ -31,11 +31,17 @@ _EXPECTABLE = (
     "hidden",
     "layers",
 )
-_PROVENANCE = ("dataset_sha256", "variant")
+_PROVENANCE = ("dataset_sha256", "variant", "seed")
+#: keys that name the slot a checkpoint sits in (``<key>/<variant>/seed=<seed>``)
+_SLOT = ("key", "variant", "seed")
 
 
 class CheckpointMismatch(TrajmbrlError):
-    """A checkpoint that is intact but belongs to another key, family, dataset or variant."""
+    """A checkpoint that is intact but belongs to another key, family, dataset, variant or seed."""
+
+
+class SlotMismatch(CheckpointMismatch):
+    """A checkpoint read from the directory of another variant or seed (copied or moved)."""
 
 
 def save_checkpoint(path: Path, model: DynamicsModel, *, meta: dict[str, Any]) -> None:
@@ -71,7 +77,7 @@ def load_checkpoint(
 
     :param expect: e.g. ``{"state_dim": 4, "family": "trajectory", "dataset_sha256": ...}``;
         a mismatch with the checkpoint's spec or recorded provenance (``dataset_sha256``,
-        ``variant``) raises :class:`CheckpointMismatch` naming the file and both values.
+        ``variant``, ``seed``) raises :class:`CheckpointMismatch` naming the file and both values.
     :returns: the model (in eval mode) and its meta dict, which gains ``checkpoint_sha256``
         (the file's own hash, the key of every cached result computed from it).
     :raises TrajmbrlError: missing, truncated or corrupt file, or an ``expect`` mismatch.
@@ -135,6 +141,11 @@ def _check_expect(
                 f"model checkpoint {path} was trained on another dataset: sha256 "
                 f"{str(have[name])[:12]} in the checkpoint, {str(want)[:12]} now "
                 "(the dataset was collected or imported again)"
+            )
+        if name in _SLOT and name != "key":
+            raise SlotMismatch(
+                f"model checkpoint {path} is in the slot of {name}={want} but was trained with "
+                f"{name}={have[name]} (copied or moved from another slot?)"
             )
         raise CheckpointMismatch(
             f"model checkpoint {path} does not match: {name} is {have[name]!r} in the "

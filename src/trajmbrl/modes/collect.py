@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,13 @@ from typing import Any
 import gymnasium as gym
 from omegaconf import DictConfig
 
+from trajmbrl.artifacts.status import Status, dataset_status
 from trajmbrl.data.collect import collect
-from trajmbrl.data.storage import TrajectoryData, dataset_paths, save_dataset
+from trajmbrl.data.storage import TrajectoryData, save_dataset
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.artifacts import provenance
+from trajmbrl.modes.artifacts import claimed, layout, provenance
 from trajmbrl.modes.settings import build, check_required, positive, to_dict
 from trajmbrl.utils.atomic import config_hash, sha256_file
-from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
 
@@ -24,15 +23,23 @@ log = logging.getLogger("trajmbrl")
 def run(cfg: DictConfig) -> None:
     """Collect (or import) the dataset at ``paths.dataset`` unless an identical one exists."""
     check_required(cfg, cfg.env.get("required"))
-    npz, _ = dataset_paths(cfg.paths.dataset)
-    with artifact_lock(npz.with_name(f".{npz.stem}.lock"), f"dataset {npz}"):  # one writer
-        _collect(cfg)
+    files = layout(cfg)
+    npz, js = files.dataset_files()
+    fingerprint = _fingerprint(cfg)
+
+    def done() -> bool:
+        return not cfg.overwrite and _up_to_date(npz, js, fingerprint)
+
+    with claimed(files.dataset_lock(), f"dataset {npz}", done) as finished:  # one writer
+        if not finished:
+            _collect(cfg, fingerprint)
 
 
-def _collect(cfg: DictConfig) -> None:
+def _fingerprint(cfg: DictConfig) -> str:
+    """What makes a dataset the same: the env config, the data seed, an imported file's hash."""
     env_cfg = to_dict(cfg.env)
     source = env_cfg.get("importer", {}).get("path")
-    fingerprint = config_hash(
+    return config_hash(
         {
             "env": env_cfg,
             "data_seed": cfg.data.seed,
@@ -40,12 +47,13 @@ def _collect(cfg: DictConfig) -> None:
             "source_sha256": sha256_file(source) if source and Path(source).is_file() else None,
         }
     )
-    npz, js = dataset_paths(cfg.paths.dataset)
+
+
+def _collect(cfg: DictConfig, fingerprint: str) -> None:
+    npz, js = layout(cfg).dataset_files()
     orphan = npz.exists() and not js.exists()  # a collect killed between its two writes
     if orphan:
         log.info("Dataset %s has no manifest (interrupted collect); collecting it again.", npz)
-    if npz.exists() and not cfg.overwrite and not orphan and _up_to_date(npz, js, fingerprint):
-        return
     if "importer" in cfg.env:
         data, extra = build(cfg.env.importer)
     else:
@@ -60,18 +68,21 @@ def _collect(cfg: DictConfig) -> None:
         **extra,
         **provenance(),
     }
-    path = save_dataset(data, cfg.paths.dataset, manifest, overwrite=bool(cfg.overwrite) or orphan)
+    path = save_dataset(data, npz, manifest, overwrite=bool(cfg.overwrite) or orphan)
     _log_written(path, data, extra.get("collect_report"))
 
 
 def _up_to_date(npz: Path, js: Path, fingerprint: str) -> bool:
-    """True when the existing dataset is intact and from this config (nothing to do); otherwise
-    raise, as it must not be replaced silently (edited, interrupted or another config)."""
-    previous = _manifest_hash(js)
-    if previous == fingerprint and _intact(npz, js):
+    """True when the existing dataset is intact and from this config (nothing to do), False
+    when there is none (or only an interrupted write); otherwise raise, as it must not be
+    replaced silently (edited or another config)."""
+    check = dataset_status(npz, js, fingerprint)
+    if check.done:
         log.info("Dataset %s already collected with this config; nothing to do.", npz)
         return True
-    if previous == fingerprint:
+    if check.status is Status.MISSING:
+        return False
+    if check.status is Status.DAMAGED:
         raise TrajmbrlError(
             f"Dataset {npz} does not match its manifest (interrupted or edited).\n"
             "  Pass overwrite=true to collect it again."
@@ -149,18 +160,3 @@ def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
 
 def manifest_count(split: Any, value: int) -> int:
     return int((split == value).sum())
-
-
-def _intact(npz: Path, js: Path) -> bool:
-    """The npz's sha256 equals the one its manifest records."""
-    try:
-        return json.loads(js.read_text()).get("sha256") == sha256_file(npz)
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
-def _manifest_hash(path: Any) -> str | None:
-    try:
-        return json.loads(path.read_text()).get("config_hash")
-    except (OSError, json.JSONDecodeError):
-        return None

@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig
 
+from trajmbrl.artifacts.layout import Layout, parse_control_run
+from trajmbrl.artifacts.status import csv_status
 from trajmbrl.configs import model_config, resolve_model
 from trajmbrl.control.fit import ModelRecipe
 from trajmbrl.control.loop import Budget, run_control
@@ -20,19 +22,15 @@ from trajmbrl.control.search import CMASettings
 from trajmbrl.control.tasks import make_task
 from trajmbrl.envs.spec import find_system
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.artifacts import is_current, write_hashed_csv
+from trajmbrl.modes.artifacts import is_current, layout, write_hashed_csv
 from trajmbrl.modes.settings import model_keys, models_override, positive, to_dict, typed
 from trajmbrl.training.trainer import TrainConfig
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
+from trajmbrl.utils.hashed_csv import read_hashed_csv, read_header
+from trajmbrl.utils.locks import artifact_lock
 from trajmbrl.utils.threads import single_thread
 
 log = logging.getLogger("trajmbrl")
-
-
-def control_dir(cfg: DictConfig) -> Path:
-    """``outputs/<experiment>/<env>/control`` (``toy_control`` at ``scale=toy``)."""
-    name = f"{cfg.scale_name}_control" if cfg.get("scale_name") else "control"
-    return Path(cfg.paths.output_dir) / str(cfg.experiment_name) / str(cfg.env.name) / name
 
 
 def model_key(cfg: DictConfig, method: str) -> str | None:
@@ -80,7 +78,7 @@ def settings(cfg: DictConfig, key: str | None) -> tuple[Settings, Budget]:
 
 def run(cfg: DictConfig) -> None:
     """Run ``control.method`` for ``seed`` (unless up to date), then redraw the report."""
-    out = control_dir(cfg)
+    files = layout(cfg)
     if not cfg.control.report_only:
         method = str(cfg.control.method)
         if method not in METHODS:
@@ -89,27 +87,37 @@ def run(cfg: DictConfig) -> None:
             )
         key = model_key(cfg, method)
         st, budget = settings(cfg, key)
-        path = out / "runs" / f"{method}__{key or 'none'}__seed={cfg.seed}.csv"
-        fingerprint = _fingerprint(cfg, st)
-        if is_current(path, fingerprint, overwrite=bool(cfg.overwrite)):
-            log.info("Control run %s is up to date.", path)
-        else:
-            task = make_task(str(cfg.env.name), control_horizon(cfg))
-            with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
-                frame = run_control(task, method, st, budget, int(cfg.seed))
-            write_hashed_csv(path, frame, fingerprint)
-            last = frame.iloc[-1]
-            log.info(
-                "%s seed %s: true score %.3f after %d episodes (predicted %.3f), %.1f s",
-                method,
-                cfg.seed,
-                last.true_score,
-                last.episodes,
-                last.predicted_score,
-                last.wall_clock,
-            )
+        fingerprint, named = _fingerprint(cfg, st), _settings_hash(cfg, st)
+        path = files.control_run(method, key, int(cfg.seed), named)
+        legacy = files.legacy_control_run(method, key, int(cfg.seed))
+        overwrite = bool(cfg.overwrite)
+        # one writer per run CSV; its name carries the settings, so runs of other settings
+        # (another control.kappa, say) started at the same time each keep their own CSV
+        with artifact_lock(Layout.lock_for(path), f"control run {path}"):
+            if is_current(path, fingerprint, overwrite=overwrite) or (
+                not path.exists() and _legacy_current(legacy, fingerprint, overwrite)
+            ):
+                log.info("Control run %s is up to date.", path if path.exists() else legacy)
+            else:
+                task = make_task(str(cfg.env.name), control_horizon(cfg))
+                with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
+                    frame = run_control(task, method, st, budget, int(cfg.seed))
+                write_hashed_csv(path, frame, fingerprint, settings=named)
+                if overwrite:  # replaced as asked: the run under its earlier name goes too
+                    legacy.unlink(missing_ok=True)
+                last = frame.iloc[-1]
+                log.info(
+                    "%s seed %s: true score %.3f after %d episodes (predicted %.3f), %.1f s",
+                    method,
+                    cfg.seed,
+                    last.true_score,
+                    last.episodes,
+                    last.predicted_score,
+                    last.wall_clock,
+                )
     if cfg.control.report or cfg.control.report_only:
-        report(out, list(cfg.plot.formats))
+        with artifact_lock(files.control_report_lock(), "the control report"):
+            report(files, list(cfg.plot.formats))
 
 
 def control_horizon(cfg: DictConfig) -> int | None:
@@ -119,8 +127,14 @@ def control_horizon(cfg: DictConfig) -> int | None:
     return horizon if horizon is not None else cfg.env.get("horizon")
 
 
-def _fingerprint(cfg: DictConfig, st: Settings) -> str:
-    """Hash of everything that changes a run's numbers (not the report switches)."""
+def _legacy_current(legacy: Path, fingerprint: str, overwrite: bool) -> bool:
+    """A run CSV under the earlier name (no settings hash) that is current counts as done; one
+    of other settings is left alone (this run writes its own, hashed name)."""
+    return not overwrite and csv_status(legacy, fingerprint).done
+
+
+def _content(cfg: DictConfig, st: Settings) -> dict[str, Any]:
+    """Everything that changes a run's numbers except the seed (not the report switches)."""
     control = {k: v for k, v in to_dict(cfg.control).items() if k not in ("report", "report_only")}
     spec = find_system(str(cfg.env.name))
     horizon = control_horizon(cfg)
@@ -129,44 +143,68 @@ def _fingerprint(cfg: DictConfig, st: Settings) -> str:
     model: Any = None
     if st.recipe is not None:
         model = {"settings": st.recipe.settings, "train": st.recipe.train.to_dict()}
-    return config_hash(
-        {"control": control, "model": model, "seed": int(cfg.seed), "env": str(cfg.env.name)}
-    )
+    return {"control": control, "model": model, "env": str(cfg.env.name)}
 
 
-def read_runs(out: Path) -> pd.DataFrame:
-    """Every run CSV under ``out/runs`` concatenated (empty frame when none)."""
-    paths = sorted((out / "runs").glob("*.csv"))
-    if not paths:
+def _fingerprint(cfg: DictConfig, st: Settings) -> str:
+    """Hash of everything that changes a run's numbers, the seed included."""
+    return config_hash({**_content(cfg, st), "seed": int(cfg.seed)})
+
+
+def _settings_hash(cfg: DictConfig, st: Settings) -> str:
+    """12 hex digits naming a run's settings (the seeds of one setting share them)."""
+    return config_hash(_content(cfg, st))[:12]
+
+
+def read_runs(files: Layout) -> pd.DataFrame:
+    """Every run CSV of the env concatenated, each checked in full (row count, content hash)
+    first; a ``settings`` column says which settings made it (empty frame when none).
+
+    :raises TrajmbrlError: a truncated or edited run CSV, or runs of one method and model
+        made with different settings (their rounds would be mixed in one curve).
+    """
+    frames = []
+    for path in files.control_run_files():
+        frame = read_hashed_csv(path, hint="Run it again: trajmbrl mode=control ... overwrite=true")
+        name = parse_control_run(path)
+        frame["settings"] = read_header(path).get("settings", name.settings)
+        frame["file"] = path.name
+        frames.append(frame)
+    if not frames:
         return pd.DataFrame()
-    return pd.concat(
-        [
-            pd.read_csv(p, skiprows=1, keep_default_na=False, na_values=["", "NaN", "nan"])
-            for p in paths
-        ],
-        ignore_index=True,
-    )
+    frame = pd.concat(frames, ignore_index=True)
+    frame["model"] = frame["model"].astype("string").fillna("").astype(str)  # "" = no model
+    for (method, model), g in frame.groupby(["method", "model"], sort=True):
+        if g["settings"].nunique() > 1:
+            names = ", ".join(sorted(set(g["file"])))
+            raise TrajmbrlError(
+                f"control runs of {method} ({model or 'no model'}) under {files.control_runs_dir} "
+                f"were made with different settings ({names}); report them apart: move one "
+                "setting's CSVs elsewhere, or run each with its own experiment_name=<name>"
+            )
+    return frame.drop(columns=["settings", "file"])
 
 
-def report(out: Path, formats: list[str]) -> None:
-    """Learning-curve figure and final table of every run CSV under ``out``."""
+def report(files: Layout, formats: list[str]) -> None:
+    """Learning-curve figure and final table of every run CSV of the env."""
     from trajmbrl.plotting.control import learning_curves
     from trajmbrl.reports.control import final_table
 
-    frame = read_runs(out)
+    frame = read_runs(files)
     if frame.empty:
-        raise TrajmbrlError(f"No control runs under {out / 'runs'}; run mode=control first")
-    frame["model"] = frame["model"].fillna("").astype(str)
+        raise TrajmbrlError(
+            f"No control runs under {files.control_runs_dir}; run mode=control first"
+        )
     table = final_table(frame)
-    atomic_write_text(out / "tables" / "control.csv", table.to_csv(index=False))
+    atomic_write_text(files.control_table(), table.to_csv(index=False))
     env = str(frame["env"].iloc[0])
     paths = learning_curves(
         frame,
-        out / "figures" / "learning_curve",
+        files.control_figure(),
         formats=formats,
         title=f"{env}: true score vs system episodes (median over seeds)",
     )
     print(f"\nControl on {env} (last round of each seed; scores in [0, 1] except reacher):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print("\nTable: " + str(out / "tables" / "control.csv"))
+    print("\nTable: " + str(files.control_table()))
     print("Figure: " + ", ".join(str(p) for p in paths))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from trajmbrl.artifacts.layout import parse_model_dir
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.efficiency import (
     efficiency_scores,
@@ -20,11 +19,11 @@ from trajmbrl.evaluation.efficiency import (
 )
 from trajmbrl.modes.artifacts import (
     data_dims,
-    efficiency_csv,
     eval_fingerprint,
     is_current,
+    layout,
     load_env_dataset,
-    write_hashed_csv,
+    write_result,
 )
 from trajmbrl.modes.console import command
 from trajmbrl.modes.prediction import predict_states
@@ -32,7 +31,6 @@ from trajmbrl.modes.settings import device, eval_size, model_keys, progress
 from trajmbrl.utils.atomic import sha256_file
 
 log = logging.getLogger("trajmbrl")
-SEED_DIR = re.compile(r"seed=(\d+)$")
 
 
 def grid_row(key: str, protocol: str) -> str:
@@ -53,33 +51,29 @@ def run(cfg: DictConfig) -> None:
     horizon = eval_size(cfg, "horizon", test.horizon)  # 100
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
-    keys = model_keys(cfg)
-    paths = sorted(
-        p
-        for key in keys
-        for p in (Path(cfg.paths.models_dir) / key).glob("n=*_t=*/seed=*/model.pt")
-    )
+    keys, files = model_keys(cfg), layout(cfg)
+    paths = sorted(p for key in keys for p in files.grid_checkpoints(key))
     if not paths:
         raise TrajmbrlError(
             f"No grid models under {cfg.paths.models_dir} for {keys}\n"
             f"  Train them with: {command(cfg, 'train', multirun=True)}"
         )
-    out = efficiency_csv(cfg)
+    out, dataset = files.efficiency_csv(), data.meta.get("sha256")
     fingerprint = eval_fingerprint(
         cfg, horizon, k=k, models=[(str(p), sha256_file(p)) for p in paths]
     )
-    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
+    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite), expect={"dataset": dataset}):
         log.info("Efficiency scores %s are up to date.", out)
         return
     dev = device(cfg)
     true = test.states[:, 1 : horizon + 1]
     frames = []
     for path in tqdm(paths, desc="score grid models", unit="model", disable=not progress(cfg)):
-        model, _ = load_checkpoint(path, expect=data_dims(test))
+        where = parse_model_dir(path)  # checked against the slot it is read from
+        model, _ = load_checkpoint(path, expect={**data_dims(test), **where.expect()})
         model.to(dev)
-        num_traj, t_range = grid_cell(path.parent.parent.name)
-        match = SEED_DIR.search(path.parent.name)
-        copy = int(match.group(1)) if match else 0
+        num_traj, t_range = grid_cell(where.variant)
+        copy = where.seed
         for protocol, pred in predict_states(model, test, horizon, cfg).items():
             frames.append(
                 tidy_scores(
@@ -95,7 +89,7 @@ def run(cfg: DictConfig) -> None:
                 )
             )
     frame = pd.concat(frames, ignore_index=True)
-    write_hashed_csv(out, frame, fingerprint)
+    write_result(out, frame, fingerprint, overwrite=bool(cfg.overwrite), dataset=dataset)
     means = frame.groupby(["model", "metric"])["value"].apply(
         lambda v: float(np.mean(np.minimum(v, 100.0)))
     )

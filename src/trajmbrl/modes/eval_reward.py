@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
@@ -17,9 +16,10 @@ from trajmbrl.modes.artifacts import (
     data_dims,
     eval_fingerprint,
     is_current,
+    layout,
     load_env_dataset,
     model_checkpoint,
-    write_hashed_csv,
+    write_result,
 )
 from trajmbrl.modes.console import reward_outputs
 from trajmbrl.modes.prediction import eval_protocols, predict_states
@@ -35,10 +35,10 @@ def run(cfg: DictConfig) -> None:
     horizon = eval_size(cfg, "horizon", test.horizon)  # conf/eval/reward.yaml: all
     if horizon > test.horizon:
         raise TrajmbrlError(f"eval.horizon={horizon} exceeds the test length {test.horizon}")
-    run_dir = Path(cfg.paths.run_dir)
+    run_dir = layout(cfg).run_dir
     keys = model_keys(cfg)
     models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
-    out = run_dir / "reward" / "returns.csv"
+    out, dataset = layout(cfg).reward_csv(), data.meta.get("sha256")
     protocols = eval_protocols(cfg)
     # 5.5 used to roll out every protocol the env supports: those runs keep their hashes
     every = ["logged", "controller"] if "sampler" in cfg.env else ["logged"]
@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> None:
         models={k: meta["checkpoint_sha256"] for k, (_, meta) in models.items()},
         **({} if protocols == every else {"protocols": protocols}),
     )
-    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
+    if is_current(out, fingerprint, overwrite=bool(cfg.overwrite), expect={"dataset": dataset}):
         log.info("Reward predictions %s are up to date.", out)
         return
     dev = device(cfg)
@@ -71,5 +71,5 @@ def run(cfg: DictConfig) -> None:
         horizon=horizon,
         diverged=flags,
     )
-    write_hashed_csv(out, frame, fingerprint)
+    write_result(out, frame, fingerprint, overwrite=bool(cfg.overwrite), dataset=dataset)
     reward_outputs(cfg, frame, run_dir)

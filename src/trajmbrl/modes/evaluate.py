@@ -20,6 +20,7 @@ from trajmbrl.modes.artifacts import (
     data_dims,
     eval_fingerprint,
     is_current,
+    layout,
     load_env_dataset,
     model_checkpoint,
     write_hashed_csv,
@@ -27,6 +28,8 @@ from trajmbrl.modes.artifacts import (
 from trajmbrl.modes.prediction import eval_protocols, forecasts, sampler_for
 from trajmbrl.modes.settings import device, eval_size, model_keys
 from trajmbrl.utils.atomic import config_hash
+from trajmbrl.utils.hashed_csv import read_hashed_csv
+from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
 
@@ -46,10 +49,15 @@ def run(cfg: DictConfig) -> None:
             f"eval.horizon={horizon} is longer than the test trajectories ({test.horizon} steps)"
         )
     protocols = eval_protocols(cfg)
-    frames = [evaluate_model(cfg, key, data, test, horizon, protocols) for key in model_keys(cfg)]
-    frames += [
-        evaluate_baseline(cfg, key, data, test, horizon, protocols) for key in eval_baselines(cfg)
-    ]
+    frames = []
+    # one evaluator per (key, variant, seed): a run with other eval settings that finished
+    # first is found by the cache check under the lock and refused, never overwritten
+    for key in model_keys(cfg):
+        with artifact_lock(_lock(cfg, key, int(cfg.seed)), f"metrics of {key}"):
+            frames.append(evaluate_model(cfg, key, data, test, horizon, protocols))
+    for key in eval_baselines(cfg):
+        with artifact_lock(_lock(cfg, key, 0), f"metrics of {key}"):
+            frames.append(evaluate_baseline(cfg, key, data, test, horizon, protocols))
     from trajmbrl.evaluation.metrics import median_table
 
     table = median_table(
@@ -196,6 +204,11 @@ def score_and_write(
     return frame
 
 
+def _lock(cfg: DictConfig, key: str, seed: int) -> Path:
+    """The lock of every metrics CSV of (``key``, ``train.variant``, ``seed``)."""
+    return layout(cfg).metrics_lock(key, str(cfg.train.variant), seed)
+
+
 def _cached(
     cfg: DictConfig, key: str, source: str, fingerprint: str, seed: int
 ) -> pd.DataFrame | None:
@@ -203,7 +216,7 @@ def _cached(
     out = metrics_path(cfg, key, source, seed)
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
         log.info("Metrics %s are up to date; skipping %s (%s).", out, key, source)
-        return pd.read_csv(out, comment="#")
+        return read_hashed_csv(out)
     return None
 
 
@@ -218,7 +231,7 @@ def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarr
     horizon = pred.shape[1]
     true = test.states[0, : horizon + 1]
     full = np.concatenate([true[:1], pred[0]], axis=0)
-    path = Path(cfg.paths.run_dir) / "videos" / f"{key}_test0.mp4"
+    path = layout(cfg).video(key)
     written = render_comparison(true, full, path, title=key)
     log.info("Video of test trajectory 0 (true vs %s): %s", key, written)
 
@@ -226,5 +239,4 @@ def render_video(cfg: DictConfig, key: str, test: TrajectoryData, pred: np.ndarr
 def metrics_path(cfg: DictConfig, key: str, source: str, seed: int | None = None) -> Path:
     """Where the tidy CSV of one (model, variant, seed, action source) goes."""
     seed = int(cfg.seed) if seed is None else seed
-    name = f"{key}__{cfg.train.variant}__seed={seed}__{source}.csv"
-    return Path(cfg.paths.run_dir) / "metrics" / name
+    return layout(cfg).metrics_csv(key, str(cfg.train.variant), seed, source)

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
+from trajmbrl.artifacts.layout import Layout
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.aggregate import collect_metrics
 from trajmbrl.evaluation.metrics import table_horizons
 from trajmbrl.evaluation.stats import label_rows
-from trajmbrl.modes.artifacts import current_dataset_sha256, efficiency_csv
+from trajmbrl.modes.artifacts import current_dataset_sha256, layout, read_result
 from trajmbrl.modes.console import command, reward_outputs
 from trajmbrl.modes.settings import model_keys, models_override
 from trajmbrl.plotting.figures import horizon_figure
@@ -27,18 +28,21 @@ from trajmbrl.reports.tables import (
     with_skill,
 )
 from trajmbrl.utils.atomic import atomic_write_text
+from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
 
 
 def run(cfg: DictConfig) -> None:
     """Draw whatever the run directory holds: horizon metrics, efficiency grid, rewards."""
-    run_dir = Path(cfg.paths.run_dir)
-    drawn = [
-        plot_horizon(cfg, run_dir),
-        plot_efficiency(cfg, run_dir),
-        plot_reward(cfg, run_dir),
-    ]
+    files = layout(cfg)
+    run_dir = files.run_dir
+    with artifact_lock(files.report_lock(), f"the tables and figures of {run_dir}"):
+        drawn = [
+            plot_horizon(cfg, run_dir),
+            plot_efficiency(cfg, files),
+            plot_reward(cfg, files),
+        ]
     if not any(drawn):
         raise TrajmbrlError(
             f"Nothing to plot under {run_dir}: no metrics/*.csv, efficiency/ or reward/ CSVs.\n"
@@ -48,7 +52,7 @@ def run(cfg: DictConfig) -> None:
 
 def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
     """nMSE and skill vs horizon figures, seed-aggregated tables, Wilcoxon + Holm tests."""
-    if not sorted((run_dir / "metrics").glob("*.csv")):
+    if not sorted(layout(cfg).metrics_dir.glob("*.csv")):
         return False
     frame = label_rows(collect_metrics(run_dir, dataset_sha256=current_dataset_sha256(cfg)))
     rows = figure_rows(cfg, run_dir, frame)
@@ -59,17 +63,17 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
     skill_table = wide_table(stats, "skill")
     tests = comparison_table(scored[scored["metric"] == "nmse"], stats, hs)
     calibration = uncertainty_table(frame, hs)
-    tables = run_dir / "tables"
-    atomic_write_text(tables / "horizon_stats.csv", stats.to_csv(index=False))
-    atomic_write_text(tables / "median_nmse.csv", nmse_table.to_csv(index=False))
-    atomic_write_text(tables / "runs.csv", runs_table(scored, hs).to_csv(index=False))
+    files = layout(cfg)
+    atomic_write_text(files.table("horizon_stats"), stats.to_csv(index=False))
+    atomic_write_text(files.table("median_nmse"), nmse_table.to_csv(index=False))
+    atomic_write_text(files.table("runs"), runs_table(scored, hs).to_csv(index=False))
     for name, table in (
         ("skill", skill_table),
         ("wilcoxon", tests),
         ("uncertainty", calibration.reset_index()),
     ):
         if len(table):
-            atomic_write_text(tables / f"{name}.csv", table.to_csv(index=False))
+            atomic_write_text(files.table(name), table.to_csv(index=False))
     paths = horizon_figures(cfg, run_dir, scored, rows)
     where = f"{cfg.env.name}, {cfg.data.tag}"
     print(
@@ -134,7 +138,7 @@ def horizon_figures(
     formats = list(cfg.plot.formats)
     paths = horizon_figure(
         scored,
-        run_dir / "figures" / "nmse_vs_horizon",
+        layout(cfg).figure("nmse_vs_horizon"),
         rows=rows,
         title=f"{where}: normalised MSE vs horizon",
         formats=formats,
@@ -142,7 +146,7 @@ def horizon_figures(
     if (scored["metric"] == "skill").any():
         paths += horizon_figure(
             scored,
-            run_dir / "figures" / "skill_vs_horizon",
+            layout(cfg).figure("skill_vs_horizon"),
             metric="skill",
             rows=rows,
             reference=1.0,
@@ -153,17 +157,19 @@ def horizon_figures(
     return paths
 
 
-def plot_efficiency(cfg: DictConfig, run_dir: Path) -> bool:
-    """Heat-maps of the 5.4 grid: mean over test trajectories, median over copies."""
+def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
+    """Heat-maps of the 5.4 grid: mean over test trajectories, median over copies (from a
+    scores CSV that is intact and, when the dataset is here, computed on it)."""
     from trajmbrl.evaluation.efficiency import aggregate_grid
     from trajmbrl.plotting.heatmaps import efficiency_heatmaps
 
-    path = efficiency_csv(cfg)
+    path = files.efficiency_csv()
     if not path.exists():
         return False
-    agg = aggregate_grid(pd.read_csv(path, comment="#"))
-    atomic_write_text(run_dir / "tables" / "efficiency_grid.csv", agg.to_csv(index=False))
-    paths = efficiency_heatmaps(agg, run_dir / "figures", list(cfg.plot.formats))
+    hint = f"Score it again: {command(cfg, 'eval', 'eval.task=efficiency')}"
+    agg = aggregate_grid(read_result(cfg, path, hint))
+    atomic_write_text(files.table("efficiency_grid"), agg.to_csv(index=False))
+    paths = efficiency_heatmaps(agg, files.figures_dir, list(cfg.plot.formats))
     wide = agg.pivot_table(
         index=["num_traj", "t_range"], columns=["metric", "model"], values="value"
     )
@@ -173,10 +179,11 @@ def plot_efficiency(cfg: DictConfig, run_dir: Path) -> bool:
     return True
 
 
-def plot_reward(cfg: DictConfig, run_dir: Path) -> bool:
-    """Predicted vs true returns (5.5), if the reward task was evaluated."""
-    path = run_dir / "reward" / "returns.csv"
+def plot_reward(cfg: DictConfig, files: Layout) -> bool:
+    """Predicted vs true returns (5.5), if the reward task was evaluated (checked as 5.4's)."""
+    path = files.reward_csv()
     if not path.exists():
         return False
-    reward_outputs(cfg, pd.read_csv(path, comment="#"), run_dir)
+    hint = f"Predict them again: {command(cfg, 'eval', 'eval.task=reward')}"
+    reward_outputs(cfg, read_result(cfg, path, hint), files.run_dir)
     return True

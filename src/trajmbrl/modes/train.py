@@ -9,9 +9,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY, TRAIN_STATE
+from trajmbrl.artifacts.status import Status, checkpoint_status
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.artifacts import load_env_dataset, model_dir, provenance
+from trajmbrl.modes.artifacts import claimed, layout, load_env_dataset, provenance, slot
 from trajmbrl.modes.console import user_overrides
 from trajmbrl.modes.settings import (
     device,
@@ -39,8 +41,7 @@ def run(cfg: DictConfig) -> None:
         return
     data = load_env_dataset(cfg)
     for key in keys:
-        with artifact_lock(model_dir(cfg, key) / ".lock", f"model {key}"):  # one writer
-            train_model(cfg, settings[key], data)
+        train_model(cfg, settings[key], data)
 
 
 def grid_cells(cfg: DictConfig) -> list[tuple[Any, Any, int]]:
@@ -97,8 +98,9 @@ def train_grid(
     key, work, todo = str(model_cfg["key"]), copy.deepcopy(cfg), []
     for cell in cells:
         _select(work, cell)
-        out, fp = model_dir(work, key), fingerprint(work, model_cfg, data)
-        if _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
+        where, fp = slot(work, key), fingerprint(work, model_cfg, data)
+        out = layout(work).model_dir(where)
+        if _finished(out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite)):
             continue
         x, y, report, spec = build_training_set(work, model_cfg, data)
         todo.append(
@@ -115,8 +117,11 @@ def train_grid(
         for i, (model, history) in zip(indices, results):
             cell, out, fp, report, *_ = todo[i]
             _select(work, cell)
-            with artifact_lock(out / ".lock", f"model {key}"):  # one writer per model dir
-                if not _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
+            where = slot(work, key)
+            with artifact_lock(layout(work).model_lock(where), f"model {key}"):  # one writer
+                if not _finished(
+                    out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite)
+                ):
                     save_model(
                         out, model, history, model_meta(work, fp, data, report, history, prov)
                     )
@@ -134,24 +139,37 @@ def train_grid(
 
 
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:
-    """Train one model key (``model_cfg``: its settings); write ``model.pt`` and ``history.csv``."""
+    """Train one model key (``model_cfg``: its settings) under its slot's lock, unless it is
+    already trained; write ``model.pt`` and ``history.csv``."""
+    where, fp = slot(cfg, str(model_cfg["key"])), fingerprint(cfg, model_cfg, data)
+    out = layout(cfg).model_dir(where)
+
+    def done() -> bool:
+        return _finished(out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite))
+
+    with claimed(layout(cfg).model_lock(where), f"model {where.key}", done) as finished:
+        if finished:
+            log.info("Model %s already trained with this config; nothing to do.", out / CHECKPOINT)
+        else:
+            _train(cfg, model_cfg, data, out, fp)
+
+
+def _train(
+    cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData, out: Path, fp: str
+) -> None:
+    """Fit a fresh (or resumed) model of ``model_cfg`` into ``out``."""
     from trajmbrl.training.curves import CurveLog
     from trajmbrl.training.fit import fit
 
-    out = model_dir(cfg, model_cfg["key"])
-    fp = fingerprint(cfg, model_cfg, data)
-    if _finished(out / "model.pt", fp, overwrite=bool(cfg.overwrite)):
-        log.info("Model %s already trained with this config; nothing to do.", out / "model.pt")
-        return
     x, y, report, spec = build_training_set(cfg, model_cfg, data)
     log.info("%s", report.describe())
     config = train_config(cfg, model_cfg)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.overwrite:
-        (out / "train_state.pt").unlink(missing_ok=True)  # start afresh, as asked
-    if (out / "train_state.pt").exists():
-        log.info("Resuming the interrupted training from %s", out / "train_state.pt")
-    curves = CurveLog(out / "history.csv", tensorboard=bool(cfg.train.tensorboard))
+        (out / TRAIN_STATE).unlink(missing_ok=True)  # start afresh, as asked
+    if (out / TRAIN_STATE).exists():
+        log.info("Resuming the interrupted training from %s", out / TRAIN_STATE)
+    curves = CurveLog(out / HISTORY, tensorboard=bool(cfg.train.tensorboard))
     try:
         model, history = fit(
             spec,
@@ -160,7 +178,7 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
             config,
             groups=report.traj,
             device=device(cfg),
-            state_path=out / "train_state.pt",
+            state_path=out / TRAIN_STATE,
             progress=cfg.progress,
             on_epoch=curves,
         )
@@ -169,7 +187,7 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
     save_model(out, model, history, model_meta(cfg, fp, data, report, history, provenance()))
     log.info(
         "Saved %s (best validation MSE per member: %s)",
-        out / "model.pt",
+        out / CHECKPOINT,
         ", ".join(f"{s:.3g}" for s in history.best_score),
     )
 
@@ -209,9 +227,9 @@ def save_model(out: Path, model: Any, history: Any, meta: dict[str, Any]) -> Non
     from trajmbrl.models.checkpoint import save_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "history.csv", history.to_frame().to_csv(index=False))
-    save_checkpoint(out / "model.pt", model, meta=meta)
-    (out / "train_state.pt").unlink(missing_ok=True)
+    atomic_write_text(out / HISTORY, history.to_frame().to_csv(index=False))
+    save_checkpoint(out / CHECKPOINT, model, meta=meta)
+    (out / TRAIN_STATE).unlink(missing_ok=True)
 
 
 def train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> Any:
@@ -259,15 +277,16 @@ def build_training_set(
     return x, y, report, spec
 
 
-def _finished(path: Path, fingerprint: str, *, overwrite: bool) -> bool:
-    """True when ``path`` holds a model trained with the same config; error on a mismatch."""
-    if not path.exists() or overwrite:
+def _finished(path: Path, fingerprint: str, expect: dict[str, Any], *, overwrite: bool) -> bool:
+    """True when ``path`` holds a model trained with the same config in this slot (``expect``);
+    error on a mismatch, a damaged file or a checkpoint of another slot."""
+    if overwrite:
         return False
-    from trajmbrl.models.checkpoint import load_checkpoint
-
-    _, meta = load_checkpoint(path)
-    if meta.get("config_hash") == fingerprint:
-        return True
+    check = checkpoint_status(path, fingerprint, expect)
+    if check.status is Status.DAMAGED:
+        raise TrajmbrlError(check.reason)
+    if check.status is not Status.CONFLICT:
+        return check.done
     raise TrajmbrlError(
         f"Model {path} exists but was trained with a different config or dataset.\n"
         "  Pass overwrite=true to retrain it, or experiment_name=<name> to train elsewhere."
