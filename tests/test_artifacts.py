@@ -278,7 +278,7 @@ def test_two_evals_of_other_settings_on_one_model_never_lose_a_result(
 ):
     root = tmp_path / "root"
     shutil.copytree(trained, root)
-    _meet(monkeypatch, "trajmbrl.modes.evaluate", "model_predictions")
+    _meet(monkeypatch, "trajmbrl.modes.evaluate", "forecasts")
     cfgs = [
         compose_cfg(*TINY, f"paths.root={root}", "mode=eval", "models=[t]", f"eval.num_traj={n}")
         for n in (2, 3)
