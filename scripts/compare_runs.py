@@ -1,4 +1,5 @@
-"""Are two paper runs the same? Compare two output roots artifact by artifact.
+"""Are two runs the same (a paper run, the demo, any experiment)? Compare two output roots
+artifact by artifact.
 
 Usage: ``python scripts/compare_runs.py ROOT_A ROOT_B`` (each an ``outputs/`` directory).
 For every artifact present under both roots:
@@ -45,10 +46,10 @@ def same_content(a: Path, b: Path) -> bool:
 
 
 CHECKS: list[tuple[str, str, Callable[[Path, Path], bool]]] = [
-    ("models", "sec5*/*/*/models/**/model.pt", same_weights),
-    ("metrics", "sec5*/*/*/metrics/*.csv", same_content),
-    ("tables", "sec5*/*/*/tables/*.csv", lambda a, b: a.read_bytes() == b.read_bytes()),
-    ("5.4 scores", "sec5*/*/*/efficiency/scores.csv", same_content),
+    ("models", "*/*/*/models/**/model.pt", same_weights),
+    ("metrics", "*/*/*/metrics/*.csv", same_content),
+    ("tables", "*/*/*/tables/*.csv", lambda a, b: a.read_bytes() == b.read_bytes()),
+    ("5.4 scores", "*/*/*/efficiency/scores.csv", same_content),
 ]
 
 
