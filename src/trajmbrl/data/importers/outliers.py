@@ -42,6 +42,15 @@ def robust_spread(col: np.ndarray) -> tuple[float, float]:
     return med, spread
 
 
+def _extreme(col: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Median, robust spread and the rows of ``col`` (n,) more than ``OUTLIER_FACTOR`` spreads
+    from the median (none for a constant column)."""
+    med, spread = robust_spread(col)
+    if spread == 0:
+        return med, spread, np.zeros(0, dtype=np.int64)
+    return med, spread, np.flatnonzero(np.abs(col - med) > OUTLIER_FACTOR * spread)
+
+
 def spike_sizes(col: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """(n,) how far each sample departs from both neighbours of its episode in one direction
     (0 when it lies between them); ``codes`` (n,) the episode of each row, rows in order."""
@@ -66,10 +75,9 @@ def refuse_outliers(
     codes = np.zeros(len(values), dtype=np.int64) if codes is None else codes
     for j, name in enumerate(names):
         col = values[:, j]
-        med, spread = robust_spread(col)
+        med, spread, bad = _extreme(col)
         if spread == 0:
             continue
-        bad = np.flatnonzero(np.abs(col - med) > OUTLIER_FACTOR * spread)
         if bad.size:
             raise ArgumentError(
                 f"{source}: column {name!r} has extreme value(s) {col[bad[0]]:g} at data row(s) "
@@ -95,10 +103,7 @@ def refuse_theta_outliers(
     """
     for j, name in enumerate(names):
         col = theta[:, j]
-        med, spread = robust_spread(col)
-        if spread == 0:
-            continue
-        bad = np.flatnonzero(np.abs(col - med) > OUTLIER_FACTOR * spread)
+        med, spread, bad = _extreme(col)
         if bad.size:
             raise ArgumentError(
                 f"{source}: theta column {name!r} has extreme value(s) {col[bad[0]]:g} in the "
