@@ -16,8 +16,9 @@ from conftest import compose_cfg
 from trajmbrl.configs import base_settings, model_config
 from trajmbrl.control.loop import Budget
 from trajmbrl.control.mpc import CEMSettings
+from trajmbrl.data.pairs import Sampling, select_training, trajectory_pairs
 from trajmbrl.errors import ArgumentError, TrajmbrlError
-from trajmbrl.evaluation.predict import predict
+from trajmbrl.evaluation.predict import PredictSettings, predict
 from trajmbrl.models.dynamics import ModelSpec
 from trajmbrl.modes import MODES
 from trajmbrl.modes.schema import cli_message, cli_names, validate
@@ -38,6 +39,13 @@ ARG = re.compile(r"\{([A-Za-z_]\w*)\.([a-z_]\w*)\}")
         (lambda v: ModelSpec("t", "trajectory", 2, 0, 1, hidden=v), "model.hidden", 0),
         (lambda v: Budget(rounds=v), "control.rounds", 0),
         (lambda v: CEMSettings(alpha=v), "control.mpc.alpha", 1.0),
+        (lambda v: Sampling(num_traj=v), "train.num_traj", 0),
+        (lambda v: Sampling(t_range=v), "train.t_range", "all"),
+        (lambda v: Sampling(keep_rate=v), "train.keep_rate", 2),
+        (lambda v: Sampling(max_pairs=v), "train.max_pairs", 2.5),
+        (lambda v: PredictSettings(protocols=v), "eval.protocols", ["logged", "open"]),
+        (lambda v: PredictSettings(propagation=v), "eval.propagation", "ts2"),
+        (lambda v: PredictSettings(particles=v), "eval.particles", 1.5),
     ],
 )
 def test_library_and_cli_check_a_knob_alike_and_name_it_their_way(make, key, value):
@@ -60,6 +68,51 @@ def test_python_callers_see_argument_names_and_the_cli_its_keys():
         predict(model, s0, 4, actions=actions, propagation="ts1", particles=0)
     assert str(info.value) == "particles must be >= 1, got 0"
     assert cli_message(info.value) == "eval.particles must be >= 1, got 0"
+
+
+def test_prediction_knobs_are_predict_settings_for_python_and_the_modes():
+    from trajmbrl.modes.prediction import eval_protocols, prediction_settings
+
+    knobs = prediction_settings(compose_cfg("eval.particles=3", "train.precision=bf16"))
+    assert knobs == PredictSettings(["logged", "controller"], "mean", 3, "bf16")
+    assert [cli_names()[f"PredictSettings.{k}"] for k in ("protocols", "particles")] == [
+        "eval.protocols",
+        "eval.particles",
+    ]
+    s0, actions = np.zeros((2, 3)), np.zeros((2, 4, 1))
+    model = trajmbrl.DynamicsModel(ModelSpec.for_key("p", state_dim=3, action_dim=1, param_dim=0))
+    for bad in ({"protocols": ()}, {"precision": "fp16"}):  # predict checks them as the settings
+        with pytest.raises(ArgumentError) as lib:
+            predict(model, s0, 4, actions=actions, **bad)  # type: ignore[arg-type]
+        with pytest.raises(ArgumentError) as own:
+            PredictSettings(**{k: list(v) if k == "protocols" else v for k, v in bad.items()})
+        assert str(lib.value) == str(own.value)
+    with pytest.raises(ArgumentError) as info:  # the mode's message, as before
+        eval_protocols(compose_cfg("eval.protocols=[]"))
+    assert cli_message(info.value) == (
+        "eval.protocols must be a non-empty subset of ['logged', 'controller'], got []"
+    )
+
+
+def test_sampling_knobs_are_checked_by_the_sampling_settings_everywhere():
+    from toy import toy_dataset
+
+    data = toy_dataset()
+    with pytest.raises(ArgumentError) as own:
+        Sampling(keep_rate=0)
+    with pytest.raises(ArgumentError) as pairs:
+        trajectory_pairs(data, t_range=3, keep_rate=0, max_pairs=None, seed=0)
+    assert str(pairs.value) == str(own.value) == "keep_rate must be a number > 0 and <= 1, got 0"
+    with pytest.raises(ArgumentError, match="^t_range must be an integer >= 1, got 0$"):
+        select_training(data, num_traj=None, t_range=0, seed=0)
+    cfg = compose_cfg("train.keep_rate=0.5", "train.max_pairs=7")
+    with open_dict(cfg):
+        cfg.train.num_traj = 10_000
+    from trajmbrl.modes.train import build_training_set
+
+    with pytest.raises(ArgumentError) as big:
+        build_training_set(cfg, model_config("t") | {"key": "t"}, data)
+    assert cli_message(big.value).startswith("train.num_traj=10000 but the dataset has only")
 
 
 def test_a_library_error_in_a_mode_names_the_config_key(tmp_path):

@@ -19,6 +19,7 @@ import numpy as np
 
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import ArgumentError, TrajmbrlError
+from trajmbrl.utils.schema_check import check_settings, setting
 
 
 @dataclass
@@ -54,6 +55,30 @@ class SampleReport:
         return text
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Which samples a model is fitted on, each knob declared once (type, range, doc; the CLI
+    schema's ``train`` group takes these fields, modes/schema.py)."""
+
+    num_traj: int | None = setting(
+        None, "a seeded subset of this many training trajectories (None: all)", ge=1
+    )
+    t_range: int | None = setting(
+        None, "each training trajectory cut to its first t_range steps (None: all)", ge=1
+    )
+    keep_rate: float | None = setting(
+        0.05, "trajectory models: the seeded share of all pairs kept (None: all)", gt=0, le=1
+    )
+    max_pairs: int | None = setting(
+        100_000, "trajectory models: at most this many pairs (None: no cap)", ge=1
+    )
+    #: drop samples holding NaN/inf (control's diverged episodes) instead of refusing them
+    drop_nonfinite: bool = False
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
 _VARIANT = re.compile(r"^n=(?P<n>all|\d+)_t=(?P<t>all|\d+)$")
 
 
@@ -74,14 +99,11 @@ def select_training(
 
     :returns: the selected data (lengths capped at t_range) and the effective t_range.
     """
+    Sampling(num_traj=num_traj, t_range=t_range)  # their types and ranges
     if num_traj is not None:
-        if num_traj < 1:
-            raise ArgumentError(
-                f"{{select_training.num_traj}} must be >= 1 (or null for all), got {num_traj}"
-            )
         if num_traj > data.num:
             raise ArgumentError(
-                f"{{select_training.num_traj}}={num_traj} but the dataset has only {data.num} "
+                f"{{Sampling.num_traj}}={num_traj} but the dataset has only {data.num} "
                 "training trajectories"
             )
         rng = np.random.default_rng([seed, 7])
@@ -89,13 +111,9 @@ def select_training(
     longest = int(data.lengths.max())
     if t_range is None:
         t_range = longest
-    if t_range < 1:
-        raise ArgumentError(
-            f"{{select_training.t_range}} must be >= 1 (or null for all), got {t_range}"
-        )
     if t_range > longest:
         raise ArgumentError(
-            f"{{select_training.t_range}}={t_range} is longer than the data: the longest "
+            f"{{Sampling.t_range}}={t_range} is longer than the data: the longest "
             f"training trajectory has {longest} steps"
         )
     capped = TrajectoryData(
@@ -153,14 +171,7 @@ def trajectory_pairs(
 
     :returns: x (M, ds + 1 + dp), y (M, ds), report.
     """
-    if keep_rate is not None and not 0 < keep_rate <= 1:
-        raise ArgumentError(
-            f"{{trajectory_pairs.keep_rate}} must be in (0, 1] (or null), got {keep_rate}"
-        )
-    if max_pairs is not None and max_pairs < 1:
-        raise ArgumentError(
-            f"{{trajectory_pairs.max_pairs}} must be >= 1 (or null), got {max_pairs}"
-        )
+    Sampling(keep_rate=keep_rate, max_pairs=max_pairs)  # their types and ranges
     counts = count_pairs(data.lengths, t_range).ravel()  # (N * t_range,) blocks (n, h)
     ends = np.cumsum(counts)
     total = int(ends[-1]) if len(ends) else 0
@@ -183,23 +194,6 @@ def trajectory_pairs(
         "trajectory", data.num, t_range, total, int(keep), keep_rate, max_pairs, traj=n
     )
     return x.astype(np.float32), y.astype(np.float32), report
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Which samples a model is fitted on.
-
-    ``num_traj`` / ``t_range``: a seeded subset of training trajectories, each cut to its first
-    steps (None = all). Trajectory models keep a seeded share ``keep_rate`` of every pair (None =
-    all), at most ``max_pairs`` (None = no cap). ``drop_nonfinite``: drop samples holding NaN/inf
-    (control's diverged episodes) instead of refusing them.
-    """
-
-    num_traj: int | None = None
-    t_range: int | None = None
-    keep_rate: float | None = 0.05
-    max_pairs: int | None = 100_000
-    drop_nonfinite: bool = False
 
 
 def training_samples(

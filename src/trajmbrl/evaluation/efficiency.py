@@ -180,8 +180,8 @@ def grid_cell(variant: str) -> tuple[int, int]:
     if num_traj is None or t_range is None:
         raise ArgumentError(
             f"model variant {variant!r} is not a data-efficiency grid cell "
-            "'n=<num_traj>_t=<t_range>' (train with explicit {select_training.num_traj} and "
-            "{select_training.t_range})"
+            "'n=<num_traj>_t=<t_range>' (train with explicit {Sampling.num_traj} and "
+            "{Sampling.t_range})"
         )
     return num_traj, t_range
 

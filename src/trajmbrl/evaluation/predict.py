@@ -11,7 +11,9 @@ scores, 5.5 returns, through :mod:`trajmbrl.modes.prediction`), the Python API's
   ``controller`` puts each row's controller (rebuilt from theta) in the loop on the predicted
   states. ``propagation`` is ``mean`` (deterministic) or ``ts1`` / ``tsinf`` (sampled particles).
 
-Matrix products run in ``precision`` (``fp32`` or ``bf16``, as in training).
+Matrix products run in ``precision`` (``fp32`` or ``bf16``, as in training). These four knobs
+are declared once, in :class:`PredictSettings` (the CLI's ``eval.protocols``,
+``eval.propagation``, ``eval.particles`` and ``train.precision``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ import torch
 from torch import Tensor
 
 from trajmbrl.errors import ArgumentError, TrajmbrlError
-from trajmbrl.evaluation.rollout import closed_loop_rollout
+from trajmbrl.evaluation.model_env import Propagation
+from trajmbrl.evaluation.rollout import PROTOCOLS, ActionSource, closed_loop_rollout
 from trajmbrl.evaluation.uncertainty import mixture_moments
-from trajmbrl.training.precision import matmul_precision
+from trajmbrl.training.precision import Precision, matmul_precision
+from trajmbrl.utils.schema_check import check_settings, setting
 from trajmbrl.utils.threads import single_thread
 
 if TYPE_CHECKING:
@@ -61,6 +65,38 @@ class Forecast:
         return mixture_moments(self.samples, self.variances, axis=0)
 
 
+@dataclass
+class PredictSettings:
+    """How :func:`predict` rolls a model out, each knob declared once (type, range, doc; the
+    CLI schema's ``eval`` group takes these fields, modes/schema.py)."""
+
+    protocols: list[ActionSource] = setting(
+        ["logged"],
+        "one-step models: roll out with the logged actions and/or the trajectory's controller "
+        "in the loop (a non-empty list; trajectory models ignore it)",
+    )
+    propagation: Propagation = setting(
+        "mean", "one-step models: mean (deterministic) | ts1 | tsinf (sampled particles)"
+    )
+    particles: int = setting(1, "roll-outs per row for ts1 / tsinf (mean rolls out one)", ge=1)
+    precision: Precision = setting("fp32", "fp32 or bf16 matrix products")
+
+    def __post_init__(self) -> None:
+        p = self.particles
+        if isinstance(p, int) and not isinstance(p, bool) and p < 1:  # predict()'s own wording
+            raise ArgumentError(f"{{PredictSettings.particles}} must be >= 1, got {p}")
+        check_settings(self)
+        if not self.protocols:
+            raise ArgumentError(
+                f"{{PredictSettings.protocols}} must be a non-empty subset of {list(PROTOCOLS)}, "
+                f"got {self.protocols}"
+            )
+
+
+#: the defaults of :func:`predict`'s knobs
+_DEFAULT = PredictSettings()
+
+
 def predict(
     model: DynamicsModel,
     s0: np.ndarray,
@@ -69,10 +105,10 @@ def predict(
     theta: np.ndarray | None = None,
     actions: np.ndarray | None = None,
     sampler: ControllerSampler | None = None,
-    protocols: Sequence[str] = ("logged",),
-    propagation: str = "mean",
-    particles: int = 1,
-    precision: str = "fp32",
+    protocols: Sequence[ActionSource] = tuple(_DEFAULT.protocols),
+    propagation: Propagation = _DEFAULT.propagation,
+    particles: int = _DEFAULT.particles,
+    precision: Precision = _DEFAULT.precision,
     seed: int = 0,
     generator: torch.Generator | None = None,
 ) -> dict[str, Forecast]:
@@ -87,14 +123,16 @@ def predict(
     :param protocols: one-step models: ``logged`` and/or ``controller`` (ignored otherwise).
     :param propagation: one-step models: ``mean`` | ``ts1`` | ``tsinf`` with ``particles``
         P >= 1 roll-outs per row (``mean`` always rolls out one).
-    :param precision: ``fp32`` | ``bf16`` matrix products.
+    :param precision: ``fp32`` | ``bf16`` matrix products. These four are checked as
+        :class:`PredictSettings` (whose defaults they have).
     :param seed: seeds the sampled propagation; ``generator`` (if given) is used instead and
         advanced, so repeated calls draw fresh samples (MPC).
     :returns: ``{"direct": Forecast}`` for trajectory models, ``{protocol: Forecast}`` (in the
         order of ``protocols``) for one-step models; each Forecast holds (K, N, H, ds).
     """
+    knobs = PredictSettings(list(protocols), propagation, particles, precision)
     s0 = np.asarray(s0)
-    with matmul_precision(precision, next(model.parameters()).device):
+    with matmul_precision(knobs.precision, next(model.parameters()).device):
         if model.spec.family == "trajectory":
             if theta is None:
                 raise TrajmbrlError("a trajectory model needs theta (N, dp) for every row")
@@ -102,19 +140,17 @@ def predict(
             return {"direct": _query(model, s0, hs, theta)}
         if not isinstance(horizon, int):
             raise TrajmbrlError("one-step models are rolled out to a horizon H (an int)")
-        if particles < 1:
-            raise ArgumentError(f"{{predict.particles}} must be >= 1, got {particles}")
         with single_thread():  # H sequential steps on ~100 rows: threads only synchronise
             return _roll_out(
                 model,
                 s0,
                 horizon,
-                protocols,
+                knobs.protocols,
                 actions=actions,
                 sampler=sampler,
                 theta=theta,
-                propagation=propagation,
-                particles=particles if propagation != "mean" else 1,
+                propagation=knobs.propagation,
+                particles=knobs.particles if knobs.propagation != "mean" else 1,
                 seed=seed,
                 generator=generator,
             )

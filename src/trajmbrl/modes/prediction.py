@@ -1,6 +1,7 @@
 """Predictions for evaluation: the protocols an env supports, its controller sampler and the
 predicted states of every eval task (:func:`forecasts`, the one call of
-:func:`trajmbrl.evaluation.predict.predict` with the ``eval.*`` and ``train.precision`` keys)."""
+:func:`trajmbrl.evaluation.predict.predict`, with the :class:`PredictSettings` read from the
+``eval.*`` and ``train.precision`` keys)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,25 @@ from omegaconf import DictConfig
 
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.settings import build, positive
+from trajmbrl.modes.settings import build, typed
 
 if TYPE_CHECKING:
-    from trajmbrl.evaluation.predict import Forecast
+    from trajmbrl.evaluation.predict import Forecast, PredictSettings
 
 log = logging.getLogger("trajmbrl")
 
 
+def prediction_settings(cfg: DictConfig, **given: Any) -> PredictSettings:
+    """:class:`PredictSettings` from ``eval.*`` and ``train.precision`` (``given`` wins); it
+    checks them and names its fields in errors (the CLI shows the keys)."""
+    from trajmbrl.evaluation.predict import PredictSettings
+
+    return typed(PredictSettings, cfg.eval, precision=str(cfg.train.precision), **given)
+
+
 def eval_protocols(cfg: DictConfig) -> list[str]:
     """``eval.protocols`` this env supports: ``controller`` needs the env's controller."""
-    from trajmbrl.evaluation.rollout import PROTOCOLS
-
-    protocols = list(cfg.eval.protocols)
-    unknown = sorted(set(protocols) - set(PROTOCOLS))
-    if unknown or not protocols:
-        raise TrajmbrlError(
-            f"eval.protocols must be a non-empty subset of {list(PROTOCOLS)}, got {protocols}"
-        )
+    protocols: list[str] = list(prediction_settings(cfg).protocols)
     if "controller" in protocols and "sampler" not in cfg.env:
         if protocols == ["controller"]:
             raise TrajmbrlError(
@@ -67,7 +69,8 @@ def forecasts(
     from trajmbrl.evaluation.predict import predict
 
     protocols = eval_protocols(cfg) if protocols is None else protocols
-    propagation = str(cfg.eval.propagation)
+    knobs = prediction_settings(cfg, protocols=protocols)
+    propagation = knobs.propagation
     preds = predict(
         model,
         test.states[:, 0],
@@ -75,10 +78,10 @@ def forecasts(
         theta=test.params,
         actions=test.actions,
         sampler=sampler_for(cfg, protocols),
-        protocols=protocols,
+        protocols=knobs.protocols,
         propagation=propagation,
-        particles=positive(cfg, "eval.particles", allow_none=False),
-        precision=str(cfg.train.precision),
+        particles=knobs.particles,
+        precision=knobs.precision,
         seed=int(cfg.seed),
     )
     suffix = "" if propagation == "mean" or model.spec.family == "trajectory" else f"-{propagation}"

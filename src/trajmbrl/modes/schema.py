@@ -1,11 +1,11 @@
 """The typed config schema: every key of every group, its type and its allowed range.
 
 A knob the library takes is declared ONCE, in the library's settings dataclass (type, range,
-doc: ``TrainConfig``, ``ModelSpec``, ``Budget``, ``Settings``, ``CMASettings``,
-``CEMSettings``); the groups here take those fields (:func:`~trajmbrl.utils.schema_check.take`),
-so the CLI checks exactly what the library checks, and a library error naming
-``{TrainConfig.patience}`` is shown as ``train.patience`` (:func:`cli_names`). Its default is
-in the YAML (conf/...).
+doc: ``TrainConfig``, ``Sampling``, ``PredictSettings``, ``ModelSpec``, ``Budget``,
+``Settings``, ``CMASettings``, ``CEMSettings``); the groups here take those fields
+(:func:`~trajmbrl.utils.schema_check.take`), so the CLI checks exactly what the library
+checks, and a library error naming ``{TrainConfig.patience}`` is shown as ``train.patience``
+(:func:`cli_names`). Its default is in the YAML (conf/...).
 
 ADDING A CONFIG KEY: put its default in the YAML and either add a :func:`setting` field to the
 library dataclass the key feeds plus its name in a ``take(...)`` below, or, for a CLI-only key,
@@ -35,7 +35,9 @@ from trajmbrl.control.loop import Budget
 from trajmbrl.control.methods import Settings
 from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
+from trajmbrl.data.pairs import Sampling
 from trajmbrl.errors import ArgumentError, TrajmbrlError, wrapped_error
+from trajmbrl.evaluation.predict import PredictSettings
 from trajmbrl.models.dynamics import ModelSpec
 from trajmbrl.training.config import TrainConfig
 from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
@@ -60,10 +62,7 @@ class Data:
 
 Train = group(
     "Train",
-    own("num_traj", int | None, key(ge=1)),
-    own("t_range", int | None, key(ge=1)),
-    own("keep_rate", float | None, key(gt=0, le=1)),
-    own("max_pairs", int | None, key(ge=1)),
+    take(Sampling, "num_traj", "t_range", "keep_rate", "max_pairs"),
     take(TrainConfig, "val_fraction", "patience", "split", "steps", "precision"),
     own("tensorboard", bool, key()),
     take(TrainConfig, "resample", "elites"),
@@ -93,17 +92,18 @@ class EvalUpTo:
     horizon: int | None = key(ge=1)
 
 
-@dataclass
-class Eval:
-    task: str = key(choices=tuple(EVAL_TASKS))  # set by eval=<task> (conf/eval/<task>.yaml)
-    up_to: EvalUpTo = key()
-    baselines: list[str] | str = key()  # a list of keys, or `all`
-    num_traj: int | None = key(ge=1)
-    horizon: int | None = key(ge=1)
-    protocols: list[str] = key(choices=("logged", "controller"))
-    propagation: str = key(choices=("mean", "ts1", "tsinf"))
-    particles: int = key(ge=1)
-    render: bool = key()
+#: the eval tasks' shared keys; how models are rolled out is PredictSettings' (with
+#: train.precision)
+Eval = group(
+    "Eval",
+    own("task", str, key(choices=tuple(EVAL_TASKS))),  # set by eval=<task> (conf/eval/<task>.yaml)
+    own("up_to", EvalUpTo, key()),
+    own("baselines", list[str] | str, key()),  # a list of keys, or `all`
+    own("num_traj", int | None, key(ge=1)),
+    own("horizon", int | None, key(ge=1)),
+    take(PredictSettings, "protocols", "propagation", "particles"),
+    own("render", bool, key()),
+)
 
 
 @dataclass
@@ -239,15 +239,11 @@ Config = group(
 #: library arguments that are not fields of a settings dataclass -> their CLI key (the fields
 #: map through the schema itself, see :func:`cli_names`)
 ARGUMENTS = {
-    "select_training.num_traj": "train.num_traj",
-    "select_training.t_range": "train.t_range",
-    "trajectory_pairs.keep_rate": "train.keep_rate",
-    "trajectory_pairs.max_pairs": "train.max_pairs",
+    "PredictSettings.precision": "train.precision",  # a field, but the key is TrainConfig's
     "CurveLog.tensorboard": "train.tensorboard",
     "baseline_predictions.key": "eval.baselines",
     "closed_loop_rollout.protocols": "eval.protocols",
     "ModelEnv.propagation": "eval.propagation",
-    "predict.particles": "eval.particles",
     "select_eval_trajectories.k": "eval.num_traj",
     "efficiency_scores.horizon": "eval.horizon",
     "true_returns.horizon": "eval.horizon",

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY, TRAIN_STATE
 from trajmbrl.artifacts.status import Status, checkpoint_status
+from trajmbrl.data.pairs import Sampling
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import claimed, layout, load_env_dataset, provenance, slot
@@ -22,6 +23,7 @@ from trajmbrl.modes.settings import (
     positive,
     positive_int,
     to_dict,
+    typed,
 )
 from trajmbrl.utils.atomic import atomic_write_text, config_hash
 from trajmbrl.utils.locks import artifact_lock
@@ -261,14 +263,14 @@ def build_training_set(
 
     if data.train().num == 0:
         raise TrajmbrlError(f"Dataset {cfg.paths.dataset} has no training trajectories")
-    keep = cfg.train.keep_rate
+    sampling = typed(Sampling, cfg.train)  # train.num_traj, t_range, keep_rate, max_pairs
     x, y, report = training_samples(
         data,
         str(model_cfg["key"]),
-        num_traj=positive(cfg, "train.num_traj"),
-        t_range=positive(cfg, "train.t_range"),
-        keep_rate=None if keep is None else float(keep),
-        max_pairs=positive(cfg, "train.max_pairs"),
+        num_traj=sampling.num_traj,
+        t_range=sampling.t_range,
+        keep_rate=None if sampling.keep_rate is None else float(sampling.keep_rate),
+        max_pairs=sampling.max_pairs,
         seed=int(cfg.seed),
     )
     spec = ModelSpec.from_settings(

@@ -10,6 +10,7 @@ import pandas as pd
 
 from trajmbrl.configs import BASE
 from trajmbrl.errors import ArgumentError
+from trajmbrl.training.precision import Precision
 from trajmbrl.utils.schema_check import check_settings, setting
 
 RESAMPLES = ("bootstrap", "kfold", "none")
@@ -55,7 +56,7 @@ class TrainConfig:
         "a fixed budget of gradient steps (overrides epochs; the last epoch may be partial)",
         ge=1,
     )
-    precision: Literal["fp32", "bf16"] = setting(
+    precision: Precision = setting(
         "fp32", "fp32 or bf16 matrix products (fp32 weights and storage; see .precision)"
     )
 

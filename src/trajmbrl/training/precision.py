@@ -15,11 +15,14 @@ import contextlib
 import functools
 import logging
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 
 log = logging.getLogger("trajmbrl")
-PRECISIONS = ("fp32", "bf16")
+#: matrix-product precisions (``TrainConfig.precision``, ``PredictSettings.precision``)
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 @functools.cache

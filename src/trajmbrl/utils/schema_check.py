@@ -45,8 +45,11 @@ def setting(
     lt: float | None = None,
 ) -> Any:
     """A knob of a library settings dataclass: its default, range and a one-line doc (the type
-    is the field's annotation; a ``Literal[...]`` lists the choices)."""
+    is the field's annotation; a ``Literal[...]`` lists the choices; a list default is copied
+    for every instance)."""
     meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "doc": doc}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
