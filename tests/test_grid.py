@@ -135,3 +135,28 @@ def test_efficiency_eval_scores_both_one_step_protocols(run_mode):
     figures = Path(cfg.paths.run_dir) / "figures"
     assert (figures / "efficiency_mse_ratio_t_over_d_closed_loop.png").exists()
     assert (figures / "efficiency_mse_ratio_t_over_d.png").exists()
+
+
+def test_efficiency_scores_know_their_protocols(run_mode):
+    """eval.protocols changes the 5.4 rows, so it is in their fingerprint: another list is a
+    conflict (not "up to date" with the old rows); the default keeps the earlier hash."""
+    import pandas as pd
+
+    from trajmbrl.modes.artifacts import eval_fingerprint, layout
+    from trajmbrl.utils.atomic import sha256_file
+    from trajmbrl.utils.hashed_csv import read_header
+
+    run_mode("mode=collect")
+    cell = ("train.num_traj=2", "train.t_range=10", "train.steps=3", "train.patience=null")
+    run_mode("mode=train", "models=d", "train.val_fraction=0", *cell)
+    ev = ("mode=eval", "models=d", "eval=efficiency", "eval.num_traj=2", "eval.horizon=5", *cell)
+    cfg = run_mode(*ev)
+    out = layout(cfg).efficiency_csv()
+    paths = sorted(layout(cfg).grid_checkpoints("d"))
+    models = [(str(p), sha256_file(p)) for p in paths]
+    assert read_header(out)["config_hash"] == eval_fingerprint(cfg, 5, k=2, models=models)
+    with pytest.raises(TrajmbrlError, match="holds results of a different evaluation config"):
+        run_mode(*ev, "eval.protocols=[logged]")
+    run_mode(*ev, "eval.protocols=[logged]", "overwrite=true")
+    assert set(pd.read_csv(out, comment="#")["model"]) == {"d"}
+    run_mode(*ev, "eval.protocols=[logged]")  # the same list: up to date

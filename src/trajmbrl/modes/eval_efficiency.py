@@ -26,7 +26,7 @@ from trajmbrl.modes.artifacts import (
     write_result,
 )
 from trajmbrl.modes.console import command
-from trajmbrl.modes.prediction import predict_states
+from trajmbrl.modes.prediction import eval_protocols, predict_states, protocols_fingerprint
 from trajmbrl.modes.settings import device, eval_size, model_keys, progress
 from trajmbrl.utils.atomic import sha256_file
 
@@ -60,7 +60,11 @@ def run(cfg: DictConfig) -> None:
         )
     out, dataset = files.efficiency_csv(), data.meta.get("sha256")
     fingerprint = eval_fingerprint(
-        cfg, horizon, k=k, models=[(str(p), sha256_file(p)) for p in paths]
+        cfg,
+        horizon,
+        k=k,
+        models=[(str(p), sha256_file(p)) for p in paths],
+        **protocols_fingerprint(cfg, eval_protocols(cfg)),
     )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite), expect={"dataset": dataset}):
         log.info("Efficiency scores %s are up to date.", out)

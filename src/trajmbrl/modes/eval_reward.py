@@ -22,7 +22,7 @@ from trajmbrl.modes.artifacts import (
     write_result,
 )
 from trajmbrl.modes.console import reward_outputs
-from trajmbrl.modes.prediction import eval_protocols, predict_states
+from trajmbrl.modes.prediction import eval_protocols, predict_states, protocols_fingerprint
 from trajmbrl.modes.settings import device, eval_size, model_keys
 
 log = logging.getLogger("trajmbrl")
@@ -39,14 +39,11 @@ def run(cfg: DictConfig) -> None:
     keys = model_keys(cfg)
     models = {k: model_checkpoint(cfg, k, data_dims(test)) for k in keys}
     out, dataset = layout(cfg).reward_csv(), data.meta.get("sha256")
-    protocols = eval_protocols(cfg)
-    # 5.5 used to roll out every protocol the env supports: those runs keep their hashes
-    every = ["logged", "controller"] if "sampler" in cfg.env else ["logged"]
     fingerprint = eval_fingerprint(
         cfg,
         horizon,
         models={k: meta["checkpoint_sha256"] for k, (_, meta) in models.items()},
-        **({} if protocols == every else {"protocols": protocols}),
+        **protocols_fingerprint(cfg, eval_protocols(cfg)),
     )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite), expect={"dataset": dataset}):
         log.info("Reward predictions %s are up to date.", out)

@@ -47,6 +47,14 @@ def eval_protocols(cfg: DictConfig) -> list[str]:
     return protocols
 
 
+def protocols_fingerprint(cfg: DictConfig, protocols: list[str]) -> dict[str, list[str]]:
+    """What a result's fingerprint records of the one-step ``protocols`` it rolled out: nothing
+    when they are every protocol the env supports (the default: results from before the
+    protocols were hashed keep their hashes), else ``{"protocols": protocols}``."""
+    every = ["logged", "controller"] if "sampler" in cfg.env else ["logged"]
+    return {} if protocols == every else {"protocols": protocols}
+
+
 def sampler_for(cfg: DictConfig, protocols: list[str]) -> Any:
     """The env's controller sampler when a closed-loop protocol is among ``protocols``."""
     return build(cfg.env.sampler) if "controller" in protocols else None
