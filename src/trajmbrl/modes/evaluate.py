@@ -107,7 +107,8 @@ def evaluate_model(
     cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed)) for s in sources}
     todo = [s.removesuffix(suffix) for s in sources if cached[s] is None]
     if todo or cfg.eval.render:
-        preds = forecasts(model, test, horizon, cfg, protocols=todo or protocols[:1])
+        run = [p for p in todo if p in protocols] or protocols[:1]  # "direct" is no protocol
+        preds = forecasts(model, test, horizon, cfg, protocols=run)
         if cfg.eval.render:
             render_video(cfg, key, test, next(iter(preds.values())).mean)
         for source, forecast in preds.items():
