@@ -16,7 +16,7 @@ import numpy as np
 
 from trajmbrl import api_checks as check
 from trajmbrl.configs import model_config, resolve_model
-from trajmbrl.data.pairs import SampleReport
+from trajmbrl.data.pairs import SampleReport, Sampling
 from trajmbrl.data.storage import TEST, TRAIN, TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import normalised_mse
@@ -68,8 +68,8 @@ def training_samples(
     *,
     num_traj: int | None = None,
     t_range: int | None = None,
-    keep_rate: float | None = 0.05,
-    max_pairs: int | None = 100_000,
+    keep_rate: float | None = Sampling().keep_rate,
+    max_pairs: int | None = Sampling().max_pairs,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, SampleReport]:
     """Training samples for model ``key`` from the dataset's training split.
@@ -82,7 +82,6 @@ def training_samples(
     :returns: x, y (float32) and a report of what was drawn.
     """
     check.training_samples(data, key, num_traj, t_range, keep_rate, max_pairs, seed)
-    from trajmbrl.data.pairs import Sampling
     from trajmbrl.data.pairs import training_samples as samples
 
     sampling = Sampling(num_traj, t_range, keep_rate, max_pairs)

@@ -180,16 +180,11 @@ def train_on_dataset(
         unknown = sorted(set(sampling) - set(SAMPLING))
         if unknown:
             raise TrajmbrlError(f"sampling has unknown key {unknown[0]!r}; known: {SAMPLING}")
-    s = dict(sampling or {})
-    training_samples(
-        data,
-        key,
-        s.get("num_traj"),
-        s.get("t_range"),
-        s.get("keep_rate", 0.05),
-        s.get("max_pairs", 100_000),
-        seed_,
-    )
+    from trajmbrl.data.pairs import Sampling
+
+    s = {f: getattr(Sampling(), f) for f in SAMPLING} | dict(sampling or {})
+    n, t, keep, most = (s[f] for f in SAMPLING)
+    training_samples(data, key, n, t, keep, most, seed_)
     for name, value in settings.items():
         setting(name, value)
 
