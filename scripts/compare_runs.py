@@ -6,7 +6,8 @@ For every artifact present under both roots:
 - ``model.pt``: the weights (state_dict) bit for bit; the meta may differ (paths, commit);
 - ``metrics/*.csv``: the content sha256 in each file's first line (config hashes may differ),
   once both files pass their integrity check (a truncated or edited file differs);
-- ``tables/*.csv`` and ``efficiency/scores.csv``: the bytes.
+- ``tables/*.csv``: the bytes, once both pass their ``tables/MANIFEST.json`` check;
+- ``efficiency/scores.csv``: as the metrics.
 Prints counts and the first differing paths; exits 1 when anything shared differs.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from trajmbrl.artifacts.manifest import table_problem
 from trajmbrl.utils.hashed_csv import integrity_problem
 
 CONTENT = re.compile(r"sha256=([0-9a-f]+)")
@@ -45,10 +47,16 @@ def same_content(a: Path, b: Path) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
+def same_table(a: Path, b: Path) -> bool:
+    """Same bytes of two tables that both pass their manifest check."""
+    intact = table_problem(a) is None and table_problem(b) is None
+    return intact and a.read_bytes() == b.read_bytes()
+
+
 CHECKS: list[tuple[str, str, Callable[[Path, Path], bool]]] = [
     ("models", "*/*/*/models/**/model.pt", same_weights),
     ("metrics", "*/*/*/metrics/*.csv", same_content),
-    ("tables", "*/*/*/tables/*.csv", lambda a, b: a.read_bytes() == b.read_bytes()),
+    ("tables", "*/*/*/tables/*.csv", same_table),
     ("5.4 scores", "*/*/*/efficiency/scores.csv", same_content),
 ]
 

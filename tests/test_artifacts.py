@@ -22,6 +22,7 @@ from trajmbrl.artifacts.layout import (
     parse_metrics_name,
     parse_model_dir,
 )
+from trajmbrl.artifacts.manifest import table_problem
 from trajmbrl.artifacts.status import Status, csv_status
 from trajmbrl.control.loop import COLUMNS
 from trajmbrl.errors import TrajmbrlError
@@ -253,6 +254,7 @@ def test_control_runs_of_earlier_versions_are_still_read_and_count_as_done(tmp_p
     report = ("control.report_only=true", "plot.formats=[png]")
     MODES["control"](compose_cfg(*CONTROL, f"paths.root={tmp_path}", *report))
     assert pd.read_csv(layout(cfg).control_table())["method"].tolist() == ["random"]
+    assert table_problem(layout(cfg).control_table()) is None  # in tables/MANIFEST.json
     MODES["control"](compose_cfg(*CONTROL, f"paths.root={tmp_path}", "control.kappa=0.5"))
     assert len(layout(cfg).control_run_files()) == 2 and legacy.exists()  # its own CSV
     MODES["control"](compose_cfg(*CONTROL, f"paths.root={tmp_path}", "overwrite=true"))

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from trajmbrl.artifacts.manifest import write_manifest
 from trajmbrl.utils.hashed_csv import write_hashed_csv
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts/compare_runs.py"
@@ -25,6 +26,13 @@ def _run(root: Path, weight: float, config_hash: str, table: str) -> None:
     )
     write_hashed_csv(run / "metrics/t.csv", pd.DataFrame({"x": [1, 2]}), config_hash)
     (run / "tables/median_nmse.csv").write_text(table)
+    write_manifest(
+        run / "tables",
+        [run / "tables/median_nmse.csv"],
+        run_dir=run,
+        sources=[run / "metrics/t.csv"],
+        dataset_sha256=None,
+    )
 
 
 def test_weights_and_contents_count_paths_and_meta_do_not(tmp_path):

@@ -2,7 +2,15 @@
 
 import pandas as pd
 
+from trajmbrl.artifacts.manifest import write_manifest
 from trajmbrl.reports import verdicts as summary
+
+
+def _record(table) -> None:
+    """The manifest mode=plot writes beside ``table`` (made from no result files here)."""
+    write_manifest(
+        table.parent, [table], run_dir=table.parent.parent, sources=[], dataset_sha256=None
+    )
 
 
 def _tests(comparison: str, b: str, rows: list[tuple[int, str, float]]) -> pd.DataFrame:
@@ -46,6 +54,7 @@ def test_verdict_table_bands(tmp_path):
         ]
     )
     frame.to_csv(run / "tables/wilcoxon.csv", index=False)
+    _record(run / "tables/wilcoxon.csv")
     table = summary.verdict_table([run]).set_index("claim")
     logged = table.loc["t beats d (logged)"]
     assert logged["h <= 10"] == "fails"
@@ -70,6 +79,7 @@ def test_seed_spread_is_max_over_min_across_seeds(tmp_path):
             "h=50": [2.0, 2.0, 2.0, 1.0],
         }
     ).to_csv(run / "tables/runs.csv", index=False)
+    _record(run / "tables/runs.csv")
     spread = summary.seed_spread([run]).set_index("row")
     assert spread.loc["t", "sec52: reacher / default"] == "1.5x"  # median of 4, 1.5, 1
     assert "hmean" not in spread.index  # one seed: nothing to spread

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import compose_cfg
+from trajmbrl.artifacts.manifest import table_problem
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import signed_differences, tidy_errors, wilcoxon_test
 from trajmbrl.evaluation.stats import holm, label_rows, row_label, skill_scores
@@ -206,6 +207,7 @@ def test_mode_plot_writes_both_figures_and_every_table(run_mode, tmp_path, capsy
     tables = metrics.parent / "tables"
     for name in ("median_nmse", "skill", "wilcoxon", "runs", "horizon_stats"):
         assert (tables / f"{name}.csv").exists(), name
+        assert table_problem(tables / f"{name}.csv") is None, name  # MANIFEST.json lists it
     for name in ("nmse_vs_horizon", "skill_vs_horizon"):
         assert (metrics.parent / "figures" / f"{name}.png").exists(), name
     runs = pd.read_csv(tables / "runs.csv")

@@ -12,6 +12,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.artifacts.layout import Layout, parse_control_run
+from trajmbrl.artifacts.manifest import write_manifest
 from trajmbrl.artifacts.status import csv_status
 from trajmbrl.configs import model_config, resolve_model
 from trajmbrl.control.fit import ModelRecipe
@@ -197,6 +198,13 @@ def report(files: Layout, formats: list[str]) -> None:
         )
     table = final_table(frame)
     atomic_write_text(files.control_table(), table.to_csv(index=False))
+    write_manifest(
+        files.control_table().parent,
+        [files.control_table()],
+        run_dir=Path(files.control_dir),
+        sources=files.control_run_files(),
+        dataset_sha256=None,
+    )
     env = str(frame["env"].iloc[0])
     paths = learning_curves(
         frame,

@@ -9,6 +9,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from trajmbrl.artifacts.layout import Layout
+from trajmbrl.artifacts.manifest import write_manifest
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.aggregate import collect_metrics
 from trajmbrl.evaluation.metrics import table_horizons
@@ -43,11 +44,40 @@ def run(cfg: DictConfig) -> None:
             plot_efficiency(cfg, files),
             plot_reward(cfg, files),
         ]
+        if any(drawn):
+            record_tables(cfg, files, drawn)
     if not any(drawn):
         raise TrajmbrlError(
             f"Nothing to plot under {run_dir}: no metrics/*.csv, efficiency/ or reward/ CSVs.\n"
             f"  Evaluate first: {command(cfg, 'eval', models_override(model_keys(cfg)))}"
         )
+
+
+#: the tables each part of mode=plot writes (some only when non-empty) and what they read
+HORIZON_TABLES = ("horizon_stats", "median_nmse", "runs", "skill", "wilcoxon", "uncertainty")
+
+
+def record_tables(cfg: DictConfig, files: Layout, drawn: list[bool]) -> None:
+    """``tables/MANIFEST.json``: the hash record of the tables just written (horizon,
+    efficiency, reward, as ``drawn`` says) and of the result CSVs they were made from."""
+    tables: list[Path] = []
+    sources: list[Path] = []
+    if drawn[0]:
+        tables += [files.table(n) for n in HORIZON_TABLES if files.table(n).exists()]
+        sources += sorted(files.metrics_dir.glob("*.csv"))
+    if drawn[1]:
+        tables.append(files.table("efficiency_grid"))
+        sources.append(files.efficiency_csv())
+    if drawn[2]:
+        tables.append(files.table("reward"))
+        sources.append(files.reward_csv())
+    write_manifest(
+        files.run_dir / "tables",
+        tables,
+        run_dir=files.run_dir,
+        sources=sources,
+        dataset_sha256=current_dataset_sha256(cfg),
+    )
 
 
 def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:

@@ -18,9 +18,12 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.reports.checked import read_table
 from trajmbrl.reports.figures import publish_figures
 from trajmbrl.reports.tables import fmt_value
 from trajmbrl.reports.verdicts import seed_spread, verdict_table, verdicts
@@ -55,7 +58,7 @@ def horizon_section(run: Path) -> list[str]:
     ):
         path = run / f"tables/{name}.csv"
         if path.exists():
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            table = read_table(path, dtype=str, keep_default_na=False)
             drop = ["model", "protocol"] + (["variant"] if table["variant"].nunique() == 1 else [])
             out += [caption + ":", "", markdown(table.drop(columns=drop)), ""]
     wil = run / "tables/wilcoxon.csv"
@@ -65,7 +68,7 @@ def horizon_section(run: Path) -> list[str]:
             "the horizons of each comparison: the row with the lower errors where "
             "p_holm < 0.05, else n.s.:",
             "",
-            markdown(verdicts(pd.read_csv(wil))),
+            markdown(verdicts(read_table(wil))),
             "",
         ]
     unc = run / "tables/uncertainty.csv"
@@ -73,7 +76,7 @@ def horizon_section(run: Path) -> list[str]:
         out += [
             "Calibration (median NLL, mean 1/2-sigma coverage; median over seeds):",
             "",
-            markdown(pd.read_csv(unc)),
+            markdown(read_table(unc)),
             "",
         ]
     return out
@@ -81,7 +84,7 @@ def horizon_section(run: Path) -> list[str]:
 
 def reward_section(run: Path) -> list[str]:
     """The 5.5 accuracy table of one run dir (``tables/reward.csv``), ceilings marked."""
-    reward = pd.read_csv(run / "tables/reward.csv")
+    reward = read_table(run / "tables/reward.csv")
     for col in ("mse", "median_se", "mae"):
         if col in reward:
             reward[col] = reward[col].map(fmt_value)
@@ -91,7 +94,7 @@ def reward_section(run: Path) -> list[str]:
 def efficiency_section(run: Path) -> list[str]:
     """The 5.4 grid of one run dir (``tables/efficiency_grid.csv``): medians over the cells,
     the share of cells where t wins and the MSE ratio of t per cell against each d row."""
-    agg = pd.read_csv(run / "tables/efficiency_grid.csv")
+    agg = read_table(run / "tables/efficiency_grid.csv")
     wide = agg.pivot_table(
         index="metric", columns="model", values="value", aggfunc="median"
     ).reset_index()
@@ -224,15 +227,38 @@ def summary(root: Path, *, with_header: bool) -> list[str]:
     return lines + overview(horizon_runs) + sections(root)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise TrajmbrlError(f"{message} (usage: {self.format_usage().split(':', 1)[1].strip()})")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trajmbrl.reports [ROOT] [--out FILE] [--figures DIR]``. :returns: 0."""
-    ap = argparse.ArgumentParser(
-        prog="python -m trajmbrl.reports", description=(__doc__ or "").split("\n")[0]
-    )
+    """``python -m trajmbrl.reports [ROOT] [--out FILE] [--figures DIR]``.
+
+    :returns: 0, or 1 after a one-line error (bad argument, no tables, a table that fails its
+        manifest check)."""
+    try:
+        return _main(argv)
+    except TrajmbrlError as exc:
+        print(f"trajmbrl: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = _Parser(prog="python -m trajmbrl.reports", description=(__doc__ or "").split("\n")[0])
     ap.add_argument("root", nargs="?", default="outputs", type=Path)
     ap.add_argument("--out", type=Path, help="write here (atomically) instead of stdout")
     ap.add_argument("--figures", type=Path, help="rebuild this directory of published figures")
     args = ap.parse_args(argv)
+    if not args.root.is_dir():
+        raise TrajmbrlError(f"no outputs directory {args.root}; run the experiments first")
+    if not any(next((args.root / s).glob("*/*/tables/*.csv"), None) for s in SECTIONS):
+        raise TrajmbrlError(
+            f"no tables under {args.root}/{{{','.join(SECTIONS)}}}/<env>/<tag>/tables/; "
+            "write them with trajmbrl mode=plot experiment=<sec> envs=<env>"
+        )
     lines = summary(args.root, with_header=args.out is not None)
     if args.figures:
         written, missing = publish_figures(args.root, args.figures)

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trajmbrl.reports.checked import read_table
+
 #: Horizon bands of the verdict table: (name, lowest h, highest h), inclusive.
 BANDS = (("h <= 10", 1, 10), ("10 < h <= 100", 11, 100), ("h > 100", 101, 10**9))
 #: The paper's claims, as the comparison names of ``tables/wilcoxon.csv`` (a = the claimant).
@@ -84,7 +86,7 @@ def verdict_table(runs: list[Path], alpha: float = 0.05) -> pd.DataFrame:
         path = run / "tables/wilcoxon.csv"
         if not path.exists():
             continue
-        tests = pd.read_csv(path)
+        tests = read_table(path)
         for claim in CLAIMS:
             mine = tests[tests["comparison"] == claim]
             if mine.empty:
@@ -109,7 +111,7 @@ def seed_spread(runs: list[Path]) -> pd.DataFrame:
         path = run / "tables/runs.csv"
         if not path.exists():
             continue
-        frame = pd.read_csv(path)
+        frame = read_table(path)
         hs = [c for c in frame.columns if c.startswith("h=")]
         for row, g in frame.groupby("row", sort=False):
             if g["seed"].nunique() < 2:

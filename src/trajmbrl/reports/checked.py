@@ -1,0 +1,31 @@
+"""Checked reads of the tables ``trajmbrl mode=plot`` wrote (:mod:`trajmbrl.artifacts.manifest`).
+
+Every reader of ``<outputs>/<experiment>/<env>/<tag>/tables/*.csv`` reads through
+:func:`read_table`: a table that fails its manifest check is refused with the command that
+regenerates it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from trajmbrl.artifacts.manifest import check_table
+
+
+def regenerate_hint(table: Path) -> str:
+    """The ``trajmbrl mode=plot`` command that rewrites ``table`` (``<run>/tables/<name>.csv``,
+    ``<run>`` = ``<root>/<experiment>/<env>/<tag>``)."""
+    run = Path(table).parent.parent
+    tag, env, experiment = run.name, run.parent.name, run.parent.parent.name
+    root = run.parent.parent.parent
+    where = f"paths.root={root.parent}" if root.name == "outputs" else f"paths.output_dir={root}"
+    return f"trajmbrl mode=plot experiment={experiment} envs={env} data.tag={tag} {where}"
+
+
+def read_table(path: Path, **kw: Any) -> pd.DataFrame:
+    """``pd.read_csv(path, **kw)`` once ``path`` passes its manifest check (a
+    :class:`~trajmbrl.errors.TrajmbrlError` naming the file and the command otherwise)."""
+    return pd.read_csv(check_table(Path(path), regenerate_hint(path)), **kw)
