@@ -2,7 +2,9 @@
 
 The tables stay plain CSVs (their bytes are what users read); the manifest beside them lists,
 per table, its sha256 and row count, and the results they were made from: each source file's
-sha256 (relative to the run dir) and the dataset sha256 those results record. It is written
+fingerprint (relative to the run dir; for a hashed result CSV its content sha256 and dataset
+sha256, so a re-run that reproduces the results reproduces the manifest byte for byte) and the
+dataset sha256 of the run. It is written
 atomically after the tables, under the writer's report lock. Readers call :func:`table_problem`
 (or :func:`check_table`) on every table they read: a table that is truncated, edited, not in the
 manifest, without a manifest (written before manifests existed), or made from results that have
@@ -17,6 +19,7 @@ from typing import Any
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils.atomic import atomic_write_json, sha256_file
+from trajmbrl.utils.hashed_csv import read_header
 
 MANIFEST = "MANIFEST.json"
 VERSION = 1
@@ -26,6 +29,19 @@ def _rows(path: Path) -> int:
     """Data rows of a CSV table (lines after the header)."""
     with path.open("rb") as fh:
         return max(sum(1 for _ in fh) - 1, 0)
+
+
+def fingerprint(source: Path) -> str:
+    """What ``source`` holds: ``sha256=<content>[ dataset=<sha256>]`` from a hashed result
+    CSV's header (:mod:`trajmbrl.utils.hashed_csv`), else ``file=<sha256 of the bytes>``."""
+    try:
+        header = read_header(source)
+    except TrajmbrlError:  # unreadable: its bytes then stand for it
+        header = {}
+    if "sha256" not in header:
+        return f"file={sha256_file(source)}"
+    dataset = f" dataset={header['dataset']}" if header.get("dataset") else ""
+    return f"sha256={header['sha256']}{dataset}"
 
 
 def write_manifest(
@@ -51,7 +67,7 @@ def write_manifest(
             if table.exists() and sha256_file(table) == entry.get("sha256"):
                 entries[name] = entry
     record = {
-        "sources": {str(p.relative_to(run_dir)): sha256_file(p) for p in sorted(sources)},
+        "sources": {str(p.relative_to(run_dir)): fingerprint(p) for p in sorted(sources)},
         "dataset_sha256": dataset_sha256,
     }
     for table in tables:
@@ -93,15 +109,15 @@ def table_problem(table: Path, run_dir: Path | None = None) -> str | None:
         return f"{table} has {rows} rows, its manifest says {entry.get('rows')} (truncated?)"
     if sha256_file(table) != entry.get("sha256"):
         return f"{table} does not match its sha256 in {manifest} (edited?)"
-    for rel, sha in dict(entry.get("sources", {})).items():
+    for rel, made_from in dict(entry.get("sources", {})).items():
         source = run_dir / rel
         if not source.exists():
             return f"{table} was made from {source}, which is gone"
-        if sha256_file(source) != sha:
+        now = fingerprint(source)
+        if now != made_from:
             return (
                 f"{table} was made from an earlier {source} (re-evaluated since, e.g. on a "
-                f"re-collected dataset; the tables were made on dataset "
-                f"{str(entry.get('dataset_sha256'))[:12]})"
+                f"re-collected dataset: made from {made_from}, now {now})"
             )
     return None
 
