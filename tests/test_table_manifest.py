@@ -60,8 +60,8 @@ def test_truncated_table_is_refused_with_the_plot_command(tmp_path, capsys):
     table.write_text("".join(table.read_text().splitlines(keepends=True)[:-1]))
     err = _refusal(capsys, tmp_path)
     assert str(table) in err and "truncated" in err
-    assert "trajmbrl mode=plot experiment=sec52 envs=cartpole data.tag=stable" in err
-    assert f"paths.root={tmp_path}" in err
+    assert f"TRAJMBRL_ROOT={tmp_path} trajmbrl mode=plot experiment=sec52 envs=cartpole" in err
+    assert "data.tag=stable" in err
 
 
 def test_edited_table_is_refused(tmp_path, capsys):

@@ -21,8 +21,10 @@ def regenerate_hint(table: Path) -> str:
     run = Path(table).parent.parent
     tag, env, experiment = run.name, run.parent.name, run.parent.parent.name
     root = run.parent.parent.parent
-    where = f"paths.root={root.parent}" if root.name == "outputs" else f"paths.output_dir={root}"
-    return f"trajmbrl mode=plot experiment={experiment} envs={env} data.tag={tag} {where}"
+    plot = f"trajmbrl mode=plot experiment={experiment} envs={env} data.tag={tag}"
+    if root.name == "outputs":  # <TRAJMBRL_ROOT>/outputs
+        return f"TRAJMBRL_ROOT={root.parent} {plot}"
+    return f"{plot} (writing its outputs to {root})"
 
 
 def read_table(path: Path, **kw: Any) -> pd.DataFrame:
