@@ -189,3 +189,17 @@ def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):
 def test_bad_control_keys_name_the_key(run_mode, bad, key):
     with pytest.raises(TrajmbrlError, match=key):
         run_mode("mode=control", *SMOKE, *bad.split())
+
+
+def test_the_seeds_of_one_model_based_setting_share_their_run_name():
+    """The run CSV's settings name leaves the seed out, the model's training seed included (else
+    `make control`'s report refused its own seeds as different settings)."""
+    from conftest import compose_cfg
+    from trajmbrl.modes.control import _settings_hash, settings
+
+    def name(*extra: str) -> str:
+        cfg = compose_cfg("experiment=control", "control.method=model_cma", *extra)
+        return _settings_hash(cfg, settings(cfg, "te")[0])
+
+    assert name("seed=0") == name("seed=3")
+    assert name("seed=0") != name("seed=0", "control.kappa=0.5")

@@ -153,8 +153,13 @@ def _fingerprint(cfg: DictConfig, st: Settings) -> str:
 
 
 def _settings_hash(cfg: DictConfig, st: Settings) -> str:
-    """12 hex digits naming a run's settings (the seeds of one setting share them)."""
-    return config_hash(_content(cfg, st))[:12]
+    """12 hex digits naming a run's settings: the seeds of one setting share them (the model's
+    training seed is the run seed, so it is left out too)."""
+    content = _content(cfg, st)
+    if content["model"] is not None:
+        train = {k: v for k, v in content["model"]["train"].items() if k != "seed"}
+        content = {**content, "model": {**content["model"], "train": train}}
+    return config_hash(content)[:12]
 
 
 def read_runs(files: Layout) -> pd.DataFrame:
