@@ -150,23 +150,7 @@ def save_dataset(
     arrays = {k: np.ascontiguousarray(getattr(data, k)) for k in ARRAYS}
 
     atomic_write(npz, lambda fh: write_npz(fh, arrays))
-    train = data.train()
-    lo, hi = train.state_bounds() if train.num else data.state_bounds()
-    full = dict(manifest)
-    full.update(
-        {
-            "sha256": sha256_file(npz),
-            "num_trajectories": data.num,
-            "num_train": int((data.split == TRAIN).sum()),
-            "num_test": int((data.split == TEST).sum()),
-            "horizon": data.horizon,
-            "state_dim": data.state_dim,
-            "action_dim": data.action_dim,
-            "param_dim": data.param_dim,
-            "state_min": lo.tolist(),
-            "state_max": hi.tolist(),
-        }
-    )
+    full = {**manifest, "sha256": sha256_file(npz), **shape_fields(data)}
     atomic_write_json(js, full)
     data.meta = full
     return npz
@@ -216,12 +200,12 @@ def load_dataset(path: str | Path, *, hint: str = "") -> TrajectoryData:
     return data
 
 
-def _check_manifest(data: TrajectoryData, js: Path) -> None:
-    """The manifest's shape and normaliser fields must describe the arrays (an edited
-    ``state_min``/``state_max`` would silently rescale every error)."""
+def shape_fields(data: TrajectoryData) -> dict[str, Any]:
+    """The manifest fields that follow from the arrays: counts, dimensions and the normaliser's
+    state range (training split; all trajectories when there is none)."""
     train = data.train()
     lo, hi = train.state_bounds() if train.num else data.state_bounds()
-    have = {
+    return {
         "num_trajectories": data.num,
         "num_train": int((data.split == TRAIN).sum()),
         "num_test": int((data.split == TEST).sum()),
@@ -232,7 +216,12 @@ def _check_manifest(data: TrajectoryData, js: Path) -> None:
         "state_min": lo.tolist(),
         "state_max": hi.tolist(),
     }
-    for name, value in have.items():
+
+
+def _check_manifest(data: TrajectoryData, js: Path) -> None:
+    """The manifest's shape and normaliser fields must describe the arrays (an edited
+    ``state_min``/``state_max`` would silently rescale every error)."""
+    for name, value in shape_fields(data).items():
         recorded = data.meta.get(name)
         same = (
             recorded is not None

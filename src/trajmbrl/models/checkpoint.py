@@ -35,6 +35,18 @@ _PROVENANCE = ("dataset_sha256", "variant", "seed")
 #: keys that name the slot a checkpoint sits in (``<key>/<variant>/seed=<seed>``)
 _SLOT = ("key", "variant", "seed")
 
+#: what ``torch.load`` raises on a truncated, corrupt or foreign file
+TORCH_LOAD_ERRORS = (
+    RuntimeError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    AttributeError,
+)
+
 
 class CheckpointMismatch(TrajmbrlError):
     """A checkpoint that is intact but belongs to another key, family, dataset, variant or seed."""
@@ -89,16 +101,7 @@ def load_checkpoint(
     try:
         raw = path.read_bytes()
         payload = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
-    except (
-        RuntimeError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        EOFError,
-        OSError,
-        ValueError,
-        KeyError,
-        AttributeError,
-    ) as exc:
+    except TORCH_LOAD_ERRORS as exc:
         raise TrajmbrlError(
             f"model checkpoint {path} is corrupt or truncated ({type(exc).__name__}); "
             "delete it and train again"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import torch
 from torch import Tensor
 
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.models.checkpoint import TORCH_LOAD_ERRORS
 from trajmbrl.utils.atomic import atomic_path
 
 STATE_FORMAT = "trajmbrl.trainstate/2"
@@ -51,17 +50,7 @@ def load_state(
             raise ValueError("unknown format")
         saved_identity = json.loads(payload["identity"])
         payload["history"] = json.loads(payload["history"])
-    except (
-        RuntimeError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        EOFError,
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-    ) as exc:
+    except (*TORCH_LOAD_ERRORS, TypeError) as exc:
         raise TrajmbrlError(
             f"training state file {path} is corrupt or truncated ({exc}); delete it to "
             "start training afresh"
