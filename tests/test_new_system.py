@@ -120,7 +120,10 @@ def test_every_shipped_simulated_env_has_its_spec_and_an_unchanged_config_hash()
         assert spec.BUILTIN[name] == f"trajmbrl.envs.{name}"
         fingerprint = {"env": to_dict(env), "data_seed": 0, "source_sha256": None}
         assert config_hash(fingerprint) == digest, name  # as modes/collect.py hashes it
-    assert sorted(spec.BUILTIN) == sorted(before)
+    assert sorted(spec.BUILTIN) == sorted([*before, "cartpole_heavy"])
+    heavy = spec.find_system("cartpole_heavy")  # a variant spec of the cartpole module
+    assert heavy is not None and spec.BUILTIN["cartpole_heavy"].endswith("cartpole:HEAVY_SPEC")
+    assert heavy.gym_id == compose_cfg("envs=cartpole_heavy", "paths.root=/tmp/unused").env.id
 
 
 def test_a_spec_with_half_a_control_task_is_refused():

@@ -177,6 +177,11 @@ class Layout:
         """The name earlier versions gave a control run (no settings hash), still read."""
         return self.control_runs_dir / f"{method}__{key or 'none'}__seed={seed}.csv"
 
+    def control_tuning(self, method: str, key: str | None, settings: str) -> Path:
+        """The tuning study of a method's knob (its tuning seeds, never reported), named by the
+        settings it was tuned under."""
+        return Path(self.control_dir) / "tuning" / f"{method}__{key or 'none'}__{settings}.csv"
+
     def control_run_files(self) -> list[Path]:
         """Every control run CSV of this env, sorted."""
         return sorted(self.control_runs_dir.glob("*.csv"))

@@ -5,7 +5,10 @@ Model-based searches (``model_cma``, ``model_cma_onestep``, ``model_gp``) maximi
 score with CMA-ES from the best theta seen on the system; on per-episode tasks (reacher) they
 search again for every episode's initial state. Model-free ones (``env_cma``, ``env_bo``,
 ``random``) spend episodes on candidate theta directly; ``reference`` runs the hand-designed
-theta; ``mpc_pets`` plans actions every step (:mod:`trajmbrl.control.mpc`).
+theta; ``mpc_pets`` plans actions every step (:mod:`trajmbrl.control.mpc`). ``mpc_true`` and
+``model_cma_true`` are the ceilings: the same planner and search with the true system's step as
+their model (:mod:`trajmbrl.control.truth`); they spend system episodes like the others, but
+their choices never depend on them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from trajmbrl.control.scorers import gp_scores, onestep_scores, trajectory_score
 from trajmbrl.control.search import BayesOpt, CMASettings, cma_maximize, cma_strategy
 from trajmbrl.control.system import EpisodeLog, System
 from trajmbrl.control.tasks import ControlTask
+from trajmbrl.control.truth import simulator_rollout, true_scores
 from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.utils.schema_check import check_settings, setting
 
@@ -34,7 +38,11 @@ METHODS = (
     "random",
     "reference",
     "mpc_pets",
+    "mpc_true",
+    "model_cma_true",
 )
+#: ceilings: the same planner / search on the true system's step instead of a learned model
+TRUE_MODEL = ("mpc_true", "model_cma_true")
 #: model family each model-based method needs (its model is the recipe's key or counterpart)
 NEEDS_MODEL = {"model_cma": "trajectory", "model_cma_onestep": "one_step", "mpc_pets": "one_step"}
 
@@ -181,11 +189,11 @@ class ModelSearch(Method):
         super().__init__(*args)  # type: ignore[arg-type]
         self.kind = kind
         self.objective: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None
-        if kind != "gp":
+        if kind in ("gp", "true"):
+            self.model_key = kind
+        else:
             self.recipe = _recipe(self.cfg, kind)
             self.model_key = self.recipe.key
-        else:
-            self.model_key = "gp"
 
     def update(self, log: EpisodeLog, round_: int) -> None:
         seed = self.seed * 1000 + round_
@@ -196,13 +204,16 @@ class ModelSearch(Method):
             seg_scores = [self.system.score(s) for s in log.states]
             gp = fit_gp(x, np.asarray(seg_scores), seed)
             self.objective = lambda th, s0, h: gp_scores(gp, th, s0)
+        elif self.kind == "true":
+            self.objective = lambda th, s0, h: true_scores(self.task, th, s0, h)
         elif self.kind == "trajectory":
             model = fit_model(self.recipe, log.to_data(), seed)
             kappa = self.cfg.kappa
             self.objective = lambda th, s0, h: trajectory_scores(model, self.task, th, s0, h, kappa)
         else:
             model = fit_model(self.recipe, log.to_data(), seed)
-            self.objective = lambda th, s0, h: onestep_scores(model, self.task, th, s0, h)
+            kappa = self.cfg.kappa
+            self.objective = lambda th, s0, h: onestep_scores(model, self.task, th, s0, h, kappa)
         self.best_seen = self.task.to_unit(log.thetas[int(np.nanargmax(log.scores))])
         if not self.task.per_episode:
             self.theta, self.predicted = self.plan(self.s0, self.task.horizon)
@@ -257,17 +268,28 @@ class ModelSearch(Method):
 
 
 class MPCPets(Method):
-    """CEM-MPC on a one-step probabilistic ensemble, refit every round."""
+    """CEM-MPC on a one-step probabilistic ensemble, refit every round (``mpc_pets``), or on
+    the true system's step (``truth=True``: ``mpc_true``, nothing to fit)."""
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: object, truth: bool = False) -> None:
         super().__init__(*args)  # type: ignore[arg-type]
-        self.recipe = _recipe(self.cfg, "one_step")
-        self.model_key = self.recipe.key
+        self.truth = truth
         self.planner: CEMPlanner | None = None
+        if truth:
+            self.model_key = "true"
+        else:
+            self.recipe = _recipe(self.cfg, "one_step")
+            self.model_key = self.recipe.key
 
     def update(self, log: EpisodeLog, round_: int) -> None:
-        model = fit_model(self.recipe, log.to_data(), self.seed * 1000 + round_)
-        self.planner = CEMPlanner(model, self.task, self.cfg.mpc, self.seed * 1000 + round_)
+        seed = self.seed * 1000 + round_
+        if self.truth:
+            if self.planner is None:
+                rollout = simulator_rollout(self.task)
+                self.planner = CEMPlanner(None, self.task, self.cfg.mpc, seed, rollout=rollout)
+            return
+        model = fit_model(self.recipe, log.to_data(), seed)
+        self.planner = CEMPlanner(model, self.task, self.cfg.mpc, seed)
 
     def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
         assert self.planner is not None
@@ -304,6 +326,10 @@ def make_method(
         return ModelSearch("one_step", *args)
     if name == "model_gp":
         return ModelSearch("gp", *args)
+    if name == "model_cma_true":
+        return ModelSearch("true", *args)
+    if name == "mpc_true":
+        return MPCPets(*args, truth=True)
     simple = {
         "env_cma": EnvCMA,
         "env_bo": EnvBO,

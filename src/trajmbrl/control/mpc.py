@@ -1,12 +1,13 @@
-"""``mpc_pets``: MBRL-Lib's recipe (Chua et al. 2018), CEM over action sequences with trajectory
-sampling on a one-step probabilistic ensemble, re-planned at every step.
+"""``mpc_pets`` / ``mpc_true``: MBRL-Lib's recipe (Chua et al. 2018), CEM over action sequences
+with trajectory sampling on a one-step probabilistic ensemble, re-planned at every step.
 
 At each step and for each of N episodes run in lock-step, CEM samples ``population`` action
 sequences of ``horizon`` steps from a clipped Gaussian, rolls each out with ``particles``
 TS-inf particles (particle p pinned to member p mod E, Gaussian next-state samples) and scores
 it with the task's reward (mean over particles of the summed reward), refits the Gaussian to the
 ``elites`` best (momentum ``alpha`` on the old one) for ``iterations`` rounds, applies the first
-action of the mean and shifts the mean by one step as the next warm start.
+action of the mean and shifts the mean by one step as the next warm start. ``mpc_true`` runs the
+same planner on the true system's step (one deterministic particle): the planner's ceiling.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from trajmbrl.control.system import EpisodeLog
 from trajmbrl.control.tasks import ControlTask
+from trajmbrl.control.truth import SequenceRollout
 from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.predict import predict
 from trajmbrl.models.dynamics import DynamicsModel
@@ -46,14 +48,30 @@ class CEMSettings:
 
 
 class CEMPlanner:
-    """Plans the next action of N systems at once. :param model: a one-step model (pe)."""
+    """Plans the next action of N systems at once.
+
+    :param model: a one-step model (``pe``; TS-inf particles), or None with ``rollout``.
+    :param rollout: instead of a model, any deterministic sequence roll-out
+        ``(starts (R, ds), actions (R, Hp, du)) -> (R, Hp, ds)``, e.g. the true system's
+        (:func:`trajmbrl.control.truth.simulator_rollout`); one particle is used.
+    """
 
     def __init__(
-        self, model: DynamicsModel, task: ControlTask, settings: CEMSettings, seed: int
+        self,
+        model: DynamicsModel | None,
+        task: ControlTask,
+        settings: CEMSettings,
+        seed: int,
+        *,
+        rollout: SequenceRollout | None = None,
     ) -> None:
         if task.action_low is None or task.action_high is None:
-            raise TrajmbrlError(f"mpc_pets needs action bounds; the {task.name} task has none")
+            raise TrajmbrlError(f"MPC needs action bounds; the {task.name} task has none")
+        if (model is None) == (rollout is None):
+            raise TrajmbrlError("CEMPlanner takes a model or a rollout, exactly one")
         self.model, self.task, self.cfg = model, task, settings
+        self.rollout = rollout
+        self.particles = settings.particles if rollout is None else 1
         self.low = torch.as_tensor(task.action_low, dtype=torch.float32)
         self.high = torch.as_tensor(task.action_high, dtype=torch.float32)
         self.mid, self.half = (self.high + self.low) / 2, (self.high - self.low) / 2
@@ -65,21 +83,28 @@ class CEMPlanner:
         """Start N episodes: the action mean is the middle of the bounds."""
         self.mean = self.mid.expand(n, self.cfg.horizon, -1).clone()
 
+    def _predict(self, start: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        """:param start: (R, ds); :param acts: (R, Hp, du). :returns: (R, Hp, ds)"""
+        if self.rollout is not None:
+            return self.rollout(start, acts)
+        assert self.model is not None
+        # TS-inf: roll-out row r keeps member r % E; the planner's generator draws the noise
+        return predict(
+            self.model,
+            start,
+            acts.shape[1],
+            actions=acts,
+            propagation="tsinf",
+            generator=self.gen_model,
+        )["logged"].mean
+
     def _returns(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """:param states: (N, ds); :param actions: (N, pop, Hp, du). :returns: (N, pop)"""
         n, pop, hp, du = actions.shape
-        k = self.cfg.particles
+        k = self.particles
         start = states.repeat_interleave(pop * k, dim=0)  # row = (episode, candidate, particle)
         acts = actions.repeat_interleave(k, dim=1).reshape(n * pop * k, hp, du)
-        # TS-inf: roll-out row r keeps member r % E; the planner's generator draws the noise
-        pred = predict(
-            self.model,
-            start.numpy(),
-            hp,
-            actions=acts.numpy(),
-            propagation="tsinf",
-            generator=self.gen_model,
-        )["logged"].mean  # (n * pop * k, hp, ds)
+        pred = self._predict(start.numpy(), acts.numpy())  # (n * pop * k, hp, ds)
         total = np.zeros(n * pop * k)
         for t in range(hp):
             r = self.task.reward(pred[:, t])

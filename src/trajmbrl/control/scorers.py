@@ -6,7 +6,8 @@ score of every candidate, averaged over the initial states, with the task's rewa
 - :func:`trajectory_scores`: one batched query of a trajectory model for all P x S x H rows;
   with an ensemble, per-member scores give a pessimistic ``mean - kappa * std``;
 - :func:`onestep_scores`: the one-step model rolled out in closed loop with each candidate's
-  controller (batched over P x S, a Python loop over the H steps);
+  controller (batched over P x S, a Python loop over the H steps); with an ensemble, the same
+  pessimism ``mean - kappa * std`` over members' own roll-outs;
 - :func:`gp_scores`: a GP on ``[s_0, theta] -> score`` fitted on the system episodes.
 """
 
@@ -62,14 +63,33 @@ def onestep_scores(
     theta: np.ndarray,
     s0: np.ndarray,
     horizon: int | None = None,
+    kappa: float = 0.0,
 ) -> np.ndarray:
     """Predicted score per candidate from a closed-loop roll-out of a one-step model.
 
-    :param theta: (P, dp); :param s0: (S, ds). :returns: (P,) scores (a blown-up roll-out
-        scores its non-finite states as 0 reward).
+    :param theta: (P, dp); :param s0: (S, ds).
+    :param kappa: pessimism with an ensemble, as :func:`trajectory_scores`: every member is
+        rolled out on its own (TS-inf particle p pinned to member p) and the score is
+        ``mean - kappa * std`` over members; 0 = the mean model's roll-out.
+    :returns: (P,) scores (a blown-up roll-out scores its non-finite states as 0 reward).
     """
     h = horizon or task.horizon
     starts, params = _grid(theta, s0)
+    members = model.ensemble_size
+    if kappa and members > 1:
+        samples = predict(
+            model,
+            starts,
+            h,
+            theta=params,
+            sampler=task.sampler,
+            protocols=("controller",),
+            propagation="tsinf",
+            particles=members,
+        )["controller"].samples  # (E, P*S, H, ds): sample p is member p's roll-out
+        per_member = task.score(samples).reshape(members, theta.shape[0], s0.shape[0])
+        per_member = per_member.mean(axis=2)  # (E, P)
+        return per_member.mean(0) - kappa * per_member.std(0)
     pred = predict(model, starts, h, theta=params, sampler=task.sampler, protocols=("controller",))[
         "controller"
     ].mean

@@ -200,14 +200,22 @@ def cartpole_control_reward(state: np.ndarray) -> np.ndarray:
     return np.exp(-(state[..., 0] ** 2 + state[..., 2] ** 2))
 
 
-def _oracle(copies: int, start: np.ndarray) -> Any:
-    """The env's explicit-Euler step on (R, 4) states, exact."""
-    import torch
+def _oracle_for(params: CartpoleParams) -> Any:
+    """The oracle factory of a cart-pole with ``params``."""
 
-    def step(state: Tensor, action: Tensor) -> Tensor:
-        return torch.as_tensor(cartpole_step(state.numpy(), action[:, 0].numpy()))
+    def oracle(copies: int, start: np.ndarray) -> Any:
+        """The env's explicit-Euler step on (R, 4) states, exact."""
+        import torch
 
-    return step
+        def step(state: Tensor, action: Tensor) -> Tensor:
+            return torch.as_tensor(cartpole_step(state.numpy(), action[:, 0].numpy(), params))
+
+        return step
+
+    return oracle
+
+
+_oracle = _oracle_for(DEFAULT_PARAMS)
 
 
 def _k_star(sampler: Any) -> np.ndarray:
@@ -218,10 +226,16 @@ def _k_star(sampler: Any) -> np.ndarray:
     return np.array(k_star, dtype=np.float64)
 
 
-def _theta_box(sampler: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The box spanned by ``0`` and ``3 K*`` (K* the LQR gain row)."""
-    k_star = _k_star(sampler)
-    return np.minimum(0.0, 3.0 * k_star), np.maximum(0.0, 3.0 * k_star)
+def _box(scale: float) -> Any:
+    def theta_box(sampler: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The box spanned by ``0`` and ``scale K*`` (K* the LQR gain row)."""
+        k_star = _k_star(sampler)
+        return np.minimum(0.0, scale * k_star), np.maximum(0.0, scale * k_star)
+
+    return theta_box
+
+
+_theta_box = _box(3.0)
 
 
 #: control: ``exp(-(x^2 + theta^2))`` in [0, 1], theta = the LQR gain row K (4) in the box
@@ -241,4 +255,34 @@ SPEC = SystemSpec(
     action_low=(-1.0,),
     action_high=(1.0,),
     oracle_step=_oracle,
+)
+
+
+#: the plant of ``cartpole_heavy``: a 5x heavier, 2x longer pole than K* was designed for
+HEAVY_PARAMS = CartpoleParams(m_p=0.5, l=1.0)
+
+
+def heavy_cartpole(**kwargs: Any) -> CartpoleEnv:
+    """The cart-pole with :data:`HEAVY_PARAMS` (the Gymnasium entry point of cartpole_heavy)."""
+    return CartpoleEnv(params=HEAVY_PARAMS, **kwargs)
+
+
+#: control with headroom (issue 22): the same task, but the true pole is 5x heavier and 2x
+#: longer than the one the reference K* (and the data's gain distribution) was designed for, so
+#: K* scores far below the best gain; theta in the box spanned by 0 and 5 K*.
+HEAVY_SPEC = SystemSpec(
+    name="cartpole_heavy",
+    gym_id="trajmbrl/CartpoleHeavy-v0",
+    entry_point=heavy_cartpole,
+    state_names=CartpoleEnv.state_names,
+    horizon=200,
+    return_reward=cartpole_return_reward,
+    control_reward=cartpole_control_reward,
+    controller="trajmbrl.controllers.lqr:LQRSampler",
+    theta_box=_box(5.0),
+    reference=_k_star,
+    control_env_kwargs={"terminate": False},
+    action_low=(-1.0,),
+    action_high=(1.0,),
+    oracle_step=_oracle_for(HEAVY_PARAMS),
 )

@@ -39,6 +39,7 @@ Sampler = Any
 #: the systems shipped with trajmbrl: name -> module that defines its SPEC
 BUILTIN: dict[str, str] = {
     "cartpole": "trajmbrl.envs.cartpole",
+    "cartpole_heavy": "trajmbrl.envs.cartpole:HEAVY_SPEC",
     "crazyflie": "trajmbrl.envs.crazyflie",
     "reacher": "trajmbrl.envs.reacher",
 }

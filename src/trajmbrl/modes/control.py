@@ -4,6 +4,7 @@ redrawn from every CSV of the env."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from trajmbrl.control.loop import Budget, run_control
 from trajmbrl.control.methods import METHODS, NEEDS_MODEL, Settings, method_model_key
 from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
-from trajmbrl.control.tasks import make_task
+from trajmbrl.control.tasks import ControlTask, make_task
+from trajmbrl.control.tuning import Tuning, choose_kappa, tune_kappa
 from trajmbrl.envs.spec import find_system
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import is_current, layout, write_hashed_csv
@@ -77,6 +79,41 @@ def settings(cfg: DictConfig, key: str | None) -> tuple[Settings, Budget]:
     return st, typed(Budget, c)
 
 
+def tuned(
+    cfg: DictConfig,
+    files: Layout,
+    task: ControlTask,
+    method: str,
+    key: str | None,
+    st: Settings,
+    budget: Budget,
+) -> Settings:
+    """``st`` with kappa chosen on the tuning seeds (``control.tune``), the study cached in
+    its own hashed CSV (shared by every reported seed of the setting); unchanged when the
+    method is not tuned."""
+    tuning = typed(Tuning, cfg.control.tune)
+    if not tuning.applies(method):
+        return st
+    tuning.check_disjoint(int(cfg.seed))
+    base = dataclasses.replace(st, kappa=0.0)
+    content = _seedless(cfg, base)  # the given kappa is what is tuned: left out
+    content["control"] = {k: v for k, v in content["control"].items() if k != "kappa"}
+    named = config_hash(content)[:12]
+    path = files.control_tuning(method, key, named)
+    fingerprint = config_hash({**content, "tuning": "kappa"})
+    with artifact_lock(Layout.lock_for(path), f"control tuning {path}"):
+        if is_current(path, fingerprint, overwrite=False):
+            study = read_hashed_csv(path, hint="Delete it to tune again")
+        else:
+            log.info("Tuning kappa of %s on seeds %s (never reported) ...", method, tuning.seeds)
+            with single_thread():
+                study = tune_kappa(task, method, base, budget, tuning)
+            write_hashed_csv(path, study, fingerprint, settings=named)
+    kappa = choose_kappa(study)
+    log.info("%s: kappa %s chosen on the tuning seeds (study %s)", method, kappa, path)
+    return dataclasses.replace(st, kappa=kappa)
+
+
 def run(cfg: DictConfig) -> None:
     """Run ``control.method`` for ``seed`` (unless up to date), then redraw the report."""
     files = layout(cfg)
@@ -101,6 +138,7 @@ def run(cfg: DictConfig) -> None:
                 log.info("Control run %s is up to date.", path if path.exists() else legacy)
             else:
                 task = make_task(str(cfg.env.name), control_horizon(cfg))
+                st = tuned(cfg, files, task, method, key, st, budget)
                 with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
                     frame = run_control(task, method, st, budget, int(cfg.seed))
                 write_hashed_csv(path, frame, fingerprint, settings=named)
@@ -152,14 +190,20 @@ def _fingerprint(cfg: DictConfig, st: Settings) -> str:
     return config_hash({**_content(cfg, st), "seed": int(cfg.seed)})
 
 
-def _settings_hash(cfg: DictConfig, st: Settings) -> str:
-    """12 hex digits naming a run's settings: the seeds of one setting share them (the model's
-    training seed is the run seed, so it is left out too)."""
+def _seedless(cfg: DictConfig, st: Settings) -> dict[str, Any]:
+    """:func:`_content` without the model's training seed (the run seed): shared by every seed
+    of one setting."""
     content = _content(cfg, st)
     if content["model"] is not None:
         train = {k: v for k, v in content["model"]["train"].items() if k != "seed"}
         content = {**content, "model": {**content["model"], "train": train}}
-    return config_hash(content)[:12]
+    return content
+
+
+def _settings_hash(cfg: DictConfig, st: Settings) -> str:
+    """12 hex digits naming a run's settings: the seeds of one setting share them (the model's
+    training seed is the run seed, so it is left out too)."""
+    return config_hash(_seedless(cfg, st))[:12]
 
 
 def read_runs(files: Layout) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from trajmbrl.control.loop import Budget
 from trajmbrl.control.methods import Settings
 from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
+from trajmbrl.control.tuning import Tuning
 from trajmbrl.data.pairs import Sampling
 from trajmbrl.errors import ArgumentError, TrajmbrlError, wrapped_error
 from trajmbrl.evaluation.predict import PredictSettings
@@ -193,6 +194,8 @@ ControlMPC = group(
     take(CEMSettings, "horizon", "population", "elites", "iterations", "particles", "alpha"),
 )
 
+ControlTune = group("ControlTune", take(Tuning, "values", "seeds"))
+
 #: mode=control (conf/control/default.yaml; methods checked by the mode)
 Control = group(
     "Control",
@@ -206,11 +209,17 @@ Control = group(
     own("report_only", bool, key()),
     own("cma", ControlCMA, key()),
     own("mpc", ControlMPC, key()),
+    own("tune", ControlTune, key()),
 )
 
 
 #: envs whose schema is not SimEnv (every SystemSpec's YAML is a SimEnv)
-ENVS: dict[str, type] = {"cartpole": CartpoleEnv, "crazyflie_hw": ImportedEnv, "logs": ImportedEnv}
+ENVS: dict[str, type] = {
+    "cartpole": CartpoleEnv,
+    "cartpole_heavy": CartpoleEnv,
+    "crazyflie_hw": ImportedEnv,
+    "logs": ImportedEnv,
+}
 
 
 Config = group(

@@ -35,6 +35,7 @@ RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sec54/reacher/default", EFFICIENCY),
     ("sec55/cartpole/stable", ("reward_prediction",)),
     ("control/cartpole/control", ("learning_curve",)),
+    ("control/cartpole_heavy/control", ("learning_curve",)),
     ("control/crazyflie/control", ("learning_curve",)),
     ("control/reacher/control", ("learning_curve",)),
 )

@@ -133,6 +133,43 @@ def efficiency_section(run: Path) -> list[str]:
     return lines
 
 
+def control_section(root: Path) -> list[str]:
+    """Every env's control table (``make control``): final scores with their bootstrap
+    interval, episodes-to-reach, the paired test against the best model-free method, and the
+    env's headroom over its reference controller."""
+    lines: list[str] = []
+    for path in sorted(root.glob("control/*/control/tables/control.csv")):
+        t = read_table(path)
+        if t.empty:
+            continue
+        env = str(t["env"].iloc[0])
+        head = t.iloc[0]
+        reach = f"{head['reach_target']:.3g}" if "reach_target" in t else "-"
+        lines += [
+            f"#### control / {env}",
+            "",
+            f"Best known score {head.get('best_known', float('nan')):.3g}; headroom over the "
+            f"reference {head.get('headroom', float('nan')):.3g}; reach = system episodes "
+            f"until the true score first reached {reach} (95 % of the best known; median over "
+            "seeds, inf = never). Verdicts: paired Wilcoxon against the best model-free method "
+            "(Holm-corrected, 5 %); ceilings (mpc_true, model_cma_true) use the true system.",
+            "",
+        ]
+        show = t.assign(
+            model=t["model"].fillna(""),
+            final=[
+                f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+                for m, lo, hi in zip(t["true_mean"], t["true_lo"], t["true_hi"])
+            ],
+        )
+        cols = ["method", "model", "seeds", "episodes", "final", "reach_episodes"]
+        cols += ["reach_share", "vs", "p_holm", "verdict", "compute_s"]
+        lines += [markdown(show[[c for c in cols if c in show]].fillna("")), ""]
+    if lines:
+        lines = ["### control", "", *lines]
+    return lines
+
+
 def training_commits(root: Path) -> Counter[str]:
     """How many checkpoints under ``root`` were trained at each git commit (short hashes)."""
     import torch
@@ -224,7 +261,7 @@ def summary(root: Path, *, with_header: bool) -> list[str]:
         if (p / "wilcoxon.csv").exists()
     )
     lines = header(root) if with_header else []
-    return lines + overview(horizon_runs) + sections(root)
+    return lines + overview(horizon_runs) + sections(root) + control_section(root)
 
 
 class _Parser(argparse.ArgumentParser):
