@@ -1,6 +1,8 @@
 """Planning speed on cartpole: candidate thetas scored per second by ``te`` (one batched query of
 population x initial states x 200 steps), by the closed-loop one-step ``de`` (200 sequential
-batched steps), and ``mpc_pets`` planning time per control step (CEM on ``pe``).
+batched steps, and with kappa: every member rolled out), and the planning time per control step
+of ``mpc_pets`` (CEM on ``pe``) and of ``mpc_true`` (the same CEM on the true step), at the
+sizes of ``make control`` (conf/experiment/control.yaml) for 10 episodes in lock-step.
 
 Usage: python scripts/bench_control.py [--population 12] [--init-states 8] [--repeat 3]
        [--hidden 64] [--layers 2]
@@ -19,6 +21,7 @@ from bench_eval import best_of  # scripts/ is on sys.path when run as a script
 from trajmbrl.control.mpc import CEMPlanner, CEMSettings
 from trajmbrl.control.scorers import onestep_scores, trajectory_scores
 from trajmbrl.control.tasks import make_task
+from trajmbrl.control.truth import simulator_rollout
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 
 
@@ -59,19 +62,30 @@ def main() -> None:
         f"{'model_cma_onestep (de)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  "
         f"{task.horizon} closed-loop steps of {rows} rows x 5 members"
     )
-    cem = CEMSettings(horizon=10, population=25, elites=5, iterations=2, particles=5)
-    planner = CEMPlanner(model("pe"), task, cem, seed=0)
-
-    def plan_step() -> None:
-        planner.reset(1)
-        planner.act(s0[:1])
-
-    secs = best_of(args.repeat, plan_step)
+    secs = best_of(args.repeat, lambda: onestep_scores(de, task, theta, s0, kappa=1.0))
     print(
-        f"{'mpc_pets (pe), 1 step':<22} {secs:>8.3f} {'-':>9}  CEM {cem.iterations} x "
-        f"{cem.population} sequences x {cem.particles} particles x {cem.horizon} steps; an "
-        f"episode re-plans {task.horizon} times ({secs * task.horizon:.1f} s)"
+        f"{'... with kappa (de)':<22} {secs:>8.3f} {args.population / secs:>9.1f}  "
+        "every member rolled out on its own (TS-inf, one particle per member)"
     )
+    cem = CEMSettings(horizon=40, population=100, elites=10, iterations=3, particles=5)
+    episodes = 10
+    states = np.repeat(s0[:1], episodes, axis=0)
+    for name, planner in (
+        ("mpc_pets (pe)", CEMPlanner(model("pe"), task, cem, seed=0)),
+        ("mpc_true (true step)", CEMPlanner(None, task, cem, 0, rollout=simulator_rollout(task))),
+    ):
+
+        def plan_step(planner: CEMPlanner = planner) -> None:
+            planner.reset(episodes)
+            planner.act(states)
+
+        secs = best_of(args.repeat, plan_step)
+        print(
+            f"{name:<22} {secs:>8.3f} {'-':>9}  one control step of {episodes} episodes: CEM "
+            f"{cem.iterations} x {cem.population} sequences x {planner.particles} particles x "
+            f"{cem.horizon} steps ({secs * task.horizon:.1f} s per {task.horizon}-step episode "
+            "batch)"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ advances all of them with the model. Propagation of ensembles / Gaussian heads:
 
 - ``mean``: the mean over members of the predicted mean (deterministic; the paper's choice);
 - ``ts1``: each row draws a random member at every step (trajectory sampling, TS-1);
-- ``tsinf``: each row is pinned to member ``row % E`` for the whole roll-out (TS-inf).
+- ``tsinf``: each row is pinned to member ``row % E`` for the whole roll-out (TS-inf); when E
+  divides the batch, each member runs only its own rows.
 
 With a Gaussian head, ``ts1`` / ``tsinf`` sample ``delta ~ N(mean, var)`` of the chosen member;
 deterministic models use the member's mean.
@@ -74,6 +75,8 @@ class ModelEnv:
         with torch.inference_mode():
             if self.propagation == "mean":
                 delta = self.model.predict(x)
+            elif self.propagation == "tsinf" and x.shape[0] % self.model.ensemble_size == 0:
+                delta = self._pinned(x)
             else:
                 mean, var = self.model.predict_members(x)  # (E, B, ds)
                 rows = torch.arange(x.shape[0], device=self.device)
@@ -93,3 +96,17 @@ class ModelEnv:
                     delta = delta + var[member, rows].clamp_min(0).sqrt() * noise
         self.state = self.state + delta
         return self.state
+
+    def _pinned(self, x: Tensor) -> Tensor:
+        """TS-inf when E divides B: member e runs only its own rows e, e + E, ... (an (E, B/E)
+        batch, 1/E of the work of running every member on every row), the same deltas.
+
+        :param x: (B, ds + du) raw. :returns: (B, ds) sampled deltas.
+        """
+        e, b = self.model.ensemble_size, x.shape[0]
+        mean, var = self.model.predict_members(x.reshape(b // e, e, -1).transpose(0, 1))
+        delta = mean.transpose(0, 1).reshape(b, -1)  # back to row order: row r = member r % E
+        if var is not None:
+            noise = torch.randn(delta.shape, generator=self.generator, device=self.device)
+            delta = delta + var.transpose(0, 1).reshape(b, -1).clamp_min(0).sqrt() * noise
+        return delta
