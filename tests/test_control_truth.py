@@ -184,3 +184,37 @@ def test_a_task_without_a_true_step_has_no_ceiling(integrator):
             simulator_rollout(make_task(s))
     finally:
         spec._REGISTRY.pop("integrator_notruth", None)
+
+
+def test_random_search_on_a_per_episode_task_answers_each_goal_from_its_nearest_episodes(
+    integrator,
+):
+    import dataclasses
+
+    from trajmbrl.control.methods import NEIGHBOURS, make_method
+    from trajmbrl.control.system import EpisodeLog
+
+    task = dataclasses.replace(integrator, per_episode=True)
+    system = System(task)
+    log = EpisodeLog()
+    rng = np.random.default_rng(0)
+    for s in range(12):
+        system.run(task.to_theta(rng.uniform(size=2)), s, log)
+    method = make_method("random", task, system, Settings(), 0, system.initial_states([0]))
+    method.update(log, 0)
+    chosen: list[np.ndarray] = []
+    real = system.run_planned
+
+    def spy(choose, seed, *args):  # type: ignore[no-untyped-def]
+        chosen.append(choose(system.initial_states([seed])[0], task.horizon))
+        return real(choose, seed, *args)
+
+    system.run_planned = spy  # type: ignore[method-assign]
+    method.evaluate(np.array([100, 101]))
+    starts = np.stack([st[0] for st in log.states])
+    for seed, theta in zip((100, 101), chosen):
+        s0 = system.initial_states([seed])[0]
+        near = np.argsort(((starts - s0) / starts.std(0)) ** 2 @ np.ones(1))[:NEIGHBOURS]
+        best = near[int(np.argmax(np.asarray(log.scores)[near]))]
+        np.testing.assert_array_equal(theta, log.thetas[best])
+    system.close()

@@ -43,6 +43,8 @@ METHODS = (
 )
 #: ceilings: the same planner / search on the true system's step instead of a learned model
 TRUE_MODEL = ("mpc_true", "model_cma_true")
+#: per-episode tasks: random search answers a new episode from this many nearest spent ones
+NEIGHBOURS = 5
 #: model family each model-based method needs (its model is the recipe's key or counterpart)
 NEEDS_MODEL = {"model_cma": "trajectory", "model_cma_onestep": "one_step", "mpc_pets": "one_step"}
 
@@ -122,11 +124,33 @@ class Method:
 
 
 class RandomSearch(Method):
-    """Uniform random theta; recommends the best episode seen."""
+    """Uniform random theta; recommends the best episode seen. On per-episode tasks (reacher:
+    theta holds a set-point for the episode's goal) the best theta of one goal is no answer for
+    another, so each new episode gets the best theta among the :data:`NEIGHBOURS` spent episodes
+    whose initial states (goal included) are nearest to its own."""
+
+    def update(self, log: EpisodeLog, round_: int) -> None:
+        super().update(log, round_)
+        self.log = log
 
     def run_round(self, log: EpisodeLog, seeds: np.ndarray) -> None:
         for s in seeds:
             self.system.run(self.task.to_theta(self.rng.uniform(size=self.task.dim)), int(s), log)
+
+    def evaluate(self, seeds: np.ndarray) -> tuple[np.ndarray, float]:
+        if not self.task.per_episode or len(self.log.states) != len(self.log.scores):
+            return super().evaluate(seeds)
+        starts = np.stack([st[0] for st in self.log.states])  # (n, ds) spent episodes' s_0
+        scale = starts.std(axis=0) + 1e-12
+        scores = np.asarray(self.log.scores)
+        thetas = np.stack(self.log.thetas)
+
+        def choose(state: np.ndarray, steps: int) -> np.ndarray:
+            near = np.argsort((((starts - state) / scale) ** 2).sum(axis=1))[:NEIGHBOURS]
+            return thetas[near[int(np.argmax(scores[near]))]]
+
+        true = [self.system.run_planned(choose, int(s)) for s in seeds]
+        return np.asarray(true), float("nan")
 
 
 class Reference(Method):
