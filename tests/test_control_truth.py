@@ -158,7 +158,7 @@ def test_ceiling_methods_run_through_the_control_loop_without_a_model(integrator
     st = Settings(mpc=CEMSettings(horizon=8, population=32, elites=4, iterations=3))
     for method in ("mpc_true", "model_cma_true"):
         frame = run_control(integrator, method, st, budget, seed=0)
-        assert list(frame["model"].unique()) == ["true"]
+        assert list(frame["model"].unique()) == ["oracle"]
         assert frame["true_score"].iloc[-1] > -0.5
     again = run_control(integrator, "mpc_true", st, budget, seed=0)
     np.testing.assert_array_equal(

@@ -66,3 +66,13 @@ def test_tuning_never_runs_a_reported_seed_and_is_cached(monkeypatch, tmp_path):
     assert len(cfg_files) == 1
     with pytest.raises(Exception, match="never be reported"):
         run_mode("mode=control", "control.method=model_cma_onestep", "seed=7")
+
+
+def test_a_long_sweep_override_string_gives_a_short_unique_directory_name():
+    from trajmbrl.modes import DIRNAME_MAX, _dirname
+
+    short = "control.method=random,seed=0"
+    assert _dirname(short) == short
+    long_a = ",".join(f"control.tune.values=[0.0,1.0],key{i}=value{i}" for i in range(12))
+    long_b = long_a.replace("value11", "value12")
+    assert len(_dirname(long_a)) == DIRNAME_MAX and _dirname(long_a) != _dirname(long_b)

@@ -214,7 +214,7 @@ class ModelSearch(Method):
         self.kind = kind
         self.objective: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None
         if kind in ("gp", "true"):
-            self.model_key = kind
+            self.model_key = "oracle" if kind == "true" else kind  # ("true" reads back as a bool)
         else:
             self.recipe = _recipe(self.cfg, kind)
             self.model_key = self.recipe.key
@@ -300,7 +300,7 @@ class MPCPets(Method):
         self.truth = truth
         self.planner: CEMPlanner | None = None
         if truth:
-            self.model_key = "true"
+            self.model_key = "oracle"
         else:
             self.recipe = _recipe(self.cfg, "one_step")
             self.model_key = self.recipe.key

@@ -27,6 +27,22 @@ def _root(value: object) -> str:
     return str(value)
 
 
+#: longest sweep sub-directory name kept as it is (file systems allow 255 bytes)
+DIRNAME_MAX = 120
+
+
+def _dirname(overrides: object) -> str:
+    """A sweep job's sub-directory: Hydra's override string, or (when longer than
+    :data:`DIRNAME_MAX`, e.g. ten overrides of a control study) its start and a hash of the
+    whole, so the name stays unique and below the file system's limit."""
+    import hashlib
+
+    text = str(overrides)
+    if len(text) <= DIRNAME_MAX:
+        return text
+    return f"{text[: DIRNAME_MAX - 15]}...{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
 def register_resolvers() -> None:
     """Register the config resolvers the YAML files use, and ``model_base`` (idempotent)."""
     if not OmegaConf.has_resolver("trajmbrl.or_all"):
@@ -35,6 +51,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("trajmbrl.keys", _keys)
     if not OmegaConf.has_resolver("trajmbrl.root"):
         OmegaConf.register_new_resolver("trajmbrl.root", _root)
+    if not OmegaConf.has_resolver("trajmbrl.dirname"):
+        OmegaConf.register_new_resolver("trajmbrl.dirname", _dirname)
     register_model_base()
 
 
