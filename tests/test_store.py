@@ -248,3 +248,22 @@ def test_batched_grid_cells_are_reused_by_another_grid(run, caplog):
         )
         assert all(torch.equal(a[k], b.state_dict()[k]) for k in a)
         assert meta["reused_from"]["source"].startswith("smoke/")
+
+
+@pytest.mark.slow
+def test_paper_cost_counts_the_distinct_models_of_make_paper(tmp_path):
+    """5.3's stable mode and 5.5 ask for 5.2's cartpole models: 26 of 1,170 are not distinct."""
+    import importlib.util
+    from collections import Counter
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "paper_cost.py"
+    spec = importlib.util.spec_from_file_location("paper_cost", script)
+    assert spec is not None and spec.loader is not None
+    paper_cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(paper_cost)
+    rows = paper_cost.planned(None, tmp_path, [])
+    asked = Counter(section for section, _, _ in rows)
+    assert asked == {"sec52": 96, "sec53": 72, "sec54": 1000, "sec55": 2}
+    assert len({fp for _, fp, _ in rows}) == 1144
+    sec52 = {fp for section, fp, _ in rows if section == "sec52"}
+    assert {fp for section, fp, _ in rows if section == "sec55"} <= sec52
