@@ -134,7 +134,10 @@ control: setup ## control study: ceilings, model-based vs model-free, 10 seeds; 
 	$(CONTROL_REPORT) envs=crazyflie
 	$(CONTROL_REPORT) envs=reacher
 
-paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale
+# sec52 first: 5.3's stable mode and 5.5 ask for models 5.2 trains, which the model store
+# (train.reuse, paths.models_store) then copies instead of training again; under make -j a job
+# asking for a model another job is training waits for it (one lock per fingerprint).
+paper: sec52 sec53 sec54 sec55 ## all four sections at paper scale (each distinct model trained once)
 
 results: setup ## docs/results_tables.md and docs/figures/ from outputs/ (after make paper)
 	$(BIN)/python -m trajmbrl.reports outputs --out docs/results_tables.md --figures docs/figures

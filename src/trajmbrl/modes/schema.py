@@ -31,6 +31,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from trajmbrl.artifacts.store import StoreSettings
 from trajmbrl.control.loop import Budget
 from trajmbrl.control.methods import Settings
 from trajmbrl.control.mpc import CEMSettings
@@ -53,6 +54,7 @@ class Paths:
     dataset: str = key()
     run_dir: str = key()
     models_dir: str = key()
+    models_store: str = key()
 
 
 @dataclass
@@ -68,6 +70,7 @@ Train = group(
     own("tensorboard", bool, key()),
     take(TrainConfig, "resample", "elites"),
     own("variant", str, key()),
+    take(StoreSettings, "reuse"),
 )
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY, TRAIN_STATE
+from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY, TRAIN_STATE, ModelSlot
 from trajmbrl.artifacts.status import Status, checkpoint_status
+from trajmbrl.artifacts.store import ModelStore, StoreDamaged, weight_inputs
+from trajmbrl.artifacts.store import fingerprint as weights_fp
 from trajmbrl.data.pairs import Sampling
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
@@ -98,18 +100,28 @@ def train_grid(
     from trajmbrl.training.fit import fit_many
 
     key, work, todo = str(model_cfg["key"]), copy.deepcopy(cfg), []
+    reused = 0
     for cell in cells:
         _select(work, cell)
         where, fp = slot(work, key), fingerprint(work, model_cfg, data)
-        out = layout(work).model_dir(where)
+        out, inputs = layout(work).model_dir(where), store_inputs(work, model_cfg, data, "grid")
         if _finished(out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite)):
+            backfill(work, inputs, where, out)
+            continue
+        if inputs is not None and _reuse_cell(work, inputs, where, data, out, fp):
+            reused += 1
             continue
         x, y, report, spec = build_training_set(work, model_cfg, data)
         todo.append(
             (cell, out, fp, report, spec, (x, y, report.traj), train_config(work, model_cfg))
+            + (inputs,)
         )
     log.info(
-        "%s: %d grid cells to train, %d already trained", key, len(todo), len(cells) - len(todo)
+        "%s: %d grid cells to train, %d already trained, %d reused from the model store",
+        key,
+        len(todo),
+        len(cells) - len(todo) - reused,
+        reused,
     )
     if not todo:
         return
@@ -117,16 +129,20 @@ def train_grid(
 
     def save(indices: list[int], results: list[Any]) -> None:
         for i, (model, history) in zip(indices, results):
-            cell, out, fp, report, *_ = todo[i]
+            cell, out, fp, report, *_, inputs = todo[i]
             _select(work, cell)
             where = slot(work, key)
+            wfp = None if inputs is None else weights_fp(inputs)
             with artifact_lock(layout(work).model_lock(where), f"model {key}"):  # one writer
                 if not _finished(
                     out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite)
                 ):
-                    save_model(
-                        out, model, history, model_meta(work, fp, data, report, history, prov)
-                    )
+                    meta = model_meta(work, fp, data, report, history, prov, wfp)
+                    save_model(out, model, history, meta)
+                    if inputs is not None and wfp is not None:
+                        store = model_store(work)
+                        with artifact_lock(store.lock(wfp), f"model {wfp[:12]} in the store"):
+                            register(work, store, wfp, inputs, out)
         saved[0] += len(indices)
         log.info("%s: %d/%d grid cells trained and saved", key, saved[0], len(todo))
 
@@ -149,15 +165,29 @@ def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
     def done() -> bool:
         return _finished(out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite))
 
+    inputs = store_inputs(cfg, model_cfg, data, trainer="fit")
     with claimed(layout(cfg).model_lock(where), f"model {where.key}", done) as finished:
         if finished:
             log.info("Model %s already trained with this config; nothing to do.", out / CHECKPOINT)
-        else:
+            backfill(cfg, inputs, where, out)
+            return
+        if inputs is None:  # no dataset sha256: nothing to address the model by
             _train(cfg, model_cfg, data, out, fp)
+            return
+        wfp, store = weights_fp(inputs), model_store(cfg)
+        with artifact_lock(store.lock(wfp), f"model {wfp[:12]} in the store {store.root}"):
+            if not reuse(cfg, store, wfp, where, data, out, fp):
+                _train(cfg, model_cfg, data, out, fp, wfp)
+                register(cfg, store, wfp, inputs, out)
 
 
 def _train(
-    cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData, out: Path, fp: str
+    cfg: DictConfig,
+    model_cfg: dict[str, Any],
+    data: TrajectoryData,
+    out: Path,
+    fp: str,
+    wfp: str | None = None,
 ) -> None:
     """Fit a fresh (or resumed) model of ``model_cfg`` into ``out``."""
     from trajmbrl.training.curves import CurveLog
@@ -186,12 +216,147 @@ def _train(
         )
     finally:
         curves.close()
-    save_model(out, model, history, model_meta(cfg, fp, data, report, history, provenance()))
+    meta = model_meta(cfg, fp, data, report, history, provenance(), wfp)
+    save_model(out, model, history, meta)
     log.info(
         "Saved %s (best validation MSE per member: %s)",
         out / CHECKPOINT,
         ", ".join(f"{s:.3g}" for s in history.best_score),
     )
+
+
+def _reuse_cell(
+    cfg: DictConfig,
+    inputs: dict[str, Any],
+    where: ModelSlot,
+    data: TrajectoryData,
+    out: Path,
+    fp: str,
+) -> bool:
+    """Reuse a stored model for one grid cell (under the slot's and the store's locks)."""
+    if not cfg.train.reuse or cfg.overwrite:
+        return False
+    wfp, store = weights_fp(inputs), model_store(cfg)
+    with (
+        artifact_lock(layout(cfg).model_lock(where), f"model {where.key}"),
+        artifact_lock(store.lock(wfp), f"model {wfp[:12]} in the store"),
+    ):
+        return reuse(cfg, store, wfp, where, data, out, fp)
+
+
+def model_store(cfg: DictConfig) -> ModelStore:
+    """The content-addressed model store of this run (``paths.models_store``)."""
+    return ModelStore(Path(cfg.paths.models_store))
+
+
+def store_inputs(
+    cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData, trainer: str
+) -> dict[str, Any] | None:
+    """What the weights of model ``model_cfg`` trained by this run depend on (the store's
+    fingerprint inputs, :func:`trajmbrl.artifacts.store.weight_inputs`); None when the
+    dataset records no sha256 (nothing to address the model by)."""
+    import torch
+
+    sha = data.meta.get("sha256")
+    if not sha:
+        return None
+    return weight_inputs(
+        dataset_sha256=str(sha),
+        model=model_cfg,
+        train=to_dict(cfg.train),
+        seed=int(cfg.seed),
+        device=device(cfg).type,
+        threads=torch.get_num_threads(),
+        trainer=trainer,
+    )
+
+
+def _source(cfg: DictConfig, out: Path) -> str:
+    """``<experiment>/<env>/<tag>/models/<key>/<variant>/seed=<s>`` (or the full path)."""
+    try:
+        return str(Path(out).resolve().relative_to(Path(cfg.paths.output_dir).resolve()))
+    except ValueError:
+        return str(out)
+
+
+def reuse(
+    cfg: DictConfig,
+    store: ModelStore,
+    wfp: str,
+    where: ModelSlot,
+    data: TrajectoryData,
+    out: Path,
+    fp: str,
+) -> bool:
+    """Put the stored model ``wfp`` into the slot ``out`` (a checkpoint of its own, with
+    ``reused_from``); False when there is none, ``train.reuse=false``, ``overwrite=true``, or
+    the entry is damaged (then one warning line, and the caller trains it again)."""
+    from trajmbrl.models.checkpoint import save_checkpoint
+
+    if not cfg.train.reuse or cfg.overwrite:
+        return False
+    expect = {**where.expect(), "dataset_sha256": data.meta.get("sha256")}
+    try:
+        stored = store.lookup(wfp, expect)
+    except StoreDamaged as exc:
+        log.warning("%s; training the model again.", exc)
+        return False
+    if stored is None:
+        return False
+    meta = {k: v for k, v in stored.meta.items() if k != "checkpoint_sha256"}
+    meta.update(
+        config_hash=fp,
+        dataset=str(cfg.paths.dataset),
+        env=cfg.env.name,
+        config=to_dict(cfg),
+        reused_from={
+            "fingerprint": wfp,
+            "source": stored.source,
+            "store_entry": str(store.entry_dir(wfp)),
+            "checkpoint_sha256": stored.checkpoint_sha256,
+        },
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / HISTORY, stored.history.read_text())
+    save_checkpoint(out / CHECKPOINT, stored.model, meta=meta)
+    (out / TRAIN_STATE).unlink(missing_ok=True)
+    log.info("reused %s from %s", wfp[:12], stored.source)
+    return True
+
+
+def register(
+    cfg: DictConfig, store: ModelStore, wfp: str, inputs: dict[str, Any], out: Path
+) -> None:
+    """Store the model just written to ``out`` under ``wfp`` (store lock held); a store that
+    cannot be written costs the reuse, not the trained model (one warning)."""
+    try:
+        store.register(wfp, out, source=_source(cfg, out), inputs=inputs)
+    except (OSError, TrajmbrlError) as exc:
+        log.warning("Could not add %s to the model store %s: %s", out, store.root, exc)
+
+
+def backfill(cfg: DictConfig, inputs: dict[str, Any] | None, where: ModelSlot, out: Path) -> None:
+    """Store a slot's finished model when its store entry is missing or damaged (deleted
+    store, entry edited): only a checkpoint that records this fingerprint; silent where the
+    tree cannot be written."""
+    from trajmbrl.models.checkpoint import load_checkpoint
+
+    if inputs is None:
+        return
+    wfp, store = weights_fp(inputs), model_store(cfg)
+    expect = {**where.expect(), "dataset_sha256": inputs["dataset_sha256"]}
+    try:
+        if load_checkpoint(out / CHECKPOINT)[1].get("model_fingerprint") != wfp:
+            return
+        with artifact_lock(store.lock(wfp), f"model {wfp[:12]} in the store"):
+            try:
+                if store.lookup(wfp, expect) is not None:
+                    return
+            except StoreDamaged:
+                pass
+            store.register(wfp, out, source=_source(cfg, out), inputs=inputs)
+    except (OSError, TrajmbrlError) as exc:
+        log.debug("Model %s not added to the store %s: %s", out, store.root, exc)
 
 
 def fingerprint(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> str:
@@ -207,11 +372,19 @@ def fingerprint(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData
 
 
 def model_meta(
-    cfg: DictConfig, fp: str, data: TrajectoryData, report: Any, history: Any, prov: dict[str, Any]
+    cfg: DictConfig,
+    fp: str,
+    data: TrajectoryData,
+    report: Any,
+    history: Any,
+    prov: dict[str, Any],
+    wfp: str | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint's meta: provenance (dataset sha256, variant, seed, config, versions)."""
+    """The checkpoint's meta: provenance (dataset sha256, variant, seed, config, versions) and
+    ``model_fingerprint`` (the model store's address of its weights, when it has one)."""
     return {
         "config_hash": fp,
+        **({"model_fingerprint": wfp} if wfp else {}),
         "dataset": str(cfg.paths.dataset),
         "dataset_sha256": data.meta.get("sha256"),
         "variant": str(cfg.train.variant),
