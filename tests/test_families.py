@@ -132,8 +132,13 @@ def test_sequence_windows_and_members_are_batched():
     x, y, report = api.training_samples(data, "sq", window=4)
     assert x.shape == (9, 2 + 2) and y.shape == (9, 4 * 2) and report.t_range == 4
     np.testing.assert_allclose(y[1], data.states[0, 2:6].ravel(), rtol=1e-6)
-    _, y_all, rep_all = api.training_samples(data, "sq", window=50)  # capped at the data
+    x_all, y_all, rep_all = api.training_samples(data, "sq", window=50)  # capped at the data
     assert y_all.shape == (3, 6 * 2) and rep_all.t_range == 6
+    assert rep_all.describe() == "sequence: 3 windows of 6 steps from 3 trajectories"
+    capped, _ = api.train_model(
+        "sq", x_all, y_all, state_dim=2, action_dim=1, param_dim=2, epochs=1, hidden=8
+    )
+    assert capped.spec.window == 6  # the checkpoint records the window it was trained on
     model, _ = api.train_model(
         "sqe", x, y, state_dim=2, action_dim=1, param_dim=2, traj=report.traj, epochs=1, hidden=8
     )

@@ -51,6 +51,11 @@ class SampleReport:
             f"{self.kind}: {self.kept:,} samples from {self.trajectories} trajectories "
             f"x {self.t_range} steps"
         )
+        if self.kind == "sequence":
+            text = f"sequence: {self.kept:,} windows of {self.t_range} steps from "
+            text += f"{self.trajectories} trajectories"
+        elif self.kind == "unroll":
+            text = f"unroll: {self.kept:,} windows from {self.trajectories} trajectories"
         if self.kind == "trajectory":
             text += (
                 f" ({self.candidates:,} candidate pairs, keep_rate={self.keep_rate}, "

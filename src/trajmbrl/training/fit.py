@@ -10,6 +10,7 @@ fitted model of any key.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,17 +52,15 @@ def fit(
     from trajmbrl.training.multistep import MultiStepTrainer
     from trajmbrl.training.trainer import ModelTrainer
 
+    if spec.family == "sequence":  # the windows' W (capped at the trajectories' length)
+        spec = replace(spec, window=np.shape(y)[1] // spec.state_dim)
     model = DynamicsModel(spec, seed=int(config.seed)).to(device)
     trainer: ModelTrainer
     if spec.family == "sequence":
         from trajmbrl.training.sequence import SequenceTrainer
 
         trainer = SequenceTrainer(
-            model,
-            config,
-            window=np.shape(y)[1] // spec.state_dim,
-            state_path=state_path,
-            progress=progress,
+            model, config, window=spec.window, state_path=state_path, progress=progress
         )
     elif spec.family == "one_step" and spec.unroll > 1:
         trainer = MultiStepTrainer(
