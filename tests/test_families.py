@@ -203,3 +203,38 @@ def test_new_keys_train_and_evaluate_through_the_cli(run_mode, tmp_path):
     assert (specs["dk"].unroll, specs["sq"].window, specs["tr"].target) == (3, 8, "residual")
     with pytest.raises(TrajmbrlError, match="model.unroll"):
         run_mode("mode=train", "models=dk", "model.unroll=999", "overwrite=true")
+
+
+@pytest.mark.parametrize("key", ["dke", "sq"])
+def test_a_killed_windowed_training_resumes_to_the_straight_run(key, tmp_path):
+    from trajmbrl.models.dynamics import DynamicsModel
+    from trajmbrl.training.multistep import MultiStepTrainer
+    from trajmbrl.training.sequence import SequenceTrainer
+
+    data = toy_dataset(n=10, horizon=8, test=2)
+    x, y, report = api.training_samples(data, key, seed=0, window=4)
+    spec = ModelSpec.for_key(key, state_dim=2, action_dim=1, param_dim=2, hidden=8, window=4)
+    cfg = api.trainer_config({**model_config(key), "epochs": 4, "batch_size": 16}, patience=10)
+    xt, yt, groups = torch.as_tensor(x), torch.as_tensor(y), torch.as_tensor(report.traj)
+
+    def trainer(seed, **kw):
+        model = DynamicsModel(spec, seed=seed)
+        if key == "sq":
+            return model, SequenceTrainer(model, cfg, window=4, progress=False, **kw)
+        return model, MultiStepTrainer(model, cfg, progress=False, **kw)
+
+    straight, t = trainer(0)
+    t.fit(xt, yt, groups=groups)
+
+    def kill(epoch, _history):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    state = tmp_path / "train_state.pt"
+    _, first = trainer(0, state_path=state, state_every=0)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(xt, yt, groups=groups, on_epoch=kill)
+    resumed, again = trainer(7, state_path=state)
+    again.fit(xt, yt, groups=groups)
+    for (name, p), q in zip(resumed.state_dict().items(), straight.state_dict().values()):
+        assert torch.equal(p, q), name
