@@ -22,7 +22,7 @@ from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.training.config import History, TrainConfig
 
 if TYPE_CHECKING:
-    from trajmbrl.controllers.base import ControllerSampler
+    from trajmbrl.training.multistep import ControllerSampler
 
 
 def fit(

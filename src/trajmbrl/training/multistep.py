@@ -19,7 +19,7 @@ stopping on the validation windows' loss, resumable state and the same history.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -30,8 +30,14 @@ from trajmbrl.models.dynamics import DynamicsModel
 from trajmbrl.training.config import TrainConfig
 from trajmbrl.training.trainer import ModelTrainer
 
-if TYPE_CHECKING:
-    from trajmbrl.controllers.base import ControllerSampler
+
+class ControllerSampler(Protocol):
+    """What the controller-in-the-loop loss needs of ``controllers.base.ControllerSampler``
+    (this layer does not import controllers): controllers rebuilt from theta (B, dp), each with
+    ``reset()`` and ``act(obs (B, ds)) -> (B, du)``."""
+
+    def build(self, params: np.ndarray) -> Any: ...
+
 
 # windows per member scored at once in validation
 _CHUNK_ROWS = 1024
