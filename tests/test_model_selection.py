@@ -40,7 +40,7 @@ def test_model_overrides_apply_to_every_selected_key():
     [
         ("model.family=one_step", "model.family=one_step contradicts models=t"),
         ("models.t.probabilistic=true", "model.probabilistic=True contradicts models=t"),
-        ("model.ensemble_size=5", "pick the key that means it: models=de,dke,pe,te,tpe,tre"),
+        ("model.ensemble_size=5", "pick the key that means it: models=de,dke,pe,sqe,te,tpe,tre"),
     ],
 )
 def test_overrides_that_contradict_the_key_are_rejected(override, named):
