@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trajmbrl import api_checks as check
-from trajmbrl.configs import model_config, resolve_model
+from trajmbrl.configs import LATER, model_config, resolve_model
 from trajmbrl.data.pairs import SampleReport, Sampling
 from trajmbrl.data.storage import TEST, TRAIN, TrajectoryData
 from trajmbrl.errors import TrajmbrlError
@@ -71,10 +71,16 @@ def training_samples(
     keep_rate: float | None = Sampling().keep_rate,
     max_pairs: int | None = Sampling().max_pairs,
     seed: int = 0,
+    unroll: int | None = None,
+    window: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, SampleReport]:
     """Training samples for model ``key`` from the dataset's training split.
 
-    One-step keys: x = [s_t, a_t] (M, ds + du), y = s_{t+1} - s_t. Trajectory keys:
+    One-step keys: x = [s_t, a_t] (M, ds + du), y = s_{t+1} - s_t; with ``unroll`` = k > 1
+    (None: the key's own, k = 5 for ``dk``) every window of k steps, x = [s_i, a_i..a_{i+k-1},
+    theta] (M, ds + k du + dp), y = [s_{i+1}..s_{i+k}] (M, k ds). Sequence keys: every window
+    of W = ``window`` steps (None: the key's, 50; at most the longest trajectory), x = [s_i,
+    theta] (M, ds + dp), y = [s_{i+1}..s_{i+W}] (M, W ds). Trajectory keys:
     x = [s_i, h, theta] (M, ds + 1 + dp), y = s_{i+h}, a seeded share ``keep_rate`` of all pairs
     capped at ``max_pairs`` (the CLI's defaults). ``num_traj`` / ``t_range``: a seeded subset of
     trajectories cut to their first steps (paper 5.4).
@@ -85,7 +91,10 @@ def training_samples(
     from trajmbrl.data.pairs import training_samples as samples
 
     sampling = Sampling(num_traj, t_range, keep_rate, max_pairs)
-    return samples(data, str(model_config(key)["family"]), sampling, seed)
+    settings = model_config(key)
+    k = int(settings.get("unroll", 1) if unroll is None else unroll)
+    w = int(settings.get("window", LATER["window"]) if window is None else window)
+    return samples(data, str(settings["family"]), sampling, seed, unroll=k, window=w)
 
 
 def trainer_config(settings: dict[str, Any], *, seed: int = 0, **train: Any) -> TrainConfig:
@@ -165,7 +174,14 @@ def train_on_dataset(
     """:func:`training_samples` (``sampling``: num_traj, t_range, keep_rate, max_pairs) then
     :func:`train_model` with the dataset's dimensions."""
     check.train_on_dataset(key, data, seed, sampling, settings)
-    x, y, report = training_samples(data, key, seed=seed, **(sampling or {}))
+    x, y, report = training_samples(
+        data,
+        key,
+        seed=seed,
+        unroll=settings.get("unroll"),
+        window=settings.get("window"),
+        **(sampling or {}),
+    )
     return train_model(
         key,
         x,
@@ -204,13 +220,14 @@ class Prediction:
 def predict(
     model: DynamicsModel, s0: np.ndarray, horizons: int | Sequence[int], theta: np.ndarray
 ) -> Prediction:
-    """Trajectory models: ``f(s_0, h, theta)`` for every horizon in one batched query.
+    """Trajectory models: ``f(s_0, h, theta)`` for every horizon in one batched query; sequence
+    models: s_1..s_max(h) in one pass of the GRU, kept at the given horizons.
 
     :param s0: (N, ds) initial states; :param horizons: H (meaning 1..H) or the steps ahead;
     :param theta: (N, dp) controller parameters.
     """
     check.predict(model, s0, horizons, theta)
-    if model.spec.family != "trajectory":
+    if model.spec.family == "one_step":
         raise TrajmbrlError(
             f"predict() is for trajectory models; {model.spec.key!r} is one-step: use rollout()"
         )

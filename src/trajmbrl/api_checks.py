@@ -159,9 +159,19 @@ def train_model(
     integer("action_dim", action_dim, lo=0)
     integer("param_dim", param_dim, lo=0)
     seed(seed_)
-    one_step = model_config(key)["family"] == "one_step"
+    cfg = model_config(key)
+    one_step = cfg["family"] == "one_step"
+    raw = settings.get("unroll", cfg.get("unroll", 1))
+    k = raw if one_step and isinstance(raw, int) and not isinstance(raw, bool) else 1
     width = state_dim + action_dim if one_step else state_dim + 1 + param_dim
-    sizes = {"in": width, "ds": state_dim}
+    if k > 1:  # windows of k steps (data.pairs.unroll_windows)
+        width = state_dim + k * action_dim + param_dim
+    ys = k * state_dim
+    if cfg["family"] == "sequence":  # windows of W steps (data.pairs.sequence_windows)
+        width, ys = state_dim + param_dim, np.shape(y)[-1] if np.ndim(y) == 2 else state_dim
+        if ys % state_dim:
+            raise TrajmbrlError(f"y of a sequence key has W * ds columns, got {np.shape(y)}")
+    sizes = {"in": width, "ds": ys}
     finite("x", shaped("x", x, ("M", "in"), sizes))
     finite("y", shaped("y", y, ("M", "ds"), sizes))
     if traj is not None:

@@ -19,7 +19,10 @@ from trajmbrl.errors import ArgumentError, TrajmbrlError
 IDENTITY = ("family", "probabilistic", "ensemble_size")
 
 #: the built-in keys: one-step d / p and trajectory t / tp, deterministic or Gaussian; the
-#: ``e`` keys are ensembles of 5 (family, probabilistic, ensemble_size)
+#: ``e`` keys are ensembles of 5 (family, probabilistic, ensemble_size); the later families
+#: (issue 24): tr / tre residual trajectory models, dk / dke one-step models trained with a
+#: k-step loss (their own settings in :data:`KEY_SETTINGS`), sq / sqe sequence models (a GRU
+#: from s_0 and theta to s_1..s_H in one pass)
 KEYS: dict[str, tuple[str, bool, int]] = {
     "d": ("one_step", False, 1),
     "de": ("one_step", False, 5),
@@ -29,6 +32,42 @@ KEYS: dict[str, tuple[str, bool, int]] = {
     "te": ("trajectory", False, 5),
     "tp": ("trajectory", True, 1),
     "tpe": ("trajectory", True, 5),
+    "tr": ("trajectory", False, 1),
+    "tre": ("trajectory", False, 5),
+    "dk": ("one_step", False, 1),
+    "dke": ("one_step", False, 5),
+    "sq": ("sequence", False, 1),
+    "sqe": ("sequence", False, 5),
+}
+
+#: the settings of the later families every key has, at their neutral values (the paper's
+#: keys' own; ModelSpec's LATER fields): ``target`` of trajectory keys, ``unroll*`` of one-step
+#: keys. A resolved key leaves them out while neutral, so the paper's keys resolve as before.
+LATER: dict[str, Any] = {
+    "target": "absolute",
+    "unroll": 1,
+    "unroll_discount": 1.0,
+    "unroll_actions": "logged",
+    "window": 50,
+}
+
+#: the family each LATER setting belongs to (``model.<name>`` skips keys of the other family)
+LATER_FAMILY: dict[str, str] = {
+    "target": "trajectory",
+    "unroll": "one_step",
+    "unroll_discount": "one_step",
+    "unroll_actions": "one_step",
+    "window": "sequence",
+}
+
+#: what the later keys set on top of :data:`BASE` (the same lines as their YAML)
+KEY_SETTINGS: dict[str, dict[str, Any]] = {
+    "tr": {"target": "residual"},
+    "tre": {"target": "residual"},
+    "dk": {"unroll": 5},
+    "dke": {"unroll": 5},
+    "sq": {},
+    "sqe": {},
 }
 
 #: the settings every key starts from (the paper's: 3 hidden ReLU layers of 250, 40 epochs, batch
@@ -50,8 +89,13 @@ def conf_dir() -> Path:
 
 
 def model_keys() -> list[str]:
-    """The built-in model keys (d de p pe t te tp tpe)."""
+    """The built-in model keys (d de dk dke p pe sq sqe t te tp tpe tr tre)."""
     return sorted(KEYS)
+
+
+def paper_keys() -> list[str]:
+    """The paper's model keys (d de p pe t te tp tpe), which the paper's experiments select."""
+    return sorted(k for k in KEYS if k not in KEY_SETTINGS)
 
 
 def base_settings() -> dict[str, Any]:
@@ -68,7 +112,8 @@ def model_config(key: str) -> dict[str, Any]:
     """
     if key not in KEYS:
         raise TrajmbrlError(f"unknown model key {key!r}; choose one of {model_keys()}")
-    return {"key": key, **dict(zip(IDENTITY, KEYS[key], strict=True)), **base_settings()}
+    meaning = dict(zip(IDENTITY, KEYS[key], strict=True))
+    return {"key": key, **meaning, **base_settings(), **KEY_SETTINGS.get(key, {})}
 
 
 def resolve_model(key: str, node: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -80,12 +125,23 @@ def resolve_model(key: str, node: dict[str, Any], overrides: dict[str, Any]) -> 
     :raises TrajmbrlError: an override names a setting a model key does not have;
         :class:`ArgumentError` when it contradicts what the key means (family, probabilistic,
         ensemble or not).
+
+    The :data:`LATER` settings: an override of another family's one is skipped (``model.unroll``
+    applies to the one-step keys of ``models=[d,t]``); at their neutral value they are left out
+    of the result.
     """
     base = model_config(key) if key in KEYS else {"key": key, **node}
-    merged = {**node, **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(merged) - set(base))
+    family = node.get("family", base.get("family"))
+    given = {
+        k: v
+        for k, v in overrides.items()
+        if v is not None and not (k in LATER and LATER_FAMILY[k] != family)
+    }
+    merged = {**node, **given}
+    known = set(base) | {k for k in LATER if LATER_FAMILY[k] == family}
+    unknown = sorted(set(merged) - known)
     if unknown:
-        raise TrajmbrlError(f"{unknown[0]} is not a model setting; known: {sorted(base)}")
+        raise TrajmbrlError(f"{unknown[0]} is not a model setting; known: {sorted(known)}")
     for name in IDENTITY:
         value, meant = merged.get(name), base.get(name)
         if not _same_meaning(name, value, meant):
@@ -93,7 +149,7 @@ def resolve_model(key: str, node: dict[str, Any], overrides: dict[str, Any]) -> 
                 f"{{ModelSpec.{name}}}={value} contradicts {{resolve_model.key}}={key} "
                 f"({name}={meant}); pick the key that means it: {_keys_with(name, value)}"
             )
-    return merged
+    return {k: v for k, v in merged.items() if not (k in LATER and v == LATER[k])}
 
 
 def _same_meaning(name: str, value: Any, meant: Any) -> bool:

@@ -67,6 +67,6 @@ def fit_model(recipe: ModelRecipe, data: TrajectoryData, seed: int) -> DynamicsM
         layers=s["layers"],
     )
     sampling = Sampling(keep_rate=None, max_pairs=recipe.max_pairs, drop_nonfinite=True)
-    x, y, report = training_samples(data, spec.family, sampling, seed)
+    x, y, report = training_samples(data, spec.family, sampling, seed, unroll=spec.unroll)
     model, _ = fit(spec, x, y, replace(recipe.train, seed=seed, split="sample"), groups=report.traj)
     return model

@@ -2,6 +2,10 @@
 
 - One-step samples: input ``[s_t, a_t]``, target ``s_{t+1} - s_t`` (the action applied at s_t).
 - Trajectory pairs: input ``[s_i, h, theta]``, target ``s_{i+h}`` for ``0 < h <= t_range``.
+- Unroll windows (one-step models trained with a k-step loss): input
+  ``[s_i, a_i..a_{i+k-1}, theta]``, target ``[s_{i+1}..s_{i+k}]``, every window of k steps
+  inside a trajectory's valid steps.
+- Sequence windows (sequence models): input ``[s_i, theta]``, target ``[s_{i+1}..s_{i+W}]``.
 
 Both builders apply the same data-size policy (fixing spec 8.12): a seeded subset of
 ``num_traj`` training trajectories, each truncated to its first ``t_range`` steps.
@@ -47,6 +51,11 @@ class SampleReport:
             f"{self.kind}: {self.kept:,} samples from {self.trajectories} trajectories "
             f"x {self.t_range} steps"
         )
+        if self.kind == "sequence":
+            text = f"sequence: {self.kept:,} windows of {self.t_range} steps from "
+            text += f"{self.trajectories} trajectories"
+        elif self.kind == "unroll":
+            text = f"unroll: {self.kept:,} windows from {self.trajectories} trajectories"
         if self.kind == "trajectory":
             text += (
                 f" ({self.candidates:,} candidate pairs, keep_rate={self.keep_rate}, "
@@ -147,6 +156,42 @@ def one_step_samples(data: TrajectoryData) -> tuple[np.ndarray, np.ndarray, Samp
     return x.astype(np.float32), y.astype(np.float32), report
 
 
+def unroll_windows(data: TrajectoryData, k: int) -> tuple[np.ndarray, np.ndarray, SampleReport]:
+    """Every window of ``k`` consecutive valid steps of every trajectory.
+
+    :returns: x (M, ds + k du + dp) = [s_i, a_i..a_{i+k-1}, theta], y (M, k ds) =
+        [s_{i+1}..s_{i+k}], report (``traj`` (M,): each window's trajectory).
+    """
+    n_traj, ds, du = data.num, data.state_dim, data.action_dim
+    starts = np.arange(max(data.horizon - k + 1, 0))
+    valid = starts[None, :] + k <= data.lengths[:, None]  # (N, T - k + 1)
+    n, i = np.nonzero(valid)
+    steps = i[:, None] + np.arange(k)[None, :]  # (M, k)
+    actions = data.actions[n[:, None], steps].reshape(len(n), k * du)
+    x = np.concatenate([data.states[n, i], actions, data.params[n]], axis=1)
+    y = data.states[n[:, None], steps + 1].reshape(len(n), k * ds)
+    report = SampleReport("unroll", n_traj, data.horizon, len(n), len(n), traj=n)
+    return x.astype(np.float32), y.astype(np.float32), report
+
+
+def sequence_windows(
+    data: TrajectoryData, window: int
+) -> tuple[np.ndarray, np.ndarray, SampleReport]:
+    """Every window of ``W = min(window, longest trajectory)`` valid steps.
+
+    :returns: x (M, ds + dp) = [s_i, theta], y (M, W ds) = [s_{i+1}..s_{i+W}], report
+        (``t_range`` = W; ``traj`` (M,): each window's trajectory).
+    """
+    w = min(int(window), int(data.lengths.max()))
+    starts = np.arange(max(data.horizon - w + 1, 0))
+    n, i = np.nonzero(starts[None, :] + w <= data.lengths[:, None])
+    steps = i[:, None] + np.arange(1, w + 1)[None, :]  # (M, W)
+    x = np.concatenate([data.states[n, i], data.params[n]], axis=1)
+    y = data.states[n[:, None], steps].reshape(len(n), w * data.state_dim)
+    report = SampleReport("sequence", data.num, w, len(n), len(n), traj=n)
+    return x.astype(np.float32), y.astype(np.float32), report
+
+
 def count_pairs(lengths: np.ndarray, t_range: int) -> np.ndarray:
     """Pairs per (trajectory, horizon h=1..t_range): L + 1 - h when h <= L, else 0.
 
@@ -197,9 +242,17 @@ def trajectory_pairs(
 
 
 def training_samples(
-    data: TrajectoryData, family: str, sampling: Sampling, seed: int
+    data: TrajectoryData,
+    family: str,
+    sampling: Sampling,
+    seed: int,
+    *,
+    unroll: int = 1,
+    window: int = 50,
 ) -> tuple[np.ndarray, np.ndarray, SampleReport]:
-    """Samples of a ``family`` (``one_step`` | ``trajectory``) model from ``data``'s training split.
+    """Samples of a ``family`` (``one_step`` | ``trajectory`` | ``sequence``) model from
+    ``data``'s training split (``unroll`` = k > 1: a one-step model's windows of k steps,
+    :func:`unroll_windows`; ``sequence``: windows of ``window`` steps, :func:`sequence_windows`).
 
     :returns: x (M, in), y (M, ds) float32 and the report (``report.traj`` (M,): each sample's
         trajectory, for trajectory-level validation splits and resampling).
@@ -210,8 +263,17 @@ def training_samples(
     selected, t_range = select_training(
         train, num_traj=sampling.num_traj, t_range=sampling.t_range, seed=seed
     )
-    if family == "one_step":
+    if family == "one_step" and unroll > 1:
+        x, y, report = unroll_windows(selected, unroll)
+        if len(x) == 0:
+            raise ArgumentError(
+                f"{{ModelSpec.unroll}}={unroll} is longer than every training trajectory "
+                f"(at most {int(selected.lengths.max())} steps)"
+            )
+    elif family == "one_step":
         x, y, report = one_step_samples(selected)
+    elif family == "sequence":
+        x, y, report = sequence_windows(selected, window)
     else:
         x, y, report = trajectory_pairs(
             selected,

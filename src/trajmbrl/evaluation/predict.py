@@ -5,7 +5,9 @@ scores, 5.5 returns, through :mod:`trajmbrl.modes.prediction`), the Python API's
 ``rollout``, and control's model queries (candidate scores, MPC plans).
 
 - Trajectory models: one batched query ``f(s_0, h, theta)`` for every horizon at once; every
-  ensemble member's prediction is kept (source ``direct``).
+  ensemble member's prediction is kept (source ``direct``). Sequence models: one pass of the
+  GRU from ``[s_0, theta]`` to the last horizon (source ``direct``; past the trained window the
+  recurrent state rolls on).
 - One-step models: a recursive roll-out (:func:`.rollout.closed_loop_rollout`) batched over
   trajectories, particles and protocols: ``logged`` replays the logged actions,
   ``controller`` puts each row's controller (rebuilt from theta) in the loop on the predicted
@@ -133,10 +135,14 @@ def predict(
     knobs = PredictSettings(list(protocols), propagation, particles, precision)
     s0 = np.asarray(s0)
     with matmul_precision(knobs.precision, next(model.parameters()).device):
-        if model.spec.family == "trajectory":
+        if model.spec.family in ("trajectory", "sequence"):
             if theta is None:
-                raise TrajmbrlError("a trajectory model needs theta (N, dp) for every row")
+                raise TrajmbrlError(
+                    f"a {model.spec.family} model needs theta (N, dp) for every row"
+                )
             hs = np.arange(1, horizon + 1) if isinstance(horizon, int) else np.asarray(horizon)
+            if model.spec.family == "sequence":
+                return {"direct": _sequence(model, s0, hs, theta)}
             return {"direct": _query(model, s0, hs, theta)}
         if not isinstance(horizon, int):
             raise TrajmbrlError("one-step models are rolled out to a horizon H (an int)")
@@ -167,6 +173,19 @@ def _query(model: DynamicsModel, s0: np.ndarray, hs: np.ndarray, theta: np.ndarr
     shape = (mean.shape[0], n, len(hs), ds)
     to_np = lambda t: t.double().cpu().numpy().reshape(shape)  # noqa: E731
     return Forecast(to_np(mean), None if var is None else to_np(var))
+
+
+def _sequence(model: DynamicsModel, s0: np.ndarray, hs: np.ndarray, theta: np.ndarray) -> Forecast:
+    """Every member of a sequence model: one pass to max(hs) steps, kept at ``hs`` (H,)."""
+    device = next(model.parameters()).device
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+    steps = np.asarray(hs, dtype=np.int64)
+    if len(steps) and (steps < 1).any() or not np.array_equal(steps, np.asarray(hs)):
+        raise TrajmbrlError(f"a sequence model predicts whole steps >= 1, got {list(hs)}")
+    last = int(steps.max()) if len(steps) else 0
+    with torch.inference_mode():
+        states = model.predict_sequence(as_t(s0), as_t(theta), last)  # (E, N, last, ds)
+    return Forecast(states[:, :, steps - 1].double().cpu().numpy())
 
 
 def _roll_out(

@@ -8,7 +8,21 @@ Input layout (columns of ``x``):
 
 * one-step: ``[s_t (ds), a_t (du)]``, target ``s_{t+1} - s_t`` (delta);
 * trajectory: ``[s_i (ds), h (1), theta (dp)]`` with ``h = j - i`` in steps (a float), target the
-  absolute state ``s_{i+h}``.
+  absolute state ``s_{i+h}`` (``target="absolute"``, the paper's) or the residual
+  ``(s_{i+h} - s_i) / sqrt(h)`` (``residual``: the residual scaled per horizon before the
+  normaliser, so h = 1 is learnt as precisely as h = 100; the plain ``s_{i+h} - s_i`` was
+  measured 5x worse than ``zero`` at h = 1 on cartpole, its scale set by the long horizons).
+  The samples stay ``y = s_{i+h}`` (the same data contract): the model transforms them before
+  normalising (:meth:`DynamicsModel.targets`) and back in ``predict_members`` / :meth:`query`,
+  so every prediction is an absolute state.
+
+One-step models with ``unroll = k > 1`` (keys ``dk``, ``dke``) are the same network trained on
+windows of k steps through its own predictions (:mod:`trajmbrl.training.multistep`).
+
+* sequence (keys ``sq``, ``sqe``): input ``[s_0 (ds), theta (dp)]``, output s_1..s_H in one pass
+  of an :class:`~trajmbrl.models.sequence.EnsembleGRU` (the residual ``(s_t - s_0) / sqrt(t)``
+  normalised, s_0 added back); samples are windows x = [s_i, theta], y = [s_{i+1}..s_{i+W}]
+  (:func:`trajmbrl.data.pairs.sequence_windows`), trained by :mod:`trajmbrl.training.sequence`.
 """
 
 from __future__ import annotations
@@ -19,15 +33,18 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from trajmbrl.configs import BASE
-from trajmbrl.errors import TrajmbrlError
+from trajmbrl.configs import BASE, LATER, LATER_FAMILY
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.models.ensemble import EnsembleMLP
 from trajmbrl.models.normalizer import Normalizer
+from trajmbrl.models.sequence import EnsembleGRU
 from trajmbrl.utils import inputs
 from trajmbrl.utils.schema_check import check_settings, setting
 
-Family = Literal["one_step", "trajectory"]
-FAMILIES: tuple[str, ...] = ("one_step", "trajectory")
+Family = Literal["one_step", "trajectory", "sequence"]
+FAMILIES: tuple[str, ...] = ("one_step", "trajectory", "sequence")
+Target = Literal["absolute", "residual"]
+UnrollActions = Literal["logged", "controller"]
 
 # Rows per member evaluated at once in predict/eval_score: activations of ~1 MB per layer stay
 # in cache (32,768-row chunks made validation ~35 % slower, issue 10).
@@ -40,7 +57,9 @@ class ModelSpec:
 
     key: str
     family: Family = setting(
-        MISSING, "one_step: f(s_t, a_t) -> s_t+1 - s_t; trajectory: f(s_i, h, theta) -> s_i+h"
+        MISSING,
+        "one_step: f(s_t, a_t) -> s_t+1 - s_t; trajectory: f(s_i, h, theta) -> s_i+h; "
+        "sequence: GRU(s_0, theta) -> s_1..s_H",
     )
     state_dim: int = setting(MISSING, "state dimensions", ge=1)
     action_dim: int = setting(MISSING, "action dimensions", ge=0)
@@ -49,9 +68,54 @@ class ModelSpec:
     probabilistic: bool = setting(False, "Gaussian head (mean, log-variance) trained with NLL")
     hidden: int = setting(BASE["hidden"], "width of each hidden layer (the paper: 250)", ge=1)
     layers: int = setting(BASE["layers"], "hidden ReLU layers (the paper: 3)", ge=1)
+    target: Target = setting(
+        LATER["target"],
+        "trajectory models: predict s_h (absolute, the paper's) or (s_h - s_0) / sqrt(h) "
+        "(residual; s_0 added back)",
+    )
+    unroll: int = setting(
+        LATER["unroll"],
+        "one-step models: train through k of their own steps (1: one-step loss, as d)",
+        ge=1,
+    )
+    unroll_discount: float = setting(
+        LATER["unroll_discount"],
+        "one-step models, unroll > 1: step j of the window weighs discount**j",
+        gt=0,
+        le=1,
+    )
+    unroll_actions: UnrollActions = setting(
+        LATER["unroll_actions"],
+        "one-step models, unroll > 1: the logged actions or the controller (theta) in the loop",
+    )
+    window: int = setting(
+        LATER["window"],
+        "sequence models: steps W of the training windows (at most the trajectories' length; "
+        "predictions past W roll the recurrent state on)",
+        ge=1,
+    )
 
     def __post_init__(self) -> None:
         check_settings(self)
+        for name, neutral in LATER.items():  # each a setting of one family
+            family = LATER_FAMILY[name]
+            if getattr(self, name) != neutral and self.family != family:
+                raise ArgumentError(
+                    f"{{ModelSpec.{name}}}={getattr(self, name)!r} is a setting of {family} "
+                    f"models, not of {self.family} ones"
+                )
+        if self.family == "sequence" and self.probabilistic:
+            raise ArgumentError(
+                "{ModelSpec.probabilistic}=True: sequence models are deterministic (an ensemble, "
+                "sqe, gives their spread)"
+            )
+        if self.unroll > 1 and self.probabilistic:
+            raise ArgumentError(
+                f"{{ModelSpec.unroll}}={self.unroll} trains the mean through its own steps; a "
+                "Gaussian (probabilistic) one-step model is trained with the one-step NLL only"
+            )
+        object.__setattr__(self, "unroll", int(self.unroll))
+        object.__setattr__(self, "unroll_discount", float(self.unroll_discount))
         for name in ("state_dim", "action_dim", "param_dim", "ensemble_size", "hidden", "layers"):
             object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints -> JSON-able
 
@@ -78,16 +142,37 @@ class ModelSpec:
         """Spec from a key's resolved settings (``key``, ``family``, ``probabilistic``,
         ``ensemble_size``, ``hidden``, ``layers``; the rest is ignored), e.g. a YAML's key."""
         names = ("key", "family", "ensemble_size", "probabilistic", "hidden", "layers")
+        later = {k: settings[k] for k in LATER if k in settings}
         return cls(
             state_dim=state_dim,
             action_dim=action_dim,
             param_dim=param_dim,
             **{k: settings[k] for k in names},
+            **later,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict of the fields."""
-        return asdict(self)
+        """JSON-able dict of the fields; the later families' settings (``configs.LATER``) only
+        when not neutral, so the paper's keys' checkpoints are as before."""
+        return {k: v for k, v in asdict(self).items() if k not in LATER or v != LATER[k]}
+
+    @property
+    def residual(self) -> bool:
+        """A trajectory model that predicts ``(s_h - s_0) / sqrt(h)``."""
+        return self.target == "residual"
+
+    def sample_widths(self) -> tuple[int, int]:
+        """Columns of the training samples x (M, in) and y (M, out) this spec is fitted on:
+        one-step ``(ds + du, ds)``, or windows ``(ds + k du + dp, k ds)`` when ``unroll`` = k
+        > 1 (:func:`trajmbrl.data.pairs.unroll_windows`); trajectory ``(ds + 1 + dp, ds)``."""
+        ds, du, dp, k = self.state_dim, self.action_dim, self.param_dim, self.unroll
+        if self.family == "trajectory":
+            return ds + 1 + dp, ds
+        if self.family == "sequence":
+            return ds + dp, self.window * ds
+        if k > 1:
+            return ds + k * du + dp, k * ds
+        return ds + du, ds
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
@@ -114,6 +199,16 @@ class DynamicsModel(nn.Module):
         self.in_norm = Normalizer(self.in_dim)
         self.out_norm = Normalizer(self.out_dim)
         gen = torch.Generator().manual_seed(int(seed))
+        self.net: EnsembleMLP | EnsembleGRU
+        if spec.family == "sequence":
+            self.net = EnsembleGRU(
+                self.in_dim,
+                self.out_dim,
+                hidden=spec.hidden,
+                ensemble=spec.ensemble_size,
+                generator=gen,
+            )
+            return
         self.net = EnsembleMLP(
             self.in_dim,
             self.out_dim,
@@ -127,10 +222,12 @@ class DynamicsModel(nn.Module):
     # ------------------------------------------------------------------ shapes
     @property
     def in_dim(self) -> int:
-        """one-step: ds + du; trajectory: ds + 1 + dp."""
+        """one-step: ds + du; trajectory: ds + 1 + dp; sequence: ds + dp."""
         s = self.spec
         if s.family == "one_step":
             return s.state_dim + s.action_dim
+        if s.family == "sequence":
+            return s.state_dim + s.param_dim
         return s.state_dim + 1 + s.param_dim
 
     @property
@@ -165,6 +262,24 @@ class DynamicsModel(nn.Module):
             raise ValueError(f"target has {y.shape[-1]} columns, model expects {self.out_dim}")
 
     # ------------------------------------------------------------------ training
+    def targets(self, x: Tensor, y: Tensor) -> Tensor:
+        """What the network learns for samples ``y``: ``y`` itself, or ``(y - s_i) / sqrt(h)``
+        for a residual model (h < 1 counts as 1).
+
+        :param x: (..., in) = [s_i, h, theta]; :param y: (..., out) raw."""
+        if not self.spec.residual:
+            return y
+        ds = self.spec.state_dim
+        return (y - x[..., :ds]) / x[..., ds : ds + 1].clamp(min=1.0).sqrt()
+
+    def _states(self, x: Tensor, mean: Tensor, var: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Inverse of :meth:`targets` on raw network outputs: mean (..., out) and variance."""
+        if not self.spec.residual:
+            return mean, var
+        ds = self.spec.state_dim
+        scale = x[..., ds : ds + 1].clamp(min=1.0).sqrt()
+        return mean * scale + x[..., :ds], None if var is None else var * scale.square()
+
     def fit_normalizers(self, x: Tensor, y: Tensor) -> None:
         """Fit input and output normalisers on raw training data.
 
@@ -172,13 +287,15 @@ class DynamicsModel(nn.Module):
         """
         self._check_dims(x, y)
         self.in_norm.fit(x)
-        self.out_norm.fit(y)
+        self.out_norm.fit(self.targets(x, y))
 
     def forward(self, x: Tensor, members: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Normalised-space forward. :param x: (E, B, in) raw ((A, B, in) for ``members``).
 
         :returns: mean (E, B, out) and log-variance (E, B, out) or None, both normalised.
         """
+        if not isinstance(self.net, EnsembleMLP):
+            raise TypeError("a sequence model runs with sequence_forward(x, steps)")
         return self.net(self.in_norm.normalize(x), members)
 
     def loss(self, x: Tensor, y: Tensor, members: Tensor | None = None) -> Tensor:
@@ -194,11 +311,12 @@ class DynamicsModel(nn.Module):
         self._check_dims(x, y)
         count = None if members is None else members.shape[0]
         mean, logvar = self(self._as_members(x, count), members)
-        target = self.out_norm.normalize(y)
+        target = self.out_norm.normalize(self.targets(x, y))
         sq = (mean - target).square()
         if logvar is None:
             return sq.mean((1, 2))
         nll = (sq * torch.exp(-logvar) + logvar).mean((1, 2))
+        assert isinstance(self.net, EnsembleMLP)
         return nll + self.net.bound_penalty(members)
 
     @torch.no_grad()
@@ -219,7 +337,7 @@ class DynamicsModel(nn.Module):
             for lo in range(0, x.shape[0], _CHUNK_ROWS):
                 xb, yb = x[lo : lo + _CHUNK_ROWS], y[lo : lo + _CHUNK_ROWS]
                 mean, _ = self(self._as_members(xb, count), members)
-                err = (mean - self.out_norm.normalize(yb)).square().sum((1, 2))
+                err = (mean - self.out_norm.normalize(self.targets(xb, yb))).square().sum((1, 2))
                 total += err.to(torch.float64)
             return (total / max(1, x.shape[0] * self.out_dim)).to(x.dtype)
         finally:
@@ -231,7 +349,8 @@ class DynamicsModel(nn.Module):
         """Every member's prediction in raw units.
 
         :param x: (B, in) or (E, B, in) raw.
-        :returns: mean (E, B, out) raw; variance (E, B, out) raw for Gaussian models, else None.
+        :returns: mean (E, B, out) raw (an absolute state for trajectory models, residual or
+            not); variance (E, B, out) raw for Gaussian models, else None.
         """
         self._check_dims(x)
         xe = self._as_members(x.to(self.net.head.weight.dtype))
@@ -240,10 +359,13 @@ class DynamicsModel(nn.Module):
         try:
             means, variances = [], []
             for lo in range(0, xe.shape[1], _CHUNK_ROWS):
-                mean, logvar = self(xe[:, lo : lo + _CHUNK_ROWS])
-                means.append(self.out_norm.denormalize(mean))
-                if logvar is not None:
-                    variances.append(self.out_norm.denormalize_var(torch.exp(logvar)))
+                xc = xe[:, lo : lo + _CHUNK_ROWS]
+                mean, logvar = self(xc)
+                var = None if logvar is None else self.out_norm.denormalize_var(torch.exp(logvar))
+                mean, var = self._states(xc, self.out_norm.denormalize(mean), var)
+                means.append(mean)
+                if var is not None:
+                    variances.append(var)
         finally:
             self.train(was_training)
         if not means:  # B == 0
@@ -301,3 +423,46 @@ class DynamicsModel(nn.Module):
         mean, _ = self.predict_members(self.trajectory_inputs(s0, horizons, theta))
         mean = mean.reshape(self.ensemble_size, b, h, self.out_dim)
         return mean if members else mean.mean(0)
+
+    # ------------------------------------------------------------------ sequence family
+    def sequence_targets(self, x: Tensor, y: Tensor) -> Tensor:
+        """What a sequence model learns: ``(s_t - s_0) / sqrt(t)`` raw (..., W, ds) for windows
+        x (..., ds + dp), y (..., W ds)."""
+        ds = self.spec.state_dim
+        states = y.unflatten(-1, (-1, ds))
+        t = torch.arange(1, states.shape[-2] + 1, dtype=y.dtype, device=y.device)
+        return (states - x[..., None, :ds]) / t.sqrt()[:, None]
+
+    def fit_sequence_normalizers(self, x: Tensor, y: Tensor) -> None:
+        """Normalisers of a sequence model from training windows x (N, in), y (N, W ds)."""
+        self.in_norm.fit(x)
+        self.out_norm.fit(self.sequence_targets(x, y).reshape(-1, self.out_dim))
+
+    def sequence_forward(self, x: Tensor, steps: int, members: Tensor | None = None) -> Tensor:
+        """Normalised outputs (E, B, steps, ds) ((A, ...) for ``members``) of raw x (E, B, in)."""
+        assert isinstance(self.net, EnsembleGRU)
+        return self.net(self.in_norm.normalize(x), steps, members)
+
+    @torch.no_grad()
+    def predict_sequence(self, s0: Tensor, theta: Tensor, steps: int) -> Tensor:
+        """Sequence models: every member's s_1..s_steps in raw units.
+
+        :param s0: (B, ds); :param theta: (B, dp). :returns: (E, B, steps, ds).
+        """
+        if self.spec.family != "sequence":
+            raise TypeError("predict_sequence() is for sequence models")
+        x = torch.cat([s0, theta], -1).to(self.net.head.weight.dtype)
+        t = torch.arange(1, steps + 1, dtype=x.dtype, device=x.device).sqrt()[:, None]
+        was_training = self.training
+        self.eval()
+        try:
+            parts = []
+            for lo in range(0, x.shape[0], _CHUNK_ROWS):
+                xc = self._as_members(x[lo : lo + _CHUNK_ROWS])
+                out = self.out_norm.denormalize(self.sequence_forward(xc, steps))
+                parts.append(out * t + xc[..., None, : self.out_dim])
+        finally:
+            self.train(was_training)
+        if not parts:
+            return x.new_zeros(self.ensemble_size, 0, steps, self.out_dim)
+        return torch.cat(parts, 1)

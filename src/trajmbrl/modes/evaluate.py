@@ -98,9 +98,7 @@ def evaluate_model(
     model.to(device(cfg))
     propagation = str(cfg.eval.propagation)
     suffix = "" if propagation == "mean" else f"-{propagation}"
-    sources = (
-        ["direct"] if model.spec.family == "trajectory" else [f"{p}{suffix}" for p in protocols]
-    )
+    sources = ["direct"] if model.spec.family != "one_step" else [f"{p}{suffix}" for p in protocols]
     fingerprint = eval_fingerprint(
         cfg, horizon, model=meta["checkpoint_sha256"], dataset=data.meta.get("sha256")
     )

@@ -92,7 +92,7 @@ def forecasts(
         precision=knobs.precision,
         seed=int(cfg.seed),
     )
-    suffix = "" if propagation == "mean" or model.spec.family == "trajectory" else f"-{propagation}"
+    suffix = "" if propagation == "mean" or model.spec.family != "one_step" else f"-{propagation}"
     return {f"{source}{suffix}": forecast for source, forecast in preds.items()}
 
 

@@ -24,7 +24,7 @@ The checking machinery (and :func:`key`) is in utils/schema_check.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field
 from functools import cache
 from typing import Any
 
@@ -123,16 +123,34 @@ _MODEL = (
     ("epochs", "batch_size", "lr", "weight_decay"),
 )
 
+#: the later families' settings (configs.LATER): a key's YAML has those of its family only
+_LATER = ("target", "unroll", "unroll_discount", "unroll_actions", "window")
+
+
+def _optional(parts: list[Any]) -> list[Any]:
+    """``parts`` that a config may leave out (``key(optional=True)``)."""
+    return [
+        (n, tp, field(default=MISSING, metadata={**f.metadata, "optional": True}))
+        for n, tp, f in parts
+    ]
+
+
 #: one model key (``models.<key>``, conf/models/<key>.yaml)
 Model = group(
-    "Model", take(ModelSpec, *_MODEL[0]), take(TrainConfig, *_MODEL[1]), own("key", str, key())
+    "Model",
+    take(ModelSpec, *_MODEL[0]),
+    take(TrainConfig, *_MODEL[1]),
+    own("key", str, key()),
+    _optional(take(ModelSpec, *_LATER)),
 )
 
-#: ``model.*``: applied to every selected key; null keeps the key's own value
+#: ``model.*``: applied to every selected key; null keeps the key's own value (the later
+#: families' settings apply to the keys of their family only)
 ModelOverrides = group(
     "ModelOverrides",
     take(ModelSpec, *_MODEL[0], nullable=True),
     take(TrainConfig, *_MODEL[1], nullable=True),
+    take(ModelSpec, *_LATER, nullable=True),
 )
 
 

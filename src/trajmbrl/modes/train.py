@@ -19,6 +19,7 @@ from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import claimed, layout, load_env_dataset, provenance, slot
 from trajmbrl.modes.console import user_overrides
 from trajmbrl.modes.settings import (
+    build,
     device,
     model_keys,
     model_settings,
@@ -213,6 +214,7 @@ def _train(
             state_path=out / TRAIN_STATE,
             progress=cfg.progress,
             on_epoch=curves,
+            sampler=build(cfg.env.sampler) if spec.unroll_actions == "controller" else None,
         )
     finally:
         curves.close()
@@ -445,6 +447,8 @@ def build_training_set(
         keep_rate=None if sampling.keep_rate is None else float(sampling.keep_rate),
         max_pairs=sampling.max_pairs,
         seed=int(cfg.seed),
+        unroll=int(model_cfg.get("unroll", 1)),
+        window=model_cfg.get("window"),
     )
     spec = ModelSpec.from_settings(
         model_cfg, state_dim=data.state_dim, action_dim=data.action_dim, param_dim=data.param_dim

@@ -10,7 +10,9 @@ fitted model of any key.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,6 +20,9 @@ from torch import Tensor
 
 from trajmbrl.models.dynamics import DynamicsModel, ModelSpec
 from trajmbrl.training.config import History, TrainConfig
+
+if TYPE_CHECKING:
+    from trajmbrl.training.multistep import ControllerSampler
 
 
 def fit(
@@ -31,17 +36,38 @@ def fit(
     state_path: Path | None = None,
     progress: bool | None = False,
     on_epoch: Callable[[int, History], None] | None = None,
+    sampler: ControllerSampler | None = None,
 ) -> tuple[DynamicsModel, History]:
     """A fresh model of ``spec`` (weights seeded by ``config.seed``) trained on x (M, in),
     y (M, out); ``groups`` (M,): each sample's trajectory (None: every sample its own).
 
+    A sequence spec trains on windows of W = y's columns / ds steps
+    (:class:`~.sequence.SequenceTrainer`); a one-step spec with ``unroll`` > 1 trains on
+    windows (``spec.sample_widths()``) with the multi-step loss
+    (:class:`~.multistep.MultiStepTrainer`; ``sampler`` rebuilds controllers from theta for
+    ``unroll_actions=controller``).
     ``state_path`` makes the training resumable; ``on_epoch(epoch, history)`` runs per epoch.
     :returns: the trained model (eval mode) and its history.
     """
+    from trajmbrl.training.multistep import MultiStepTrainer
     from trajmbrl.training.trainer import ModelTrainer
 
+    if spec.family == "sequence":  # the windows' W (capped at the trajectories' length)
+        spec = replace(spec, window=np.shape(y)[1] // spec.state_dim)
     model = DynamicsModel(spec, seed=int(config.seed)).to(device)
-    trainer = ModelTrainer(model, config, state_path=state_path, progress=progress)
+    trainer: ModelTrainer
+    if spec.family == "sequence":
+        from trajmbrl.training.sequence import SequenceTrainer
+
+        trainer = SequenceTrainer(
+            model, config, window=spec.window, state_path=state_path, progress=progress
+        )
+    elif spec.family == "one_step" and spec.unroll > 1:
+        trainer = MultiStepTrainer(
+            model, config, sampler=sampler, state_path=state_path, progress=progress
+        )
+    else:
+        trainer = ModelTrainer(model, config, state_path=state_path, progress=progress)
     as_t = lambda a: torch.as_tensor(  # noqa: E731
         a if isinstance(a, Tensor) else np.asarray(a, dtype=np.float32), device=device
     )

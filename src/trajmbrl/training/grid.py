@@ -145,6 +145,11 @@ def train_cells(
     :returns: per cell (in input order) its trained model (eval mode) and :class:`History`,
         only when ``on_chunk`` is None.
     """
+    if spec.family == "sequence" or spec.unroll > 1:
+        raise ArgumentError(
+            f"model {spec.key!r} trains on windows ({{ModelSpec.unroll}} or the sequence "
+            "family), which the batched grid does not run; train it cell by cell"
+        )
     device = torch.device(device)
     plans = [_plan(spec, c, device) for c in cells]
     shared = sum(p.val_is_train for p in plans)
@@ -173,7 +178,11 @@ def _build(spec: ModelSpec, p: _Plan) -> tuple[DynamicsModel, Tensor, Tensor]:
     model = DynamicsModel(spec, seed=int(p.config.seed)).to(p.x.device)
     model.fit_normalizers(p.x[p.train], p.y[p.train])
     with torch.no_grad():
-        return model, model.in_norm.normalize(p.x), model.out_norm.normalize(p.y)
+        return (
+            model,
+            model.in_norm.normalize(p.x),
+            model.out_norm.normalize(model.targets(p.x, p.y)),
+        )
 
 
 def _stack(models: list[DynamicsModel], spec: ModelSpec) -> EnsembleMLP:

@@ -174,10 +174,11 @@ class ModelTrainer:
                 f"training data must be x (N, in), y (N, out) with the same N; "
                 f"got {tuple(x.shape)} and {tuple(y.shape)}"
             )
-        if x.shape[1] != model.in_dim or y.shape[1] != model.out_dim:
+        width_in, width_out = self._widths()
+        if x.shape[1] != width_in or y.shape[1] != width_out:
             raise TrajmbrlError(
                 f"training data has {x.shape[1]} input / {y.shape[1]} target columns, model "
-                f"'{model.spec.key}' expects {model.in_dim} / {model.out_dim}"
+                f"'{model.spec.key}' expects {width_in} / {width_out}"
             )
         if groups is not None and tuple(groups.shape) != (x.shape[0],):
             raise TrajmbrlError(
@@ -195,7 +196,7 @@ class ModelTrainer:
         model, cfg, e = self.model, self.config, self.model.ensemble_size
         gen = torch.Generator(device=model.device).manual_seed(int(cfg.seed))
         split = self._split(x.shape[0], gen, model.device, groups)
-        model.fit_normalizers(x[split.train], y[split.train])
+        self._fit_normalizers(x[split.train], y[split.train])
         identity = (
             {
                 "config": cfg.to_dict(),
@@ -240,6 +241,22 @@ class ModelTrainer:
                 )
         return run
 
+    # the objective (a subclass trains another one on the same machinery: .multistep)
+    def _widths(self) -> tuple[int, int]:
+        """Columns of the samples x (N, in), y (N, out)."""
+        return self.model.in_dim, self.model.out_dim
+
+    def _fit_normalizers(self, x: Tensor, y: Tensor) -> None:
+        self.model.fit_normalizers(x, y)
+
+    def _loss(self, x: Tensor, y: Tensor, members: Tensor | None) -> Tensor:
+        """(A,) training loss of batches x (A, B, in), y (A, B, out)."""
+        return self.model.loss(x, y, members)
+
+    def _score(self, x: Tensor, y: Tensor, members: Tensor | None) -> Tensor:
+        """(A,) validation score of x (N, in), y (N, out)."""
+        return self.model.eval_score(x, y, members)
+
     def _precision(self) -> Any:
         return matmul_precision(self.config.precision, self.model.device)
 
@@ -268,7 +285,7 @@ class ModelTrainer:
         members = None if len(active) == len(run.bad) else idx
         train_loss = self._train_epoch(x, y, run, active, members)
         with self._precision():
-            val = self.model.eval_score(run.xv, run.yv, members).tolist()
+            val = self._score(run.xv, run.yv, members).tolist()
         self._record(run, active, train_loss, val)
         # the first epoch and then every state_every seconds; _finish writes the final state
         if self.state_path is not None and time.monotonic() - run.last_save >= self.state_every:
@@ -321,7 +338,7 @@ class ModelTrainer:
             xb = x.index_select(0, flat).view(a, b, -1)
             yb = y.index_select(0, flat).view(a, b, -1)
             with self._precision():  # per step: autocast caches casts of the weights
-                loss = model.loss(xb, yb, members)
+                loss = self._loss(xb, yb, members)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()
