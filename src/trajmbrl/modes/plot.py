@@ -55,6 +55,11 @@ def run(cfg: DictConfig) -> None:
 
 #: the tables each part of mode=plot writes (some only when non-empty) and what they read
 HORIZON_TABLES = ("horizon_stats", "median_nmse", "runs", "skill", "wilcoxon", "uncertainty")
+EFFICIENCY_TABLES = (
+    "efficiency_shares",
+    "efficiency_vs_baselines",
+    "efficiency_strongest_baseline",
+)
 
 
 def record_tables(cfg: DictConfig, files: Layout, drawn: list[bool]) -> None:
@@ -67,6 +72,7 @@ def record_tables(cfg: DictConfig, files: Layout, drawn: list[bool]) -> None:
         sources += sorted(files.metrics_dir.glob("*.csv"))
     if drawn[1]:
         tables.append(files.table("efficiency_grid"))
+        tables += [files.table(n) for n in EFFICIENCY_TABLES if files.table(n).exists()]
         sources.append(files.efficiency_csv())
     if drawn[2]:
         tables.append(files.table("reward"))
@@ -192,6 +198,13 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
     scores CSV that is intact and, when the dataset is here, computed on it)."""
     from trajmbrl.evaluation.efficiency import aggregate_grid
     from trajmbrl.plotting.heatmaps import efficiency_heatmaps
+    from trajmbrl.reports.efficiency import (
+        STRONGEST,
+        lowest_mse_shares,
+        strongest_baseline,
+        versus_baselines,
+        with_strongest,
+    )
 
     path = files.efficiency_csv()
     if not path.exists():
@@ -199,12 +212,34 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
     hint = f"Score it again: {command(cfg, 'eval', 'eval.task=efficiency')}"
     agg = aggregate_grid(read_result(cfg, path, hint))
     atomic_write_text(files.table("efficiency_grid"), agg.to_csv(index=False))
-    paths = efficiency_heatmaps(agg, files.figures_dir, list(cfg.plot.formats))
+    shares, versus = lowest_mse_shares(agg), versus_baselines(agg)
+    atomic_write_text(files.table("efficiency_shares"), shares.to_csv(index=False))
+    ratios = [("t", "d"), ("t", "d (closed loop)")]
+    if len(versus):  # the grid has baseline rows: each model over the cell's strongest one
+        atomic_write_text(files.table("efficiency_vs_baselines"), versus.to_csv(index=False))
+        best = strongest_baseline(agg)
+        atomic_write_text(files.table("efficiency_strongest_baseline"), best.to_csv(index=False))
+        ratios += [(str(m), STRONGEST) for m in versus["model"]]
+    else:  # no stale baseline tables from an earlier evaluation
+        for name in EFFICIENCY_TABLES[1:]:
+            files.table(name).unlink(missing_ok=True)
+    paths = efficiency_heatmaps(
+        with_strongest(agg),
+        files.figures_dir,
+        list(cfg.plot.formats),
+        ratios=ratios,
+        reference_rows=(STRONGEST,),
+    )
     wide = agg.pivot_table(
         index=["num_traj", "t_range"], columns=["metric", "model"], values="value"
     )
     print(f"\nData efficiency ({cfg.env.name}): mean over test trajectories, median over copies")
     print(wide.to_string(float_format=lambda v: f"{v:.3g}"))
+    print("\nCells where each row has the lowest MSE (ties split):")
+    print(shares.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if len(versus):
+        print("\nEach model against the strongest baseline of its cell (MSE ratio < 1: better):")
+        print(versus.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nFigures: " + ", ".join(str(p) for p in paths))
     return True
 

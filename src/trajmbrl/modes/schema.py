@@ -242,6 +242,7 @@ ARGUMENTS = {
     "PredictSettings.precision": "train.precision",  # a field, but the key is TrainConfig's
     "CurveLog.tensorboard": "train.tensorboard",
     "baseline_predictions.key": "eval.baselines",
+    "cell_baseline_predictions.key": "eval.baselines",
     "closed_loop_rollout.protocols": "eval.protocols",
     "ModelEnv.propagation": "eval.propagation",
     "select_eval_trajectories.k": "eval.num_traj",

@@ -226,6 +226,7 @@ def efficiency_heatmaps(
     *,
     ratios: Sequence[tuple[str, str]] = (("t", "d"), ("t", "d (closed loop)")),
     units: str = "raw",
+    reference_rows: Sequence[str] = (),
 ) -> list[Path]:
     """Draw the section-5.4 figures into ``out_dir``; one file per figure and format.
 
@@ -237,6 +238,8 @@ def efficiency_heatmaps(
     :param agg: :func:`trajmbrl.evaluation.efficiency.aggregate_grid` output (columns model,
         num_traj, t_range, metric, value, q25, q75)
     :param units: how the scores were computed (``raw`` or ``normalised``), for the MSE label
+    :param reference_rows: rows of ``agg`` drawn only as ratio denominators (e.g. the per-cell
+        strongest baseline), not as score panels
     :returns: the written paths
     """
     need = ["model", "num_traj", "t_range", "metric", "value", "q25", "q75"]
@@ -256,7 +259,7 @@ def efficiency_heatmaps(
     paths: list[Path] = []
     with matplotlib.rc_context({"axes.grid": False, "font.size": 9}):
         for metric in metrics:
-            sub = agg[agg["metric"] == metric]
+            sub = agg[(agg["metric"] == metric) & ~agg["model"].isin(list(reference_rows))]
             models = sorted(str(m) for m in sub["model"].unique())
             stem = out_dir / f"efficiency_{metric}"
             if grid:

@@ -1,0 +1,118 @@
+"""Section 5.4 tables against every row: who has the lowest MSE in how many cells, and each
+model against the strongest no-model / linear baseline of its cell.
+
+Both read :func:`trajmbrl.evaluation.efficiency.aggregate_grid` output (one value per
+``model, num_traj, t_range, metric``: mean over test trajectories, median over copies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.efficiency import CELL_BASELINES
+
+#: the model label of the per-cell minimum over the baselines (figures, tables)
+STRONGEST = "strongest baseline"
+CELL = ["num_traj", "t_range"]
+
+
+def _is_baseline(row: str) -> bool:
+    """``hmean``, ``lin (closed loop)``, ... are baselines; model keys are not."""
+    return row.split(" ")[0] in CELL_BASELINES
+
+
+def _mse(agg: pd.DataFrame) -> pd.DataFrame:
+    """(cells, rows) MSE matrix, index ``(num_traj, t_range)``, one column per row."""
+    need = {"model", "metric", "value", *CELL}
+    if not need <= set(agg.columns):
+        raise TrajmbrlError(f"aggregated efficiency frame lacks {sorted(need - set(agg.columns))}")
+    mse = agg[agg["metric"] == "mse"]
+    if mse.empty:
+        raise TrajmbrlError("aggregated efficiency frame has no mse rows")
+    return mse.pivot_table(index=CELL, columns="model", values="value", aggfunc="first")
+
+
+def lowest_mse_shares(agg: pd.DataFrame) -> pd.DataFrame:
+    """Per row (models and baselines): the cells where it has the lowest MSE of every row.
+
+    A cell where k rows tie at the minimum gives each ``1/k``. Only cells where every row has
+    a value count (``n_cells``).
+
+    :returns: columns ``row, kind (model | baseline), cells_won, share, n_cells``, by share
+    """
+    wide = _mse(agg).dropna()
+    if wide.empty:
+        raise TrajmbrlError("no grid cell has an MSE for every row")
+    best = wide.to_numpy().min(axis=1, keepdims=True)
+    ties = np.isclose(wide.to_numpy(), best, rtol=1e-12, atol=0.0)
+    won = (ties / ties.sum(axis=1, keepdims=True)).sum(axis=0)
+    out = pd.DataFrame(
+        {
+            "row": list(wide.columns),
+            "kind": ["baseline" if _is_baseline(str(c)) else "model" for c in wide.columns],
+            "cells_won": won,
+            "share": won / len(wide),
+            "n_cells": len(wide),
+        }
+    )
+    return out.sort_values(["share", "row"], ascending=[False, True]).reset_index(drop=True)
+
+
+def strongest_baseline(agg: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, the lowest baseline MSE and which baseline it is.
+
+    :returns: columns ``num_traj, t_range, value, baseline``; empty without baseline rows
+    """
+    wide = _mse(agg)
+    cols = [c for c in wide.columns if _is_baseline(str(c))]
+    if not cols:
+        return pd.DataFrame(columns=[*CELL, "value", "baseline"])
+    sub = wide[cols].dropna()
+    out = pd.DataFrame({"value": sub.min(axis=1), "baseline": sub.idxmin(axis=1)})
+    return out.reset_index()
+
+
+def with_strongest(agg: pd.DataFrame) -> pd.DataFrame:
+    """``agg`` plus an mse row per cell for :data:`STRONGEST` (for the ratio maps)."""
+    best = strongest_baseline(agg)
+    if best.empty:
+        return agg
+    rows = best.drop(columns="baseline").assign(model=STRONGEST, metric="mse")
+    for col in ("q25", "q75"):
+        rows[col] = rows["value"]
+    return pd.concat([agg, rows], ignore_index=True)
+
+
+def versus_baselines(agg: pd.DataFrame, baselines: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every model row against the baselines of the same cells.
+
+    :returns: one row per model: ``median_ratio`` (median over cells of model MSE / strongest
+        baseline MSE; < 1: the model beats no model and linear least squares),
+        ``share_beats_strongest`` and ``share_beats_<b>`` per baseline ``b`` (share of cells
+        with a strictly lower MSE), ``n_cells``
+    """
+    wide = _mse(agg)
+    base = [str(c) for c in wide.columns if _is_baseline(str(c))]
+    if baselines is not None:
+        base = [b for b in base if b in baselines]
+    models = [str(c) for c in wide.columns if not _is_baseline(str(c))]
+    if not base or not models:
+        return pd.DataFrame()
+    wide = wide.dropna()
+    strongest = wide[base].min(axis=1)
+    rows = []
+    for m in models:
+        row: dict[str, object] = {
+            "model": m,
+            "median_ratio": float((wide[m] / strongest.clip(lower=1e-300)).median()),
+            "share_beats_strongest": float((wide[m] < strongest).mean()),
+        }
+        for b in base:
+            row[f"share_beats_{b}"] = float((wide[m] < wide[b]).mean())
+        row["n_cells"] = len(wide)
+        rows.append(row)
+    return pd.DataFrame(rows)
