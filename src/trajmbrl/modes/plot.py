@@ -15,7 +15,7 @@ from trajmbrl.evaluation.aggregate import collect_metrics
 from trajmbrl.evaluation.metrics import table_horizons
 from trajmbrl.evaluation.stats import label_rows
 from trajmbrl.modes.artifacts import current_dataset_sha256, layout, read_result
-from trajmbrl.modes.console import command, reward_outputs
+from trajmbrl.modes.console import command, common_start_outputs, reward_outputs
 from trajmbrl.modes.settings import model_keys, models_override
 from trajmbrl.plotting.figures import horizon_figure
 from trajmbrl.reports.comparisons import comparison_table
@@ -55,6 +55,8 @@ def run(cfg: DictConfig) -> None:
 
 #: the tables each part of mode=plot writes (some only when non-empty) and what they read
 HORIZON_TABLES = ("horizon_stats", "median_nmse", "runs", "skill", "wilcoxon", "uncertainty")
+#: 5.5 from a common start: the per-trajectory rankings next to reward/returns.csv
+COMMON_START = "common_start.csv"
 EFFICIENCY_TABLES = (
     "efficiency_shares",
     "efficiency_vs_baselines",
@@ -77,6 +79,9 @@ def record_tables(cfg: DictConfig, files: Layout, drawn: list[bool]) -> None:
     if drawn[2]:
         tables.append(files.table("reward"))
         sources.append(files.reward_csv())
+        if files.table("reward_common_start").exists():
+            tables.append(files.table("reward_common_start"))
+            sources.append(files.reward_csv().parent / COMMON_START)
     write_manifest(
         files.run_dir / "tables",
         tables,
@@ -251,4 +256,9 @@ def plot_reward(cfg: DictConfig, files: Layout) -> bool:
         return False
     hint = f"Predict them again: {command(cfg, 'eval', 'eval.task=reward')}"
     reward_outputs(cfg, read_result(cfg, path, hint), files.run_dir)
+    common = path.parent / COMMON_START
+    if common.exists():  # 5.5 from a common start (env.common_start)
+        common_start_outputs(cfg, read_result(cfg, common, hint), files.run_dir)
+    else:
+        files.table("reward_common_start").unlink(missing_ok=True)
     return True

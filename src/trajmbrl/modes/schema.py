@@ -151,6 +151,9 @@ class SimEnv:
     data_tag: str = key()
     state_indices: list[int] | None = key(ge=0)
     sampler: dict[str, Any] = key()
+    # 5.5: the test split as env.common_start.controllers controllers from each of
+    # env.common_start.states initial states (data/common_start.py CommonStart; null: off)
+    common_start: dict[str, Any] | None = key(optional=True)
 
 
 @dataclass
