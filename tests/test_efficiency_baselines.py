@@ -9,10 +9,12 @@ from conftest import compose_cfg
 from toy import ToySampler, toy_dataset
 from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.efficiency import cell_baseline_predictions, cell_training_data
-from trajmbrl.modes.eval_efficiency import cell_baselines
+from trajmbrl.modes.eval_efficiency import cell_baselines, own_budget_rows
 from trajmbrl.reports.efficiency import (
     STRONGEST,
+    budget_sweep,
     lowest_mse_shares,
+    own_budget_steps,
     strongest_baseline,
     versus_baselines,
     with_strongest,
@@ -108,3 +110,35 @@ def test_efficiency_task_takes_only_data_fitted_baselines():
     cfg.eval.baselines = ["hmean", "oracle"]
     with pytest.raises(TrajmbrlError, match=r"eval.baselines: \['oracle'\]"):
         cell_baselines(cfg)
+
+
+def test_budget_sweep_and_own_budget_choice_by_validation_only():
+    agg = _agg(
+        {
+            "t @10": [0.5, 0.5, 0.5, 0.5],
+            "t": [2.0, 2.0, 2.0, 0.1],  # the final model: 300 steps
+            "d @10": [3.0, 3.0, 0.4, 3.0],
+            "d": [1.0, 1.0, 1.0, 1.0],
+            "hmean": [1.5, 1.5, 1.5, 1.5],
+        }
+    )
+    sweep = budget_sweep(agg, 300).set_index(["steps", "row"])
+    assert sweep.loc[(10, "t"), "share_lowest"] == 0.75  # d @10 wins cell 3
+    assert sweep.loc[(10, "t"), "share_beats_strongest"] == 1.0
+    assert sweep.loc[(300, "d"), "share_lowest"] == 0.75  # the verdict flips with the budget
+    assert sweep.loc[(300, "t"), "median_mse"] == 2.0
+    assert budget_sweep(_agg({"t": [1.0] * 4, "hmean": [2.0] * 4}), 300).empty
+    # the own-budget row takes the candidate with the lowest *validation* score, whatever
+    # its test score
+    scores = {
+        s: pd.DataFrame({"model": [f"t @{s}"], "metric": ["mse"], "value": [s]}) for s in (10, 30)
+    }
+    final = pd.DataFrame({"model": ["t"], "metric": ["mse"], "value": [0.0]})
+    cands = {
+        ("t", 3, 10, 0): [(0.9, 300, [final]), (0.2, 30, [scores[30]]), (0.5, 10, [scores[10]])]
+    }
+    (row,) = own_budget_rows(cands, ["t"])
+    assert row["model"].iloc[0] == "t (own budget)" and row["steps"].iloc[0] == 30
+    assert row["value"].iloc[0] == 30
+    chosen = own_budget_steps(row.assign(num_traj=3, t_range=10, seed=0))
+    assert chosen["steps"].iloc[0] == 30

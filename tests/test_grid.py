@@ -160,3 +160,27 @@ def test_efficiency_scores_know_their_protocols(run_mode):
     run_mode(*ev, "eval.protocols=[logged]", "overwrite=true")
     assert set(pd.read_csv(out, comment="#")["model"]) == {"d"}
     run_mode(*ev, "eval.protocols=[logged]")  # the same list: up to date
+
+
+def test_budget_snapshots_are_the_models_a_smaller_budget_trains():
+    """grid.snapshots (issue 21): the copy after k of K steps is the model trained for k steps
+    (same draws), scored on the cell's held-out trajectories; training itself is unchanged."""
+    spec = _spec("d")
+    cells = [_cell(60, s, steps=12, val_fraction=0.25) for s in (0, 1)]
+    seen: dict[int, list] = {}
+
+    def keep(idx, step, results):
+        seen.setdefault(step, []).extend(zip(idx, results))
+
+    final = train_cells(spec, cells, snapshots=[4, 9, 12, 30], on_snapshot=keep)
+    assert sorted(seen) == [4, 9]  # 12 is the final model itself, 30 is beyond the budget
+    plain = train_cells(spec, cells)
+    for (a, _), (b, _) in zip(final, plain):
+        assert _max_diff(a, b) == 0.0  # snapshots change nothing
+    for step in (4, 9):
+        short = train_cells(spec, [_cell(60, s, steps=step, val_fraction=0.25) for s in (0, 1)])
+        for (_i, (snap, val)), (model, history) in zip(
+            sorted(seen[step], key=lambda r: r[0]), short
+        ):
+            assert _max_diff(snap, model) < 1e-6
+            assert val == pytest.approx(history.best_score, rel=1e-5)

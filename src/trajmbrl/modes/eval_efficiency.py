@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -95,7 +96,7 @@ def run(cfg: DictConfig) -> None:
         cfg,
         horizon,
         k=k,
-        models=[(str(p), sha256_file(p)) for p in paths],
+        models=[(str(p), sha256_file(p)) for p in paths + budget_paths(cfg, keys)],
         **protocols_fingerprint(cfg, eval_protocols(cfg)),
         **({"baselines": baselines} if baselines else {}),  # none: the earlier hashes
     )
@@ -104,27 +105,42 @@ def run(cfg: DictConfig) -> None:
         return
     dev = device(cfg)
     true = test.states[:, 1 : horizon + 1]
-    frames = []
-    for path in tqdm(paths, desc="score grid models", unit="model", disable=not progress(cfg)):
+    frames: list[pd.DataFrame] = []
+    # per (key, cell, copy): (mean validation score, steps, scores) of the final model and of
+    # every budget snapshot, for the own-budget rows
+    candidates: dict[tuple[str, int, int, int], list[tuple[float, int, list[pd.DataFrame]]]] = {}
+    budget = budget_paths(cfg, keys)
+    todo = [(p, False) for p in paths] + [(p, True) for p in budget]
+    for path, is_snapshot in tqdm(
+        todo, desc="score grid models", unit="model", disable=not progress(cfg)
+    ):
         where = parse_model_dir(path)  # checked against the slot it is read from
-        model, _ = load_checkpoint(path, expect={**data_dims(test), **where.expect()})
+        model, meta = load_checkpoint(path, expect={**data_dims(test), **where.expect()})
         model.to(dev)
         num_traj, t_range = grid_cell(where.variant)
-        copy = where.seed
+        copy, steps = where.seed, int(meta.get("steps") or 0)
+        scored = []
         for protocol, pred in predict_states(model, test, horizon, cfg).items():
-            frames.append(
+            row = grid_row(model.spec.key, protocol)
+            scored.append(
                 tidy_scores(
                     efficiency_scores(true, pred),
                     idx,
                     env=cfg.env.name,
                     data=cfg.data.tag,
-                    model=grid_row(model.spec.key, protocol),
+                    model=f"{row} @{steps}" if is_snapshot else row,
                     num_traj=num_traj,
                     t_range=t_range,
                     seed=copy,
                     horizon=horizon,
                 )
             )
+        frames += scored
+        val = float(np.mean(meta.get("best_score") or [np.inf]))
+        cand = candidates.setdefault((where.key, num_traj, t_range, copy), [])
+        cand.append((val if np.isfinite(val) else np.inf, steps, scored))
+    if budget:
+        frames += own_budget_rows(candidates, keys)
     cells = sorted(
         {(*grid_cell(parse_model_dir(p).variant), parse_model_dir(p).seed) for p in paths}
     )
@@ -135,6 +151,29 @@ def run(cfg: DictConfig) -> None:
         lambda v: float(np.mean(np.minimum(v, 100.0)))
     )
     log.info("Scored %d models on %d test trajectories -> %s\n%s", len(paths), k, out, means)
+
+
+def budget_paths(cfg: DictConfig, keys: list[str]) -> list[Path]:
+    """The budget snapshots (``grid.snapshots``) of ``keys`` in this run dir, sorted."""
+    return sorted(p for key in keys for p in layout(cfg).budget_checkpoints(key))
+
+
+def own_budget_rows(
+    candidates: dict[tuple[str, int, int, int], list[tuple[float, int, list[pd.DataFrame]]]],
+    keys: list[str],
+) -> list[pd.DataFrame]:
+    """Rows ``<row> (own budget)``: per key, cell and copy the scores of the model (final or
+    snapshot) with the lowest mean validation score on the cell's held-out training
+    trajectories (never the test ones); the chosen step count in column ``steps``."""
+    out = []
+    for (key, *_), cands in sorted(candidates.items()):
+        if key not in keys or len(cands) < 2:
+            continue
+        _, steps, scored = min(cands, key=lambda c: (c[0], c[1]))  # ties: the smaller budget
+        for frame in scored:
+            label = str(frame["model"].iloc[0]).split(" @")[0]
+            out.append(frame.assign(model=f"{label} (own budget)", steps=steps))
+    return out
 
 
 def score_cell_baselines(

@@ -202,10 +202,12 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
     """Heat-maps of the 5.4 grid: mean over test trajectories, median over copies (from a
     scores CSV that is intact and, when the dataset is here, computed on it)."""
     from trajmbrl.evaluation.efficiency import aggregate_grid
-    from trajmbrl.plotting.heatmaps import efficiency_heatmaps
+    from trajmbrl.plotting.heatmaps import budget_figure, efficiency_heatmaps
     from trajmbrl.reports.efficiency import (
         STRONGEST,
+        budget_sweep,
         lowest_mse_shares,
+        own_budget_steps,
         strongest_baseline,
         versus_baselines,
         with_strongest,
@@ -215,7 +217,8 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
     if not path.exists():
         return False
     hint = f"Score it again: {command(cfg, 'eval', 'eval.task=efficiency')}"
-    agg = aggregate_grid(read_result(cfg, path, hint))
+    scores = read_result(cfg, path, hint)
+    agg = aggregate_grid(scores)
     atomic_write_text(files.table("efficiency_grid"), agg.to_csv(index=False))
     shares, versus = lowest_mse_shares(agg), versus_baselines(agg)
     atomic_write_text(files.table("efficiency_shares"), shares.to_csv(index=False))
@@ -224,22 +227,34 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
         atomic_write_text(files.table("efficiency_vs_baselines"), versus.to_csv(index=False))
         best = strongest_baseline(agg)
         atomic_write_text(files.table("efficiency_strongest_baseline"), best.to_csv(index=False))
-        ratios += [(str(m), STRONGEST) for m in versus["model"]]
+        ratios += [(str(m), STRONGEST) for m in versus["model"] if " @" not in str(m)]
     else:  # no stale baseline tables from an earlier evaluation
-        for name in EFFICIENCY_TABLES[1:]:
+        for name in ("efficiency_vs_baselines", "efficiency_strongest_baseline"):
             files.table(name).unlink(missing_ok=True)
     paths = efficiency_heatmaps(
         with_strongest(agg),
         files.figures_dir,
         list(cfg.plot.formats),
         ratios=ratios,
-        reference_rows=(STRONGEST,),
+        reference_rows=[STRONGEST, *(m for m in agg["model"].unique() if " @" in str(m))],
     )
     wide = agg.pivot_table(
         index=["num_traj", "t_range"], columns=["metric", "model"], values="value"
     )
     print(f"\nData efficiency ({cfg.env.name}): mean over test trajectories, median over copies")
     print(wide.to_string(float_format=lambda v: f"{v:.3g}"))
+    sweep = budget_sweep(agg, cfg.train.steps)
+    chosen = own_budget_steps(scores)
+    for name, table in (("efficiency_budget_sweep", sweep), ("efficiency_own_budget", chosen)):
+        if len(table):
+            atomic_write_text(files.table(name), table.to_csv(index=False))
+        else:
+            files.table(name).unlink(missing_ok=True)
+    if len(sweep):
+        stem = files.figure("efficiency_budget_sweep")
+        paths += budget_figure(sweep, stem, list(cfg.plot.formats))
+        print("\nBudget sweep: median MSE over cells and shares of cells, per step budget:")
+        print(sweep.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nCells where each row has the lowest MSE (ties split):")
     print(shares.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if len(versus):

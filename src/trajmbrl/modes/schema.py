@@ -77,6 +77,7 @@ class Grid:
     t_range: list[int] = key(ge=1)
     seeds: list[int] = key(ge=0, le=SEED_MAX)
     chunk: int = key(ge=1)
+    snapshots: list[int] = key(ge=1, optional=True)  # budgets/steps=<k>/ (issue 21)
 
 
 #: the eval tasks, one config each (``eval=<task>``, conf/eval/<task>.yaml, which sets

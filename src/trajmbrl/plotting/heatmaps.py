@@ -277,3 +277,35 @@ def efficiency_heatmaps(
             else:
                 paths += _ratio_lines(mse, ratio, axis, fixed, stem, formats)
     return paths
+
+
+def budget_figure(
+    sweep: pd.DataFrame, stem: Path, formats: Sequence[str] = ("png", "pdf")
+) -> list[Path]:
+    """The 5.4 budget sweep: per family row, the median MSE over cells (left) and the share
+    of cells where it beats the cell's strongest baseline (right) against the step budget.
+
+    :param sweep: :func:`trajmbrl.reports.efficiency.budget_sweep` output
+    """
+    need = ["steps", "row", "median_mse", "share_beats_strongest"]
+    missing = [c for c in need if c not in sweep.columns]
+    if missing or sweep.empty:
+        raise TrajmbrlError(f"budget sweep table lacks columns {missing} or is empty")
+    fig = Figure(figsize=(9, 3.6))
+    left, right = fig.subplots(1, 2)
+    for i, (row, g) in enumerate(sweep.groupby("row", sort=True)):
+        g = g.sort_values("steps")
+        color = COLORS.get(str(row)) or f"C{i}"
+        left.plot(g["steps"], g["median_mse"].clip(MSE_FLOOR, MSE_CAP), "o-", color=color)
+        right.plot(g["steps"], g["share_beats_strongest"], "o-", color=color, label=row)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("gradient steps per cell")
+    left.set_yscale("log")
+    left.set_ylabel("median MSE over cells (capped)")
+    right.set_ylabel("share of cells beating the strongest baseline")
+    right.set_ylim(-0.02, 1.02)
+    right.legend(title="row", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("5.4: how the verdict moves with the step budget")
+    fig.tight_layout()
+    return save_figure(fig, stem, formats)

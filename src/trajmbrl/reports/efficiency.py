@@ -116,3 +116,76 @@ def versus_baselines(agg: pd.DataFrame, baselines: Sequence[str] | None = None) 
         row["n_cells"] = len(wide)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _budget_of(row: str) -> tuple[str, int | None]:
+    """``"t @36"`` -> ``("t", 36)``; a row without ``@`` -> ``(row, None)``."""
+    base, sep, steps = row.rpartition(" @")
+    return (base, int(steps)) if sep and steps.isdigit() else (row, None)
+
+
+def budget_sweep(agg: pd.DataFrame, final_steps: int | None) -> pd.DataFrame:
+    """How the verdict moves with the step budget: per budget and family row, over the cells
+    that have every row of that budget.
+
+    Rows ``<row> @<k>`` are the grid snapshots after ``k`` steps (``grid.snapshots``); the
+    plain ``<row>`` is the final model (``final_steps``, the equal budget).
+
+    :returns: columns ``steps, row, median_mse, share_beats_strongest, share_lowest`` (the
+        cells where it has the lowest MSE among the family rows of the same budget), ``n_cells``;
+        empty without snapshot rows
+    """
+    wide = _mse(agg)
+    rows = [str(c) for c in wide.columns]
+    snap = [(b, k) for b, k in map(_budget_of, rows) if k is not None]
+    if not snap:
+        return pd.DataFrame()
+    bases = sorted({b for b, _ in snap})
+    budgets = sorted({k for _, k in snap})
+    by_budget = {k: {b: f"{b} @{k}" for b in bases if f"{b} @{k}" in wide} for k in budgets}
+    if final_steps is not None:
+        by_budget[int(final_steps)] = {b: b for b in bases if b in wide}
+    base_cols = [r for r in rows if _is_baseline(r)]
+    strongest = wide[base_cols].min(axis=1) if base_cols else None
+    out = []
+    for k in sorted(by_budget):
+        cols = by_budget[k]
+        sub = wide[list(cols.values())].dropna()
+        if sub.empty:
+            continue
+        lowest = sub.eq(sub.min(axis=1), axis=0)
+        for base, col in cols.items():
+            beats = float("nan")
+            if strongest is not None:
+                beats = float((sub[col] < strongest.loc[sub.index]).mean())
+            out.append(
+                {
+                    "steps": k,
+                    "row": base,
+                    "median_mse": float(sub[col].median()),
+                    "share_beats_strongest": beats,
+                    "share_lowest": float((lowest[col] / lowest.sum(axis=1)).mean()),
+                    "n_cells": len(sub),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def own_budget_steps(frame: pd.DataFrame) -> pd.DataFrame:
+    """The step budget each ``(own budget)`` row chose per cell: median (min, max) over copies.
+
+    :param frame: the tidy efficiency scores (column ``steps`` on the own-budget rows)
+    :returns: columns ``model, num_traj, t_range, steps, steps_min, steps_max``; empty when
+        there are no own-budget rows
+    """
+    if "steps" not in frame.columns:
+        return pd.DataFrame()
+    own = frame[frame["model"].astype(str).str.endswith("(own budget)")]
+    own = own.drop_duplicates(["model", *CELL, "seed"])
+    if own.empty:
+        return pd.DataFrame()
+    grouped = own.groupby(["model", *CELL], sort=True)["steps"]
+    out = pd.DataFrame(
+        {"steps": grouped.median(), "steps_min": grouped.min(), "steps_max": grouped.max()}
+    )
+    return out.reset_index()

@@ -88,7 +88,18 @@ def reward_section(run: Path) -> list[str]:
     for col in ("mse", "median_se", "mae"):
         if col in reward:
             reward[col] = reward[col].map(fmt_value)
-    return [f"#### {run.parent.name} / {run.name}: reward prediction", "", markdown(reward), ""]
+    lines = [f"#### {run.parent.name} / {run.name}: reward prediction", "", markdown(reward), ""]
+    common = run / "tables/reward_common_start.csv"
+    if common.exists():  # 5.5 from a common start (issue 21)
+        lines += [
+            "Controllers ranked from a common start (mean over starts, median over model "
+            "seeds; regret in return units, lower is better; spearman NaN = constant within "
+            "a start):",
+            "",
+            markdown(read_table(common)),
+            "",
+        ]
+    return lines
 
 
 def efficiency_section(run: Path) -> list[str]:
@@ -109,6 +120,12 @@ def efficiency_section(run: Path) -> list[str]:
         markdown(wide),
         "",
     ]
+    for name, caption in (  # against every row and the no-model baselines (issue 21)
+        ("efficiency_shares", "Cells where each row has the lowest MSE (ties split)"),
+        ("efficiency_vs_baselines", "Each model against the strongest baseline of its cell"),
+    ):
+        if (run / f"tables/{name}.csv").exists():
+            lines += [caption + ":", "", markdown(read_table(run / f"tables/{name}.csv")), ""]
     for other in [m for m in ("d", "d (closed loop)") if m in wins]:
         better = {
             "mse": wins["t"] < wins[other],
