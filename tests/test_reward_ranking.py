@@ -10,7 +10,7 @@ from toy import ToySampler, toy_dataset, toy_step
 from trajmbrl.data.common_start import CommonStart, collect_common_start, start_groups
 from trajmbrl.data.pairs import one_step_samples
 from trajmbrl.data.storage import TEST, TrajectoryData
-from trajmbrl.errors import ArgumentError
+from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.evaluation.reward_ranking import (
     direct_return_baselines,
     ranking_scores,
@@ -125,7 +125,7 @@ def test_start_scores_by_hand_and_diverged_predictions_rank_last():
     assert s["picked_best"] == 0.0
     s = start_scores(true, np.array([0.0, 4.0, 5.0, 1.0]), k=2)
     assert s["regret_1"] == 1.0 and s["regret_k"] == 0.0
-    with pytest.raises(ArgumentError, match="k must be >= 1"):
+    with pytest.raises(TrajmbrlError, match="k must be >= 1"):
         ranking_scores(_frame(true, {"a": true}, np.zeros(4, dtype=int)), k=0)
 
 
@@ -163,3 +163,25 @@ def test_gp_baselines_and_collection_from_common_starts():
     assert all(p.shape == (12,) for p in preds.values())
     with pytest.raises(ArgumentError, match="controllers"):
         CommonStart(states=3, controllers=1)
+
+
+def test_common_start_outputs_write_the_ranking_table_and_the_figure(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from trajmbrl.modes.console import common_start_outputs
+
+    true = np.array([1.0, 3.0, 2.0, 0.0, 5.0, 4.0])
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    preds = {
+        "t": true + 0.1,
+        "gp (s0)": np.repeat([2.0, 3.0], 3),
+        "d (logged)": np.r_[true[:5], np.inf],
+    }
+    frame = _frame(true, preds, groups, seeds=(0, 1))
+    cfg = OmegaConf.create({"env": {"name": "cartpole"}, "plot": {"formats": ["png"]}})
+    common_start_outputs(cfg, frame, tmp_path)
+    written = pd.read_csv(tmp_path / "tables/reward_common_start.csv")
+    assert list(written["method"]) == ["t", "gp (s0)", "d (logged)"]
+    assert list(written["seeds"]) == [2, 2, 2] and written.loc[0, "regret_1"] == 0.0
+    assert (tmp_path / "figures/reward_regret.png").exists()
+    assert "from each of 2 common test starts" in capsys.readouterr().out

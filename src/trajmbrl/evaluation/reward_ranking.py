@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from trajmbrl.data.storage import TrajectoryData
-from trajmbrl.errors import ArgumentError, TrajmbrlError
+from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.regressors import fit_gp
 from trajmbrl.evaluation.reward_tables import _rank_stat, worst_last
 
@@ -96,7 +96,7 @@ def ranking_scores(frame: pd.DataFrame, k: int = TOP_K) -> pd.DataFrame:
     if missing:
         raise TrajmbrlError(f"common-start frame lacks columns {missing}")
     if k < 1:
-        raise ArgumentError(f"{{ranking_scores.k}} must be >= 1, got {k}")
+        raise TrajmbrlError(f"ranking_scores: k must be >= 1, got {k}")
     rows = []
     for (method, seed, start), g in frame.groupby(["method", "seed", "start"], sort=False):
         g = g.sort_values("traj")

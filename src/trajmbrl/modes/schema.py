@@ -247,6 +247,7 @@ ARGUMENTS = {
     "CurveLog.tensorboard": "train.tensorboard",
     "baseline_predictions.key": "eval.baselines",
     "cell_baseline_predictions.key": "eval.baselines",
+    "collect_common_start.horizon": "env.horizon",
     "closed_loop_rollout.protocols": "eval.protocols",
     "ModelEnv.propagation": "eval.propagation",
     "select_eval_trajectories.k": "eval.num_traj",
