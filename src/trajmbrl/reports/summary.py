@@ -28,7 +28,7 @@ from trajmbrl.reports.figures import publish_figures
 from trajmbrl.reports.tables import fmt_value
 from trajmbrl.reports.verdicts import seed_spread, verdict_table, verdicts
 
-SECTIONS = ("sec52", "sec53", "sec54", "sec55")
+SECTIONS = ("sec52", "sec53", "sec54", "sec54_budgets", "sec55")
 
 
 def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -123,6 +123,7 @@ def efficiency_section(run: Path) -> list[str]:
     for name, caption in (  # against every row and the no-model baselines (issue 21)
         ("efficiency_shares", "Cells where each row has the lowest MSE (ties split)"),
         ("efficiency_vs_baselines", "Each model against the strongest baseline of its cell"),
+        ("efficiency_budget_sweep", "Per step budget: median MSE and shares of cells"),
     ):
         if (run / f"tables/{name}.csv").exists():
             lines += [caption + ":", "", markdown(read_table(run / f"tables/{name}.csv")), ""]
