@@ -61,6 +61,8 @@ EFFICIENCY_TABLES = (
     "efficiency_shares",
     "efficiency_vs_baselines",
     "efficiency_strongest_baseline",
+    "efficiency_budget_sweep",
+    "efficiency_own_budget",
 )
 
 
