@@ -303,7 +303,7 @@ def budget_figure(
         ax.set_xlabel("gradient steps per cell")
     left.set_yscale("log")
     left.set_ylabel("median MSE over cells (capped)")
-    right.set_ylabel("share of cells beating the strongest baseline")
+    right.set_ylabel("share of cells < strongest baseline")
     right.set_ylim(-0.02, 1.02)
     right.legend(title="row", loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle("5.4: how the verdict moves with the step budget")
