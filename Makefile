@@ -90,7 +90,7 @@ SEC54_BATCHED ?= true
 SEC54_BUDGETS ?= experiment_name=sec54_budgets train.val_fraction=0.2 train.steps=1000 \
 	grid.snapshots=[10,30,100,300]
 SEC54_BUDGET_GRID ?= $(SEC54_GRID)
-sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies)
+sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies), per-cell baselines, own budgets
 	$(TRAJ) experiment=sec54 $(XP) mode=collect
 	$(if $(filter true,$(SEC54_BATCHED)),$(TRAJ) experiment=sec54 $(XP) mode=train \
 		grid.batched=true $(SEC54_GRID),$(SWEEP) experiment=sec54 $(XP) mode=train $(SEC54_SWEEP))
@@ -100,7 +100,7 @@ sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_ran
 	$(TRAJ) experiment=sec54 $(XP) $(SEC54_BUDGETS) mode=eval
 	$(TRAJ) experiment=sec54 $(XP) $(SEC54_BUDGETS) mode=plot
 
-sec55: setup ## paper 5.5: reward prediction on cartpole (t, d, GP, direct NN)
+sec55: setup ## paper 5.5: reward prediction on cartpole, controllers ranked from common starts (5 keys x 5 seeds, GPs)
 	$(TRAJ) experiment=sec55 $(XP) mode=collect
 	$(SWEEP) experiment=sec55 $(XP) mode=train
 	$(TRAJ) experiment=sec55 $(XP) mode=eval
