@@ -1,6 +1,8 @@
 """Section 5.5 from a common start (issue 21): N controllers from each of M initial states,
 ranked within each start; regret of each method's pick."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -185,3 +187,21 @@ def test_common_start_outputs_write_the_ranking_table_and_the_figure(tmp_path, c
     assert list(written["seeds"]) == [2, 2, 2] and written.loc[0, "regret_1"] == 0.0
     assert (tmp_path / "figures/reward_regret.png").exists()
     assert "from each of 2 common test starts" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # seconds of training: the CLI path end to end
+def test_common_start_test_set_and_rankings_from_the_cli(run_mode):
+    """mode=collect with env.common_start, two model seeds, eval.task=reward ranks within
+    every start for both seeds (reward/common_start.csv); mode=plot writes its table."""
+    start = "+env.common_start={states: 2, controllers: 3}"
+    cfg = run_mode("mode=collect", start)
+    for seed in (0, 1):
+        run_mode("mode=train", "models=t", f"seed={seed}", start)
+    run_mode("mode=eval", "models=[t]", "eval=reward", start)
+    frame = pd.read_csv(Path(cfg.paths.run_dir) / "reward/common_start.csv", comment="#")
+    assert set(frame["seed"]) == {0, 1}
+    assert set(frame["method"]) == {"t", "gp (s0, K)", "gp (s0)", "gp (K)"}
+    assert sorted(frame.groupby("start")["traj"].nunique()) == [3, 3]
+    run_mode("mode=plot", "models=[t]", "eval=reward", start)
+    table = pd.read_csv(Path(cfg.paths.run_dir) / "tables/reward_common_start.csv")
+    assert list(table["seeds"]) == [2, 2, 2, 2]

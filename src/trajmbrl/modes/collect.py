@@ -169,6 +169,12 @@ def _common_start(
     ``env.common_start.states`` initial states (:mod:`trajmbrl.data.common_start`)."""
     from trajmbrl.data.common_start import CommonStart, collect_common_start, concat
 
+    unknown = sorted(set(cfg.env.common_start) - {"states", "controllers"})
+    if unknown:
+        raise TrajmbrlError(
+            f"unknown key env.common_start.{unknown[0]}; env.common_start takes states and "
+            "controllers"
+        )
     shape = typed(CommonStart, cfg.env.common_start)
     test, report = collect_common_start(
         cfg.env.id,

@@ -248,6 +248,8 @@ ARGUMENTS = {
     "baseline_predictions.key": "eval.baselines",
     "cell_baseline_predictions.key": "eval.baselines",
     "collect_common_start.horizon": "env.horizon",
+    "CommonStart.states": "env.common_start.states",
+    "CommonStart.controllers": "env.common_start.controllers",
     "closed_loop_rollout.protocols": "eval.protocols",
     "ModelEnv.propagation": "eval.propagation",
     "select_eval_trajectories.k": "eval.num_traj",
