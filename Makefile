@@ -84,14 +84,23 @@ sec53: setup ## paper 5.3: cartpole stable / unstable / periodic data x 8 models
 # (grid.batched=true, lists grid.* in conf/experiment/sec54.yaml); SEC54_BATCHED=false: one job
 # per cell through the launcher (the sweep in the same file; SEC54_SWEEP narrows it).
 SEC54_BATCHED ?= true
-sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies)
+# Own budgets (issue 21): the grid again in outputs/sec54_budgets/, 1,000 steps with 20% of each
+# cell's training trajectories held out, snapshots after 10, 30, 100, 300 steps; per cell the
+# budget with the lowest held-out error is the "(own budget)" row. SEC54_BUDGET_GRID narrows it.
+SEC54_BUDGETS ?= experiment_name=sec54_budgets train.val_fraction=0.2 train.steps=1000 \
+	grid.snapshots=[10,30,100,300]
+SEC54_BUDGET_GRID ?= $(SEC54_GRID)
+sec54: setup ## paper 5.4: data efficiency grid on the reacher (num_traj x t_range x 5 copies), per-cell baselines, own budgets
 	$(TRAJ) experiment=sec54 $(XP) mode=collect
 	$(if $(filter true,$(SEC54_BATCHED)),$(TRAJ) experiment=sec54 $(XP) mode=train \
 		grid.batched=true $(SEC54_GRID),$(SWEEP) experiment=sec54 $(XP) mode=train $(SEC54_SWEEP))
 	$(TRAJ) experiment=sec54 $(XP) mode=eval
 	$(TRAJ) experiment=sec54 $(XP) mode=plot
+	$(TRAJ) experiment=sec54 $(XP) $(SEC54_BUDGETS) mode=train grid.batched=true $(SEC54_BUDGET_GRID)
+	$(TRAJ) experiment=sec54 $(XP) $(SEC54_BUDGETS) mode=eval
+	$(TRAJ) experiment=sec54 $(XP) $(SEC54_BUDGETS) mode=plot
 
-sec55: setup ## paper 5.5: reward prediction on cartpole (t, d, GP, direct NN)
+sec55: setup ## paper 5.5: reward prediction on cartpole, controllers ranked from common starts (5 keys x 5 seeds, GPs)
 	$(TRAJ) experiment=sec55 $(XP) mode=collect
 	$(SWEEP) experiment=sec55 $(XP) mode=train
 	$(TRAJ) experiment=sec55 $(XP) mode=eval

@@ -160,3 +160,58 @@ def test_efficiency_scores_know_their_protocols(run_mode):
     run_mode(*ev, "eval.protocols=[logged]", "overwrite=true")
     assert set(pd.read_csv(out, comment="#")["model"]) == {"d"}
     run_mode(*ev, "eval.protocols=[logged]")  # the same list: up to date
+
+
+def test_budget_snapshots_are_the_models_a_smaller_budget_trains():
+    """grid.snapshots (issue 21): the copy after k of K steps is the model trained for k steps
+    (same draws), scored on the cell's held-out trajectories; training itself is unchanged."""
+    spec = _spec("d")
+    cells = [_cell(60, s, steps=12, val_fraction=0.25) for s in (0, 1)]
+    seen: dict[int, list] = {}
+
+    def keep(idx, step, results):
+        seen.setdefault(step, []).extend(zip(idx, results))
+
+    final = train_cells(spec, cells, snapshots=[4, 9, 12, 30], on_snapshot=keep)
+    assert sorted(seen) == [4, 9]  # 12 is the final model itself, 30 is beyond the budget
+    plain = train_cells(spec, cells)
+    for (a, _), (b, _) in zip(final, plain):
+        assert _max_diff(a, b) == 0.0  # snapshots change nothing
+    for step in (4, 9):
+        short = train_cells(spec, [_cell(60, s, steps=step, val_fraction=0.25) for s in (0, 1)])
+        for (_i, (snap, val)), (model, history) in zip(
+            sorted(seen[step], key=lambda r: r[0]), short
+        ):
+            assert _max_diff(snap, model) < 1e-6
+            assert val == pytest.approx(history.best_score, rel=1e-5)
+
+
+@pytest.mark.slow  # seconds of training: the CLI path end to end
+def test_grid_baselines_and_own_budgets_from_the_cli(run_mode):
+    """Issue 21 end to end: per-cell baselines, snapshots after 2 and 4 of 6 steps, the
+    own-budget rows, and the tables mode=plot writes from them."""
+    import pandas as pd
+
+    from trajmbrl.modes.artifacts import efficiency_csv
+
+    run_mode("mode=collect")
+    grid = ("grid.batched=true", "grid.seeds=[0]", "grid.num_traj=[4]", "grid.t_range=[10]")
+    budget = ("train.patience=null", "train.steps=6", "train.val_fraction=0.5")
+    run_mode("mode=train", "models=[d,t]", *grid, *budget, "grid.snapshots=[2,4]")
+    cells = ("train.num_traj=4", "train.t_range=10", "train.steps=6")
+    ev = ("eval=efficiency", "eval.num_traj=2", "eval.horizon=10", "eval.baselines=[zero,hmean]")
+    cfg = run_mode("mode=eval", "models=[d,t]", *ev, *cells)
+    scores = pd.read_csv(efficiency_csv(cfg), comment="#")
+    rows = set(scores["model"])
+    assert {"t", "t @2", "t @4", "t (own budget)", "d (closed loop) @2", "zero", "hmean"} <= rows
+    own = scores[scores["model"] == "t (own budget)"]
+    assert set(own["steps"]) <= {2, 4, 6}
+    run_mode("mode=plot", "models=[d,t]", *ev, *cells)
+    tables = Path(cfg.paths.run_dir) / "tables"
+    sweep = pd.read_csv(tables / "efficiency_budget_sweep.csv")
+    assert sorted(set(sweep["steps"])) == [2, 4, 6]
+    shares = pd.read_csv(tables / "efficiency_shares.csv")
+    assert shares["share"].sum() == pytest.approx(1.0)
+    assert "efficiency_own_budget.csv" in (tables / "MANIFEST.json").read_text()
+    with pytest.raises(TrajmbrlError, match=r"grid.snapshots=\[6\] must all be below"):
+        run_mode("mode=train", "models=t", *grid, *budget, "grid.snapshots=[6]", "overwrite=true")

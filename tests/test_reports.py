@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from trajmbrl.artifacts.manifest import write_manifest
+from trajmbrl.reports.efficiency import STRONGEST, with_strongest
 from trajmbrl.reports.figures import EFFICIENCY, PUBLISHED, SOURCES, publish_figures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +50,8 @@ def _outputs(root: Path) -> Path:
 
 
 def test_published_names_are_flat_copies_of_run_figures():
-    assert len(PUBLISHED) == len(set(PUBLISHED)) == 26
+    # 25 + issue 21's ratio / regret maps + the heavy cartpole's control curve (issue 22)
+    assert len(PUBLISHED) == len(set(PUBLISHED)) == 29
     assert str(SOURCES[CONTROL]) == "control/cartpole/control/figures/learning_curve.png"
     assert str(SOURCES[DEMO]) == "demo/cartpole/demo_stable/figures/nmse_vs_horizon.png"
     assert list(PUBLISHED) == sorted(PUBLISHED)
@@ -64,14 +66,20 @@ def test_published_grid_figures_are_the_names_the_heatmaps_write(tmp_path, monke
     agg = pd.DataFrame(
         [
             {"model": m, "num_traj": n, "t_range": t, "metric": s, "value": 0.5, "q25": 0.4}
-            for m in ("t", "d", "d (closed loop)")
+            for m in ("t", "d", "d (closed loop)", "hmean", "zero")
             for s in ("mse", "cosine", "gaussian")
             for n in (1, 3)
             for t in (10, 20)
         ]
     ).assign(q75=0.6)
-    paths = heatmaps.efficiency_heatmaps(agg, tmp_path, ["png"])
-    assert sorted(p.name for p in paths) == sorted(EFFICIENCY)
+    ratios = [("t", "d"), ("t", "d (closed loop)")]  # and every model over the strongest
+    ratios += [(m, STRONGEST) for m in ("d", "d (closed loop)", "t")]  # baseline (mode=plot)
+    paths = heatmaps.efficiency_heatmaps(
+        with_strongest(agg), tmp_path, ["png"], ratios=ratios, reference_rows=[STRONGEST]
+    )
+    names = sorted(p.name for p in paths)
+    assert set(EFFICIENCY) <= set(names)
+    assert len(names) == len(EFFICIENCY) + 1  # d over the strongest baseline is not published
 
 
 def test_publish_figures_rebuilds_the_directory_from_scratch(tmp_path):
@@ -106,7 +114,7 @@ def test_entry_writes_the_page_and_the_figures(tmp_path, monkeypatch, capsys, en
     assert f"- ![{DEMO}](figures/{DEMO})" in page and "extra.png" not in page
     assert sorted(p.name for p in dest.iterdir()) == [CONTROL, DEMO]
     warning = capsys.readouterr().err
-    assert "24 published figures not found" in warning and "sec55_cartpole_stable" in warning
+    assert "27 published figures not found" in warning and "sec55_cartpole_stable" in warning
 
 
 def _figure_links() -> dict[str, set[str]]:

@@ -5,6 +5,7 @@
     <data_dir>/<env>/<tag>.npz + .json                 dataset (+ .<tag>.lock)
     <run_dir> = <output_dir>/<experiment>/<env>/<tag>
       models/<key>/<variant>/seed=<seed>/model.pt      checkpoint (+ history.csv, .lock)
+      budgets/steps=<k>/<key>/<variant>/seed=<seed>/model.pt   grid snapshot after k steps
       metrics/<key>__<variant>__seed=<seed>__<source>.csv   horizon metrics (+ .<...>.lock)
       efficiency/scores.csv                            5.4 grid scores
       reward/returns.csv                               5.5 predicted vs true returns
@@ -105,6 +106,17 @@ class Layout:
     def model_lock(self, slot: ModelSlot) -> Path:
         """``<model_dir>/.lock``: one trainer at a time per slot."""
         return self.model_dir(slot) / ".lock"
+
+    def budget_checkpoint(self, slot: ModelSlot, steps: int) -> Path:
+        """A grid cell's snapshot after ``steps`` gradient steps (``grid.snapshots``)."""
+        where = f"{slot.key}/{slot.variant}/seed={slot.seed}"
+        return Path(self.run_dir) / "budgets" / f"steps={int(steps)}" / where / CHECKPOINT
+
+    def budget_checkpoints(self, key: str) -> list[Path]:
+        """Every ``budgets/steps=<k>/<key>/n=<N>_t=<T>/seed=<s>/model.pt``, sorted."""
+        return sorted(
+            (Path(self.run_dir) / "budgets").glob(f"steps=*/{key}/n=*_t=*/seed=*/{CHECKPOINT}")
+        )
 
     def grid_checkpoints(self, key: str) -> list[Path]:
         """Every ``<key>/n=<N>_t=<T>/seed=<s>/model.pt`` (the 5.4 grid), sorted."""

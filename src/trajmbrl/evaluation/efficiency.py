@@ -15,6 +15,13 @@ Raw is the default because the paper's Fig. for 5.4 was computed that way and it
 constants, the Gaussian kernel scale 5 and the MSE cap 100, were chosen for raw reacher
 states; in normalised units the same constants mean something else. Use the normalised variant
 for comparisons across environments, and label it as such.
+
+No-model and linear baselines per cell (:func:`cell_baseline_predictions`, issue 21): ``zero``
+(s_0), ``hmean`` (the mean of s_h over the cell's own training trajectories, i.e. its
+``num_traj`` trajectories of copy ``seed`` cut to its ``t_range``: exactly what the cell's
+models saw), ``lin`` and ``lint`` (least squares on the same data). Beyond the cell's
+``t_range`` (the evaluation predicts 100 steps) ``hmean`` repeats the mean at ``h = t_range``
+and ``lint`` applies its ``h = t_range`` map: the last horizon the cell's data reaches.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trajmbrl.data.pairs import parse_variant
+from trajmbrl.data.pairs import parse_variant, select_training
+from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 #: the three scores, in plotting order
@@ -40,6 +48,8 @@ PAPER_COPIES = 5
 #: evaluated test trajectories and prediction steps per model in the paper
 PAPER_EVAL_NUM_TRAJ = 10
 PAPER_EVAL_T_RANGE = 100
+#: baselines scored per grid cell, each fitted on the cell's own training data
+CELL_BASELINES = ("zero", "hmean", "lin", "lint")
 
 
 def _unit_series(x: np.ndarray) -> np.ndarray:
@@ -184,6 +194,69 @@ def grid_cell(variant: str) -> tuple[int, int]:
             "{Sampling.t_range})"
         )
     return num_traj, t_range
+
+
+def cell_training_data(
+    train: TrajectoryData, num_traj: int, t_range: int, seed: int
+) -> TrajectoryData:
+    """The training trajectories of grid cell ``(num_traj, t_range)``, copy ``seed``: the seeded
+    subset a model of that cell is trained on (:func:`trajmbrl.data.pairs.select_training`),
+    each cut to its first ``t_range`` steps. States (num_traj, t_range + 1, ds)."""
+    return select_training(train, num_traj=num_traj, t_range=t_range, seed=seed)[0]
+
+
+def cell_baseline_predictions(
+    key: str,
+    train: TrajectoryData,
+    test: TrajectoryData,
+    horizon: int,
+    cell: tuple[int, int, int],
+    *,
+    protocols: tuple[str, ...] | list[str] = ("logged",),
+    sampler: object | None = None,
+) -> dict[str, np.ndarray]:
+    """Predicted states of baseline ``key`` fitted on one cell's training data.
+
+    :param train: the dataset's TRAIN split (the cell's subset is drawn from it)
+    :param test: the evaluated test trajectories
+    :param cell: ``(num_traj, t_range, seed)``, the seed being the copy
+    :param protocols: ``lin`` only: ``logged`` and/or ``controller`` roll-outs
+    :returns: action source (``direct``, or the protocol for ``lin``) -> (N, horizon, ds)
+    """
+    import torch
+
+    from trajmbrl.evaluation.horizon import baseline_predictions
+    from trajmbrl.models.baselines import HorizonMean, LinearTrajectoryModel
+
+    if key not in CELL_BASELINES:
+        raise ArgumentError(
+            f"{{cell_baseline_predictions.key}} must be one of {', '.join(CELL_BASELINES)} "
+            f"(baselines fitted on a grid cell's data), got {key!r}"
+        )
+    num_traj, t_range, seed = cell
+    data = cell_training_data(train, num_traj, t_range, seed)
+    s0 = torch.as_tensor(test.states[:, 0], dtype=torch.float64)
+    hs = torch.arange(1, horizon + 1)
+    states = torch.as_tensor(data.states, dtype=torch.float64)
+    if key == "hmean":  # fitted here: the many rank-deficient small cells are not logged
+        hmean = HorizonMean()
+        hmean.fit(states)
+        return {"direct": hmean.query(s0, hs).numpy()}
+    if key == "lint":
+        lint = LinearTrajectoryModel()
+        lint.fit(states, torch.as_tensor(data.params))
+        theta = torch.as_tensor(test.params, dtype=torch.float64)
+        return {"direct": lint.query(s0, hs, theta).numpy()}
+    with np.errstate(over="ignore", invalid="ignore"):
+        preds = baseline_predictions(
+            key,
+            data,
+            test,
+            horizon,
+            protocols=list(protocols),
+            sampler=sampler,  # type: ignore[arg-type]
+        )
+    return {source: mean for source, (mean, _) in preds.items()}
 
 
 def aggregate_grid(frame: pd.DataFrame, *, mse_cap: float | None = MSE_CAP) -> pd.DataFrame:

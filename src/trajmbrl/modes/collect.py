@@ -14,7 +14,7 @@ from trajmbrl.data.collect import collect
 from trajmbrl.data.storage import TrajectoryData, save_dataset
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import claimed, layout, provenance
-from trajmbrl.modes.settings import build, check_required, positive, to_dict
+from trajmbrl.modes.settings import build, check_required, positive, to_dict, typed
 from trajmbrl.utils.atomic import config_hash, sha256_file
 
 log = logging.getLogger("trajmbrl")
@@ -125,6 +125,8 @@ def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     """Roll out the configured controller sampler in the configured gymnasium env."""
     num_train = positive(cfg, "env.num_train", allow_none=False, minimum=0)
     num_test = positive(cfg, "env.num_test", allow_none=False, minimum=0)
+    if cfg.env.get("common_start") is not None:
+        num_test = 0  # the test split comes from common starts (_common_start)
     horizon = positive(cfg, "env.horizon", allow_none=False)
     sampler = build(cfg.env.sampler)
     env_kwargs = dict(to_dict(cfg.env.kwargs) or {})
@@ -155,7 +157,42 @@ def _simulate(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
         "collect_report": report.to_dict(),
     }
     env.close()
+    if cfg.env.get("common_start") is not None:  # 5.5: the test split from common starts
+        data, extra["common_start"] = _common_start(cfg, data, sampler, env_kwargs, indices)
     return data, extra
+
+
+def _common_start(
+    cfg: DictConfig, data: Any, sampler: Any, env_kwargs: dict[str, Any], indices: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Replace the test split by ``env.common_start.controllers`` controllers run from each of
+    ``env.common_start.states`` initial states (:mod:`trajmbrl.data.common_start`)."""
+    from trajmbrl.data.common_start import CommonStart, collect_common_start, concat
+
+    unknown = sorted(set(cfg.env.common_start) - {"states", "controllers"})
+    if unknown:
+        raise TrajmbrlError(
+            f"unknown key env.common_start.{unknown[0]}; env.common_start takes states and "
+            "controllers"
+        )
+    shape = typed(CommonStart, cfg.env.common_start)
+    test, report = collect_common_start(
+        cfg.env.id,
+        sampler,
+        shape,
+        horizon=positive(cfg, "env.horizon", allow_none=False),
+        seed=int(cfg.data.seed),
+        env_kwargs=env_kwargs,
+        state_indices=indices,
+        progress=cfg.progress,
+    )
+    log.info(
+        "Common-start test set: %d controllers from each of %d initial states (%d rejected)",
+        shape.controllers,
+        shape.states,
+        report["rejected"],
+    )
+    return concat(data.train(), test), report
 
 
 def manifest_count(split: Any, value: int) -> int:

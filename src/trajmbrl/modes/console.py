@@ -94,3 +94,22 @@ def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
     shown = table.assign(**{c: table[c].map(fmt_value) for c in ("mse", "median_se", "mae")})
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nFigure: " + ", ".join(str(p) for p in paths))
+
+
+def common_start_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
+    """5.5 from a common start: the within-start ranking table (``tables/
+    reward_common_start.csv``) and its figure from the per-trajectory ``frame``; printed."""
+    from trajmbrl.evaluation.reward_ranking import ranking_table
+    from trajmbrl.plotting.reward import regret_figure
+    from trajmbrl.utils.atomic import atomic_write_text
+
+    table = ranking_table(frame)
+    atomic_write_text(run_dir / "tables" / "reward_common_start.csv", table.to_csv(index=False))
+    paths = regret_figure(table, run_dir / "figures" / "reward_regret", list(cfg.plot.formats))
+    print(
+        f"\nRanking {int(table['controllers'].min())} controllers from each of "
+        f"{int(table['starts'].max())} common test starts ({cfg.env.name}); mean over starts, "
+        f"median over {int(table['seeds'].max())} model seeds:"
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("\nFigure: " + ", ".join(str(p) for p in paths))

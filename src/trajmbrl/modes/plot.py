@@ -15,7 +15,7 @@ from trajmbrl.evaluation.aggregate import collect_metrics
 from trajmbrl.evaluation.metrics import table_horizons
 from trajmbrl.evaluation.stats import label_rows
 from trajmbrl.modes.artifacts import current_dataset_sha256, layout, read_result
-from trajmbrl.modes.console import command, reward_outputs
+from trajmbrl.modes.console import command, common_start_outputs, reward_outputs
 from trajmbrl.modes.settings import model_keys, models_override
 from trajmbrl.plotting.figures import horizon_figure
 from trajmbrl.reports.comparisons import comparison_table
@@ -55,6 +55,15 @@ def run(cfg: DictConfig) -> None:
 
 #: the tables each part of mode=plot writes (some only when non-empty) and what they read
 HORIZON_TABLES = ("horizon_stats", "median_nmse", "runs", "skill", "wilcoxon", "uncertainty")
+#: 5.5 from a common start: the per-trajectory rankings next to reward/returns.csv
+COMMON_START = "common_start.csv"
+EFFICIENCY_TABLES = (
+    "efficiency_shares",
+    "efficiency_vs_baselines",
+    "efficiency_strongest_baseline",
+    "efficiency_budget_sweep",
+    "efficiency_own_budget",
+)
 
 
 def record_tables(cfg: DictConfig, files: Layout, drawn: list[bool]) -> None:
@@ -67,10 +76,14 @@ def record_tables(cfg: DictConfig, files: Layout, drawn: list[bool]) -> None:
         sources += sorted(files.metrics_dir.glob("*.csv"))
     if drawn[1]:
         tables.append(files.table("efficiency_grid"))
+        tables += [files.table(n) for n in EFFICIENCY_TABLES if files.table(n).exists()]
         sources.append(files.efficiency_csv())
     if drawn[2]:
         tables.append(files.table("reward"))
         sources.append(files.reward_csv())
+        if files.table("reward_common_start").exists():
+            tables.append(files.table("reward_common_start"))
+            sources.append(files.reward_csv().parent / COMMON_START)
     write_manifest(
         files.run_dir / "tables",
         tables,
@@ -191,20 +204,64 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
     """Heat-maps of the 5.4 grid: mean over test trajectories, median over copies (from a
     scores CSV that is intact and, when the dataset is here, computed on it)."""
     from trajmbrl.evaluation.efficiency import aggregate_grid
-    from trajmbrl.plotting.heatmaps import efficiency_heatmaps
+    from trajmbrl.plotting.heatmaps import budget_figure, efficiency_heatmaps
+    from trajmbrl.reports.efficiency import (
+        STRONGEST,
+        budget_sweep,
+        lowest_mse_shares,
+        own_budget_steps,
+        strongest_baseline,
+        versus_baselines,
+        with_strongest,
+    )
 
     path = files.efficiency_csv()
     if not path.exists():
         return False
     hint = f"Score it again: {command(cfg, 'eval', 'eval.task=efficiency')}"
-    agg = aggregate_grid(read_result(cfg, path, hint))
+    scores = read_result(cfg, path, hint)
+    agg = aggregate_grid(scores)
     atomic_write_text(files.table("efficiency_grid"), agg.to_csv(index=False))
-    paths = efficiency_heatmaps(agg, files.figures_dir, list(cfg.plot.formats))
+    shares, versus = lowest_mse_shares(agg), versus_baselines(agg)
+    atomic_write_text(files.table("efficiency_shares"), shares.to_csv(index=False))
+    ratios = [("t", "d"), ("t", "d (closed loop)")]
+    if len(versus):  # the grid has baseline rows: each model over the cell's strongest one
+        atomic_write_text(files.table("efficiency_vs_baselines"), versus.to_csv(index=False))
+        best = strongest_baseline(agg)
+        atomic_write_text(files.table("efficiency_strongest_baseline"), best.to_csv(index=False))
+        ratios += [(str(m), STRONGEST) for m in versus["model"] if " @" not in str(m)]
+    else:  # no stale baseline tables from an earlier evaluation
+        for name in ("efficiency_vs_baselines", "efficiency_strongest_baseline"):
+            files.table(name).unlink(missing_ok=True)
+    paths = efficiency_heatmaps(
+        with_strongest(agg),
+        files.figures_dir,
+        list(cfg.plot.formats),
+        ratios=ratios,
+        reference_rows=[STRONGEST, *(m for m in agg["model"].unique() if " @" in str(m))],
+    )
     wide = agg.pivot_table(
         index=["num_traj", "t_range"], columns=["metric", "model"], values="value"
     )
     print(f"\nData efficiency ({cfg.env.name}): mean over test trajectories, median over copies")
     print(wide.to_string(float_format=lambda v: f"{v:.3g}"))
+    sweep = budget_sweep(agg, cfg.train.steps)
+    chosen = own_budget_steps(scores)
+    for name, table in (("efficiency_budget_sweep", sweep), ("efficiency_own_budget", chosen)):
+        if len(table):
+            atomic_write_text(files.table(name), table.to_csv(index=False))
+        else:
+            files.table(name).unlink(missing_ok=True)
+    if len(sweep):
+        stem = files.figure("efficiency_budget_sweep")
+        paths += budget_figure(sweep, stem, list(cfg.plot.formats))
+        print("\nBudget sweep: median MSE over cells and shares of cells, per step budget:")
+        print(sweep.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("\nCells where each row has the lowest MSE (ties split):")
+    print(shares.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if len(versus):
+        print("\nEach model against the strongest baseline of its cell (MSE ratio < 1: better):")
+        print(versus.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nFigures: " + ", ".join(str(p) for p in paths))
     return True
 
@@ -216,4 +273,9 @@ def plot_reward(cfg: DictConfig, files: Layout) -> bool:
         return False
     hint = f"Predict them again: {command(cfg, 'eval', 'eval.task=reward')}"
     reward_outputs(cfg, read_result(cfg, path, hint), files.run_dir)
+    common = path.parent / COMMON_START
+    if common.exists():  # 5.5 from a common start (env.common_start)
+        common_start_outputs(cfg, read_result(cfg, common, hint), files.run_dir)
+    else:
+        files.table("reward_common_start").unlink(missing_ok=True)
     return True

@@ -81,6 +81,7 @@ class Grid:
     t_range: list[int] = key(ge=1)
     seeds: list[int] = key(ge=0, le=SEED_MAX)
     chunk: int = key(ge=1)
+    snapshots: list[int] = key(ge=1, optional=True)  # budgets/steps=<k>/ (issue 21)
 
 
 #: the eval tasks, one config each (``eval=<task>``, conf/eval/<task>.yaml, which sets
@@ -173,6 +174,9 @@ class SimEnv:
     data_tag: str = key()
     state_indices: list[int] | None = key(ge=0)
     sampler: dict[str, Any] = key()
+    # 5.5: the test split as env.common_start.controllers controllers from each of
+    # env.common_start.states initial states (data/common_start.py CommonStart; null: off)
+    common_start: dict[str, Any] | None = key(optional=True)
 
 
 @dataclass
@@ -272,6 +276,10 @@ ARGUMENTS = {
     "PredictSettings.precision": "train.precision",  # a field, but the key is TrainConfig's
     "CurveLog.tensorboard": "train.tensorboard",
     "baseline_predictions.key": "eval.baselines",
+    "cell_baseline_predictions.key": "eval.baselines",
+    "collect_common_start.horizon": "env.horizon",
+    "CommonStart.states": "env.common_start.states",
+    "CommonStart.controllers": "env.common_start.controllers",
     "closed_loop_rollout.protocols": "eval.protocols",
     "ModelEnv.propagation": "eval.propagation",
     "select_eval_trajectories.k": "eval.num_traj",

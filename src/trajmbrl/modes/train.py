@@ -127,6 +127,12 @@ def train_grid(
     if not todo:
         return
     prov, saved = provenance(), [0]
+    snaps = [int(s) for s in cfg.grid.get("snapshots") or []]
+    if snaps and (cfg.train.steps is None or max(snaps) >= int(cfg.train.steps)):
+        raise TrajmbrlError(
+            f"grid.snapshots={snaps} must all be below train.steps={cfg.train.steps} "
+            "(the final model is the last budget)"
+        )
 
     def save(indices: list[int], results: list[Any]) -> None:
         for i, (model, history) in zip(indices, results):
@@ -147,6 +153,17 @@ def train_grid(
         saved[0] += len(indices)
         log.info("%s: %d/%d grid cells trained and saved", key, saved[0], len(todo))
 
+    def snapshot(indices: list[int], steps: int, results: list[Any]) -> None:
+        for i, (model, val) in zip(indices, results):  # 5.4's own-budget rows (issue 21)
+            cell, _, fp, report, *_ = todo[i]
+            _select(work, cell)
+            meta = {**model_meta(work, fp, data, report, _Steps(steps, val), prov)}
+            save_checkpoint(
+                layout(work).budget_checkpoint(slot(work, key), steps), model, meta=meta
+            )
+
+    from trajmbrl.models.checkpoint import save_checkpoint
+
     fit_many(
         todo[0][4],
         [t[5] for t in todo],
@@ -154,7 +171,19 @@ def train_grid(
         device=device(cfg),
         chunk_members=positive(cfg, "grid.chunk", allow_none=False),
         on_chunk=save,
+        snapshots=snaps,
+        on_snapshot=snapshot if snaps else None,
     )
+
+
+class _Steps:
+    """What a budget snapshot's meta records of its training (like ``History.summary``)."""
+
+    def __init__(self, steps: int, val: list[float]) -> None:
+        self.steps, self.val = steps, val
+
+    def summary(self) -> dict[str, Any]:
+        return {"steps": self.steps, "best_score": self.val}
 
 
 def train_model(cfg: DictConfig, model_cfg: dict[str, Any], data: TrajectoryData) -> None:

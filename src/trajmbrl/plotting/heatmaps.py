@@ -226,6 +226,7 @@ def efficiency_heatmaps(
     *,
     ratios: Sequence[tuple[str, str]] = (("t", "d"), ("t", "d (closed loop)")),
     units: str = "raw",
+    reference_rows: Sequence[str] = (),
 ) -> list[Path]:
     """Draw the section-5.4 figures into ``out_dir``; one file per figure and format.
 
@@ -237,6 +238,8 @@ def efficiency_heatmaps(
     :param agg: :func:`trajmbrl.evaluation.efficiency.aggregate_grid` output (columns model,
         num_traj, t_range, metric, value, q25, q75)
     :param units: how the scores were computed (``raw`` or ``normalised``), for the MSE label
+    :param reference_rows: rows of ``agg`` drawn only as ratio denominators (e.g. the per-cell
+        strongest baseline), not as score panels
     :returns: the written paths
     """
     need = ["model", "num_traj", "t_range", "metric", "value", "q25", "q75"]
@@ -256,7 +259,7 @@ def efficiency_heatmaps(
     paths: list[Path] = []
     with matplotlib.rc_context({"axes.grid": False, "font.size": 9}):
         for metric in metrics:
-            sub = agg[agg["metric"] == metric]
+            sub = agg[(agg["metric"] == metric) & ~agg["model"].isin(list(reference_rows))]
             models = sorted(str(m) for m in sub["model"].unique())
             stem = out_dir / f"efficiency_{metric}"
             if grid:
@@ -274,3 +277,35 @@ def efficiency_heatmaps(
             else:
                 paths += _ratio_lines(mse, ratio, axis, fixed, stem, formats)
     return paths
+
+
+def budget_figure(
+    sweep: pd.DataFrame, stem: Path, formats: Sequence[str] = ("png", "pdf")
+) -> list[Path]:
+    """The 5.4 budget sweep: per family row, the median MSE over cells (left) and the share
+    of cells where it beats the cell's strongest baseline (right) against the step budget.
+
+    :param sweep: :func:`trajmbrl.reports.efficiency.budget_sweep` output
+    """
+    need = ["steps", "row", "median_mse", "share_beats_strongest"]
+    missing = [c for c in need if c not in sweep.columns]
+    if missing or sweep.empty:
+        raise TrajmbrlError(f"budget sweep table lacks columns {missing} or is empty")
+    fig = Figure(figsize=(9, 3.6))
+    left, right = fig.subplots(1, 2)
+    for i, (row, g) in enumerate(sweep.groupby("row", sort=True)):
+        g = g.sort_values("steps")
+        color = COLORS.get(str(row)) or f"C{i}"
+        left.plot(g["steps"], g["median_mse"].clip(MSE_FLOOR, MSE_CAP), "o-", color=color)
+        right.plot(g["steps"], g["share_beats_strongest"], "o-", color=color, label=row)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("gradient steps per cell")
+    left.set_yscale("log")
+    left.set_ylabel("median MSE over cells (capped)")
+    right.set_ylabel("share of cells < strongest baseline")
+    right.set_ylim(-0.02, 1.02)
+    right.legend(title="row", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("5.4: how the verdict moves with the step budget")
+    fig.tight_layout()
+    return save_figure(fig, stem, formats)

@@ -88,3 +88,45 @@ def reward_figure(
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, Path(stem), formats)
+
+
+def regret_figure(
+    table: pd.DataFrame, stem: Path, formats: Sequence[str] = ("png", "pdf")
+) -> list[Path]:
+    """5.5 from a common start, per method: regret@1 (left) and within-start Spearman (right),
+    the median over model seeds with the min-max range as an error bar.
+
+    :param table: :func:`trajmbrl.evaluation.reward_ranking.ranking_table` output
+    """
+    need = ["method", "regret_1", "regret_1_min", "regret_1_max", "spearman"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise TrajmbrlError(f"common-start ranking table lacks columns {missing}")
+    methods = [str(m) for m in table["method"]]
+    y = np.arange(len(methods))
+    colors = [_color(m, i) for i, m in enumerate(methods)]
+    fig = Figure(figsize=(9, 0.45 * len(methods) + 1.8))
+    left, right = fig.subplots(1, 2, sharey=True)
+    reg = table["regret_1"].to_numpy(float)
+    err = np.stack([reg - table["regret_1_min"], table["regret_1_max"] - reg])
+    left.barh(y, reg, xerr=err, color=colors, capsize=3)
+    left.set_yticks(y, methods)
+    left.invert_yaxis()
+    left.set_xlabel("regret@1 (true best return - return of the pick; lower is better)")
+    rho = table["spearman"].to_numpy(float)
+    lo = table.get("spearman_min", table["spearman"]).to_numpy(float)
+    hi = table.get("spearman_max", table["spearman"]).to_numpy(float)
+    right.barh(
+        y,
+        np.nan_to_num(rho),
+        xerr=np.nan_to_num(np.stack([rho - lo, hi - rho])),
+        color=colors,
+        capsize=3,
+    )
+    for i in np.flatnonzero(~np.isfinite(rho)):
+        right.text(0.0, i, " undefined (constant within a start)", va="center", fontsize=7)
+    right.axvline(0.0, color="grey", lw=0.8)
+    right.set_xlabel("within-start Spearman (higher is better)")
+    fig.suptitle("Which controller is best from this initial state? (median, range over seeds)")
+    fig.tight_layout()
+    return save_figure(fig, stem, formats)

@@ -20,6 +20,8 @@ EFFICIENCY = (
     "efficiency_gaussian",
     "efficiency_mse_ratio_t_over_d",
     "efficiency_mse_ratio_t_over_d_closed_loop",
+    "efficiency_mse_ratio_t_over_strongest_baseline",
+    "efficiency_mse_ratio_d_closed_loop_over_strongest_baseline",
 )
 #: (run directory under outputs/, figure stems) of every published run: ``make demo``, the four
 #: paper sections and ``make control`` (whose run directory is ``control/<env>/control``)
@@ -33,7 +35,7 @@ RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sec53/cartpole/stable", HORIZON),
     ("sec53/cartpole/unstable", HORIZON),
     ("sec54/reacher/default", EFFICIENCY),
-    ("sec55/cartpole/stable", ("reward_prediction",)),
+    ("sec55/cartpole/stable", ("reward_prediction", "reward_regret")),
     ("control/cartpole/control", ("learning_curve",)),
     ("control/cartpole_heavy/control", ("learning_curve",)),
     ("control/crazyflie/control", ("learning_curve",)),

@@ -28,7 +28,7 @@ from trajmbrl.reports.figures import publish_figures
 from trajmbrl.reports.tables import fmt_value
 from trajmbrl.reports.verdicts import seed_spread, verdict_table, verdicts
 
-SECTIONS = ("sec52", "sec53", "sec54", "sec55")
+SECTIONS = ("sec52", "sec53", "sec54", "sec54_budgets", "sec55")
 
 
 def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -88,7 +88,18 @@ def reward_section(run: Path) -> list[str]:
     for col in ("mse", "median_se", "mae"):
         if col in reward:
             reward[col] = reward[col].map(fmt_value)
-    return [f"#### {run.parent.name} / {run.name}: reward prediction", "", markdown(reward), ""]
+    lines = [f"#### {run.parent.name} / {run.name}: reward prediction", "", markdown(reward), ""]
+    common = run / "tables/reward_common_start.csv"
+    if common.exists():  # 5.5 from a common start (issue 21)
+        lines += [
+            "Controllers ranked from a common start (mean over starts, median over model "
+            "seeds; regret in return units, lower is better; spearman NaN = constant within "
+            "a start):",
+            "",
+            markdown(read_table(common)),
+            "",
+        ]
+    return lines
 
 
 def efficiency_section(run: Path) -> list[str]:
@@ -109,6 +120,13 @@ def efficiency_section(run: Path) -> list[str]:
         markdown(wide),
         "",
     ]
+    for name, caption in (  # against every row and the no-model baselines (issue 21)
+        ("efficiency_shares", "Cells where each row has the lowest MSE (ties split)"),
+        ("efficiency_vs_baselines", "Each model against the strongest baseline of its cell"),
+        ("efficiency_budget_sweep", "Per step budget: median MSE and shares of cells"),
+    ):
+        if (run / f"tables/{name}.csv").exists():
+            lines += [caption + ":", "", markdown(read_table(run / f"tables/{name}.csv")), ""]
     for other in [m for m in ("d", "d (closed loop)") if m in wins]:
         better = {
             "mse": wins["t"] < wins[other],

@@ -9,7 +9,7 @@ fitted model of any key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,10 +88,12 @@ def fit_many(
     device: torch.device | str = "cpu",
     chunk_members: int = 50,
     on_chunk: Callable[[list[int], list[tuple[DynamicsModel, History]]], None] | None = None,
+    snapshots: Sequence[int] = (),
+    on_snapshot: Callable[..., None] | None = None,
 ) -> list[tuple[DynamicsModel, History]]:
     """Many :func:`fit` of one ``spec`` (fixed budgets) as the members of batched modules, each
     on its own samples (x (M, in), y (M, out), groups (M,) or None) and config; see
-    :func:`.grid.train_cells`."""
+    :func:`.grid.train_cells` (also for the budget ``snapshots``)."""
     from trajmbrl.training.grid import Cell, train_cells
 
     cells = [
@@ -103,4 +105,12 @@ def fit_many(
         )
         for (x, y, groups), config in zip(samples, configs, strict=True)
     ]
-    return train_cells(spec, cells, device=device, chunk_members=chunk_members, on_chunk=on_chunk)
+    return train_cells(
+        spec,
+        cells,
+        device=device,
+        chunk_members=chunk_members,
+        on_chunk=on_chunk,
+        snapshots=snapshots,
+        on_snapshot=on_snapshot,
+    )

@@ -14,13 +14,19 @@ follows the single run's arithmetic; ``tests/test_grid.py`` compares both ways.
 Only fixed budgets are supported (``patience=None``: no early stopping, the final weights are
 kept, like ``ModelTrainer`` with ``patience=None``). The validation score is computed once, after
 the last step (``History.rows`` carry it on the last epoch only, NaN before).
+
+Budget snapshots (``snapshots``, issue 21): after each listed step count below a chunk's budget
+the cells' current weights are copied into models of their own and scored on the cells'
+validation rows (held-out training trajectories when ``val_fraction > 0``), handed to
+``on_snapshot``; training continues unchanged (the snapshots draw no random numbers).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -136,12 +142,17 @@ def train_cells(
     device: torch.device | str = "cpu",
     chunk_members: int = 50,
     on_chunk: Callable[[list[int], list[tuple[DynamicsModel, History]]], None] | None = None,
+    snapshots: Sequence[int] = (),
+    on_snapshot: OnSnapshot | None = None,
 ) -> list[tuple[DynamicsModel, History]]:
     """Train every cell (model ``spec``, each with ``spec.ensemble_size`` members), in chunks of
     at most ``chunk_members`` members (at least one cell) batched into one module.
 
     ``on_chunk(indices, results)`` is called after each chunk (e.g. to save the cells' models;
     return nothing and drop them to keep memory flat: the results are then not kept).
+    ``on_snapshot(indices, step, results)``: after each step count of ``snapshots`` below the
+    chunk's budget, per cell a copy of the model at that step and its validation score per
+    member (E,) (module doc).
     :returns: per cell (in input order) its trained model (eval mode) and :class:`History`,
         only when ``on_chunk`` is None.
     """
@@ -163,7 +174,10 @@ def train_cells(
         )
     results: list[tuple[DynamicsModel, History] | None] = [None] * len(cells)
     for idx in _chunks(plans, max(1, int(chunk_members)), spec.ensemble_size):
-        done = _train_chunk(spec, [plans[i] for i in idx])
+        hook = None
+        if on_snapshot is not None:
+            hook = lambda step, res, idx=idx: on_snapshot(idx, step, res)  # noqa: E731
+        done = _train_chunk(spec, [plans[i] for i in idx], snapshots, hook)
         if on_chunk is not None:
             on_chunk(idx, done)
         else:
@@ -254,7 +268,35 @@ def _optimizer(net: EnsembleMLP, configs: list[TrainConfig]) -> torch.optim.Opti
         return torch.optim.Adam(net.parameters(), lr=lr, weight_decay=wd)
 
 
-def _train_chunk(spec: ModelSpec, plans: list[_Plan]) -> list[tuple[DynamicsModel, History]]:
+#: ``on_snapshot(cell indices, step, [(model copy, validation score per member)])``
+OnSnapshot = Callable[[list[int], int, list[tuple[DynamicsModel, list[float]]]], None]
+
+
+def _snapshot(
+    net: EnsembleMLP, models: list[DynamicsModel], plans: list[_Plan]
+) -> list[tuple[DynamicsModel, list[float]]]:
+    """Copies of the cells' models with the chunk's current weights, with validation scores."""
+    params = dict(net.named_parameters())
+    out = []
+    for c, (model, p) in enumerate(zip(models, plans)):
+        k = model.ensemble_size
+        snap = copy.deepcopy(model)
+        with torch.no_grad():
+            for name, q in snap.net.named_parameters():
+                q.copy_(params[name][c * k : (c + 1) * k])
+        snap.eval()
+        with matmul_precision(p.config.precision, snap.device):
+            out.append((snap, snap.eval_score(p.x[p.val], p.y[p.val]).tolist()))
+    net.train()
+    return out
+
+
+def _train_chunk(
+    spec: ModelSpec,
+    plans: list[_Plan],
+    snapshots: Sequence[int] = (),
+    on_snapshot: Callable[[int, list[tuple[DynamicsModel, list[float]]]], None] | None = None,
+) -> list[tuple[DynamicsModel, History]]:
     """Train one chunk of cells (same step count) together; :returns: per cell (model, history)."""
     built = [_build(spec, p) for p in plans]
     models = [b[0] for b in built]
@@ -278,6 +320,8 @@ def _train_chunk(spec: ModelSpec, plans: list[_Plan]) -> list[tuple[DynamicsMode
         loss.sum().backward()
         opt.step()
         losses[s] = loss.detach().to(torch.float64) * count[s]
+        if on_snapshot is not None and s + 1 in snapshots and s + 1 < steps:
+            on_snapshot(s + 1, _snapshot(net, models, plans))
     return _unpack(net, models, plans, losses, count, epochs)
 
 
