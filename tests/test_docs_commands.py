@@ -349,3 +349,19 @@ def test_the_cheap_documented_commands_run(docs_env, tmp_path):
         )
         assert run.returncode == 0, f"{command}\n{run.stderr[-2000:]}"
     assert list((tmp_path / "outputs").glob("*/logs/*/figures/*.png"))
+
+
+def test_every_make_target_the_docs_name_inline_exists():
+    targets, variables = makefile()
+    named = []
+    for doc in DOCS:
+        for span in re.findall(r"`make ([^`\n]+)`", doc.read_text()):
+            for word in shlex.split(span):
+                if "=" in word:
+                    key = word.split("=")[0]
+                    if not key.startswith("$"):
+                        named.append((doc.name, key, key in variables))
+                elif not word.startswith("<"):
+                    named.append((doc.name, word, word in targets))
+    assert len(named) >= 10
+    assert all(ok for *_, ok in named), [n for n in named if not n[2]]
