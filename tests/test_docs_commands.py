@@ -339,9 +339,10 @@ def test_the_cheap_documented_commands_run(docs_env, tmp_path):
     commands = [c for c in all_commands(docs_env) if cheap(c)]
     assert len(commands) >= 5
     env = {**os.environ, "TRAJMBRL_ROOT": str(tmp_path)}
+    root = f"paths.root={tmp_path}"  # wins over a documented paths.root
     for command in commands:
         run = subprocess.run(
-            [sys.executable, "-m", "trajmbrl", *command.words[1:], "model.epochs=2"],
+            [sys.executable, "-m", "trajmbrl", *command.words[1:], "model.epochs=2", root],
             capture_output=True,
             text=True,
             cwd=ROOT,
