@@ -106,5 +106,5 @@ def test_the_generator_reads_a_real_demo_run(run_mode, tmp_path):
     block = readme_demo.demo_block(outputs, horizons=(1, 5, 10))
     check_format(block.splitlines()[1:-1], (1, 5, 10))
     assert "models trained at commit unknown" not in block
-    with pytest.raises(TrajmbrlError, match="has no h=200"):  # the toy run is 20 steps long
+    with pytest.raises(TrajmbrlError, match="has no h=50, h=200"):  # the toy run is short
         readme_demo.demo_block(outputs)
