@@ -10,7 +10,7 @@ TRAJ := $(BIN)/trajmbrl
 SWEEP := $(BIN)/trajmbrl -m hydra/launcher=$(LAUNCHER)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-all smoke lint check format bench sec52 sec53 sec54 sec55 paper results smoke-paper control
+.PHONY: help setup demo readme-demo test test-all smoke lint check format bench sec52 sec53 sec54 sec55 paper results smoke-paper control
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -29,6 +29,9 @@ demo: setup ## the main job: cartpole, one-step d vs trajectory t, table + figur
 	$(SWEEP) mode=train experiment=demo models=d,t
 	$(TRAJ) mode=eval experiment=demo models=[d,t]
 	$(TRAJ) mode=plot experiment=demo
+
+readme-demo: setup ## rewrite README's demo table from outputs/demo (after make demo)
+	$(BIN)/python scripts/readme_demo.py --outputs outputs --readme README.md
 
 smoke: setup ## every mode at toy scale (seconds)
 	$(TRAJ) mode=collect experiment=smoke

@@ -66,7 +66,7 @@ KINDS: dict[str, dict[str, str]] = {
     "score": {"pred": "shape", "data": "object"},
     "load_model": {"path": "path"},
     "load_dataset": {"path": "path"},
-    "save_dataset": {"data": "object", "path": "path", "manifest": "mapping"},
+    "save_dataset": {"data": "object", "path": "path", "manifest": "optional mapping"},
     "save_checkpoint": {"path": "path", "model": "object", "meta": "mapping"},
     "load_checkpoint": {"path": "path", "expect": "optional mapping"},
     "model_config": {"key": "key"},

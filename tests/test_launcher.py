@@ -6,7 +6,10 @@ plugin, replace ``submitit.AutoExecutor`` with a mock and read what ``launch`` p
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from unittest.mock import patch
 
@@ -19,6 +22,7 @@ from hydra.types import HydraContext
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import OmegaConf
 
+import trajmbrl
 from trajmbrl.cli import HYDRA_VERSION_BASE, conf_dir
 
 LAUNCHERS = conf_dir() / "hydra" / "launcher"
@@ -154,3 +158,50 @@ def test_local_launcher_runs_the_same_layout_without_slurm_keys(tmp_path):
 def test_every_launcher_key_is_a_real_plugin_field(name, schema):
     keys = set(OmegaConf.load(LAUNCHERS / f"{name}.yaml")) - {"defaults"}
     assert keys <= set(OmegaConf.structured(schema).keys())
+
+
+def sweep_without_cluster(tmp_path: Path, tools: dict[str, str]) -> subprocess.CompletedProcess:
+    """A SLURM sweep with only ``tools`` (name -> shell script body) on PATH."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name, body in tools.items():
+        (bin_ / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_ / name).chmod(0o755)
+    cmd = [sys.executable, "-m", "trajmbrl", "-m", "hydra/launcher=slurm", "mode=collect"]
+    src = str(Path(trajmbrl.__file__).parents[1])  # this checkout's package, from any cwd
+    env = {**os.environ, "PATH": str(bin_), "PYTHONPATH": src}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [*cmd, "experiment=smoke", f"paths.root={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "tools, why",
+    [
+        ({}, "no sbatch or srun on PATH"),  # not a SLURM machine
+        (  # SLURM installed but no cluster configured (what Debian's sbatch says)
+            {
+                "srun": "exit 1",
+                "sbatch": "echo 'sbatch: fatal: Could not establish a "
+                "configuration source' >&2; exit 1",
+            },  # fmt: skip
+            "sbatch: fatal: Could not establish a configuration source",
+        ),
+    ],
+)
+def test_a_slurm_sweep_without_a_cluster_is_one_line_naming_the_site_file(tmp_path, tools, why):
+    run = sweep_without_cluster(tmp_path, tools)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    ours = [line for line in run.stderr.splitlines() if not line.startswith("sbatch:")]
+    assert len(ours) == 1, run.stderr  # sbatch's own lines may precede it
+    assert ours[0].startswith(f"trajmbrl: error: SLURM submission failed ({why})")
+    assert str(conf_dir() / "local" / "default.yaml") in ours[0]
+    assert "docs/cluster.md" in ours[0] and "hydra/launcher=local" in ours[0]
+    assert not (tmp_path / "trajectories").exists()  # nothing ran

@@ -85,3 +85,34 @@ def test_shape_errors_name_the_array():
                 "actions": data.actions[:, :-1],
             }
         )
+
+
+def test_the_manifest_is_optional_and_what_the_writer_adds_is_checked(tmp_path):
+    save_dataset(toy_dataset(seed=1), tmp_path / "a")  # manifest=None: nothing of yours
+    save_dataset(toy_dataset(seed=1), tmp_path / "b", {})
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    meta = json.loads((tmp_path / "a.json").read_text())
+    assert meta["sha256"] == sha256_file(tmp_path / "a.npz") and meta["horizon"] == 12
+    assert load_dataset(tmp_path / "a").meta == meta
+    save_dataset(toy_dataset(seed=1), tmp_path / "c", {"state_dim": 99, "source": "mine"})
+    meta = json.loads((tmp_path / "c.json").read_text())
+    assert meta["state_dim"] == 2 and meta["source"] == "mine"  # the writer's fields win
+
+
+@pytest.mark.parametrize("manifest", [{1: "a", "b": 2}, "not a dict"])
+def test_a_manifest_that_cannot_be_written_leaves_no_file(tmp_path, manifest):
+    with pytest.raises(TrajmbrlError, match="manifest"):
+        save_dataset(toy_dataset(), tmp_path / "d", manifest)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_manifest_write_leaves_no_half_written_dataset(tmp_path, monkeypatch):
+    from trajmbrl.data import storage
+
+    def full_disk(path, text):
+        raise TrajmbrlError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(storage, "atomic_write_text", full_disk)
+    with pytest.raises(TrajmbrlError, match="No space left"):
+        save_dataset(toy_dataset(), tmp_path / "d", {"env": "toy"})
+    assert list(tmp_path.iterdir()) == []  # no npz without its manifest

@@ -69,11 +69,48 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a traceback ...
     try:
         _app()
-    except (TrajmbrlError, OSError, HydraException, OmegaConfBaseException) as exc:
+    except Exception as exc:
         # ... and every failure a user can cause (bad value, missing or unwritable file, full
-        # disk, Hydra's own run-directory creation) ends in one message instead
-        print(f"trajmbrl: error: {_describe(exc)}", file=sys.stderr)
+        # disk, Hydra's own run-directory creation, a SLURM launcher without a cluster) ends in
+        # one message instead
+        message = slurm_failure(exc)
+        if message is None and not isinstance(exc, USER_ERRORS):
+            raise
+        print(f"trajmbrl: error: {message or _describe(exc)}", file=sys.stderr)
         sys.exit(2)
+
+
+#: the failures a user can cause, shown as one line (anything else is a bug: a traceback)
+USER_ERRORS = (TrajmbrlError, OSError, HydraException, OmegaConfBaseException)
+
+
+def slurm_failure(exc: BaseException) -> str | None:
+    """The one-line message for a SLURM submission that could not happen (no ``sbatch`` on
+    PATH, or ``sbatch`` refused: no cluster configured, unknown partition or account), naming
+    the site file to configure; None for any other exception."""
+    missing = isinstance(exc, FileNotFoundError) and exc.filename in ("sbatch", "srun")
+    refused = type(exc).__name__ == "FailedJobError" and type(exc).__module__.startswith("submitit")
+    no_srun = isinstance(exc, RuntimeError) and _raised_in(exc, "submitit/slurm/")
+    if not (missing or refused or no_srun):
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    why = "no sbatch or srun on PATH" if missing or no_srun else lines[-1] if lines else "sbatch"
+    site = conf_dir() / "local" / "default.yaml"
+    shown = os.path.relpath(site) if site.is_relative_to(Path.cwd()) else str(site)
+    state = "" if site.exists() else " (it does not exist yet: copy slurm.example.yaml beside it)"
+    return (
+        f"SLURM submission failed ({why}): hydra/launcher=slurm needs a SLURM cluster (run on "
+        f"its login node) and your site values (partition, account, qos) in {shown}{state}; "
+        "see docs/cluster.md, or run the sweep on this machine with hydra/launcher=local"
+    )
+
+
+def _raised_in(exc: BaseException, part: str) -> bool:
+    """Whether ``exc`` was raised by code whose file path contains ``part``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and part in tb.tb_frame.f_code.co_filename.replace("\\", "/")
 
 
 def _describe(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ Arrays (N trajectories, T steps, variable lengths NaN-padded):
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -24,7 +25,7 @@ import numpy as np
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.utils import inputs
-from trajmbrl.utils.atomic import atomic_write, atomic_write_json, guard_overwrite, sha256_file
+from trajmbrl.utils.atomic import atomic_write, atomic_write_text, guard_overwrite, sha256_file
 
 ARRAYS = ("states", "actions", "params", "rewards", "lengths", "seeds", "split")
 TRAIN, TEST = 0, 1
@@ -137,21 +138,45 @@ def dataset_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_dataset(
-    data: TrajectoryData, path: str | Path, manifest: dict[str, Any], *, overwrite: bool = False
+    data: TrajectoryData,
+    path: str | Path,
+    manifest: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``<path>.npz`` then ``<path>.json`` atomically; the manifest gains the npz sha256.
+    """Write ``<path>.npz`` and its manifest ``<path>.json``, each atomically.
 
-    The manifest also records the train split's per-dimension state min/max (the metric's
-    normaliser). Refuses to replace an existing dataset unless ``overwrite``.
+    :param manifest: what to record beside the arrays (a JSON-serialisable dict, e.g. ``source``,
+        ``env``, ``state_names``, the collection ``config``; non-JSON values are stored as their
+        ``str``), or None for none. The writer adds ``sha256`` (of the npz) and the fields
+        :func:`shape_fields` derives from the arrays (counts, dimensions, and ``state_min`` /
+        ``state_max`` of the train split: the metric's normaliser), replacing keys of the same
+        name; :func:`load_dataset` checks all of them.
+    :param overwrite: replace an existing dataset (refused otherwise).
+    :returns: the npz path.
+
+    Everything is checked and encoded before the first byte is written, so a bad argument or a
+    manifest that cannot be encoded leaves no file behind; if the manifest's write fails (a full
+    disk), the new npz is removed again: no npz is left without its manifest.
     """
     inputs.save_dataset(data, path, manifest, TrajectoryData)
     npz, js = dataset_paths(path)
     guard_overwrite(npz, overwrite=overwrite, what="Dataset")
     arrays = {k: np.ascontiguousarray(getattr(data, k)) for k in ARRAYS}
-
-    atomic_write(npz, lambda fh: write_npz(fh, arrays))
-    full = {**manifest, "sha256": sha256_file(npz), **shape_fields(data)}
-    atomic_write_json(js, full)
+    buffer = io.BytesIO()
+    write_npz(buffer, arrays)
+    blob = buffer.getvalue()
+    full = {**(manifest or {}), "sha256": hashlib.sha256(blob).hexdigest(), **shape_fields(data)}
+    try:
+        text = json.dumps(full, indent=2, sort_keys=True, default=str) + "\n"
+    except (TypeError, ValueError) as exc:  # mixed key types, a cycle
+        raise TrajmbrlError(f"manifest cannot be written as JSON: {exc}") from None
+    atomic_write(npz, lambda fh: fh.write(blob))
+    try:
+        atomic_write_text(js, text)
+    except BaseException:
+        npz.unlink(missing_ok=True)  # arrays without a manifest are no dataset
+        raise
     data.meta = full
     return npz
 

@@ -94,6 +94,17 @@ def load_env_system(cfg: DictConfig) -> None:
         )
 
 
+def dry_run_summary(cfg: DictConfig, module: str) -> str:
+    """What ``dry_run=true`` prints: the mode that would run and the paths it would use (the
+    config has been checked; no artifact is read or written)."""
+    models = ",".join(str(k) for k in cfg.models) if isinstance(cfg.models, DictConfig) else ""
+    return (
+        f"dry run: config valid; mode={cfg.mode.name} (trajmbrl.modes.{module}) "
+        f"envs={cfg.env.name} models=[{models}] would use dataset {cfg.paths.dataset} and "
+        f"run dir {cfg.paths.run_dir}; no dataset, model or result was read or written"
+    )
+
+
 def _lazy(module: str | Callable[[DictConfig], str]) -> Callable[[DictConfig], None]:
     """Import a mode module (named, or chosen from the config) only when it runs (keeps
     `trajmbrl --help` fast)."""
@@ -107,6 +118,9 @@ def _lazy(module: str | Callable[[DictConfig], str]) -> Callable[[DictConfig], N
         validate(cfg)  # before anything is read, written or deleted
         load_env_system(cfg)
         name = module if isinstance(module, str) else module(cfg)
+        if cfg.get("dry_run"):
+            print(dry_run_summary(cfg, name))
+            return
         try:
             importlib.import_module(f"trajmbrl.modes.{name}").run(cfg)
         except ArgumentError as exc:  # name the config keys, not the library's arguments

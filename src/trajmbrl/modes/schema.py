@@ -253,6 +253,7 @@ Config = group(
     own("device", str, key()),
     own("overwrite", bool, key()),
     own("progress", bool | None, key()),
+    own("dry_run", bool, key()),
     own("experiment_name", str, key()),
     own("scale_name", str | None, key()),
     own("paths", Paths, key()),

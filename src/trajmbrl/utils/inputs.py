@@ -139,10 +139,10 @@ def load_dataset(path: Any) -> None:
 
 
 def save_dataset(data: Any, path: Any, manifest: Any, cls: type) -> None:
-    """A dataset (a ``cls``, TrajectoryData), a path and a manifest dict."""
+    """A dataset (a ``cls``, TrajectoryData), a path and a manifest dict (or None)."""
     instance("data", data, cls)
     path_like("path", path)
-    mapping("manifest", manifest)
+    mapping("manifest", manifest, none=True)
 
 
 def save_checkpoint(path: Any, model: Any, meta: Any, cls: type) -> None:
