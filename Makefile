@@ -10,7 +10,7 @@ TRAJ := $(BIN)/trajmbrl
 SWEEP := $(BIN)/trajmbrl -m hydra/launcher=$(LAUNCHER)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo readme-demo test test-all smoke lint check format bench sec52 sec53 sec54 sec55 paper results smoke-paper control
+.PHONY: help setup demo readme-demo test test-all smoke lint check format bench sec52 sec53 sec54 sec55 paper results smoke-paper control benchmark
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -145,6 +145,36 @@ control: setup ## control study: ceilings, model-based vs model-free, 10 seeds; 
 	$(CONTROL_REPORT) envs=cartpole_heavy
 	$(CONTROL_REPORT) envs=crazyflie
 	$(CONTROL_REPORT) envs=reacher
+
+# ---- issue 24: the long-horizon model benchmark (docs/benchmark.md) ----
+# Per system (env[:data mode]): collect benchmark.datasets, train every key of the experiment's
+# models list (each key's seeds as one batched module), evaluate every (dataset, seed), then the
+# leaderboard. SCALE=toy: minutes; SCALE=paper (default): scale=bench, the 2-core sizes;
+# SCALE=full: the paper's sizes (LAUNCHER=slurm). BENCH_SETTINGS=paper,tuned adds the tuned
+# presets (conf/tuned/<env>/<key>.yaml, written by mode=tune) as rows of their own.
+BENCH_SYSTEMS ?= cartpole:stable cartpole:unstable cartpole:periodic reacher crazyflie crazyflie_hw
+BENCH_DATA ?= 0,1,2
+BENCH_SEEDS ?= 0,1,2,3,4
+BENCH_SETTINGS ?= paper
+BENCH_XP = $(if $(filter toy,$(SCALE)),scale=toy,$(if $(filter full,$(SCALE)),,scale=bench))
+BENCH = experiment=benchmark $(BENCH_XP) benchmark.datasets=[$(BENCH_DATA)] \
+	benchmark.seeds=[$(BENCH_SEEDS)] benchmark.settings=[$(BENCH_SETTINGS)]
+BENCH_TUNED = tune.preset=tuned train.variant=tuned
+
+benchmark: setup ## issue 24: every model key x 6 systems x 3 datasets x 5 seeds, leaderboards (SCALE=toy: minutes)
+	@set -e; for sys in $(BENCH_SYSTEMS); do \
+		env=$${sys%%:*}; o="envs=$$env"; \
+		if [ "$$env" != "$$sys" ]; then o="$$o env.data_mode=$${sys#*:}"; fi; \
+		if [ "$$env" = crazyflie_hw ]; then o="$$o env.importer.seed=\$${data.seed}"; fi; \
+		echo "== benchmark: $$sys"; \
+		$(SWEEP) $(BENCH) $$o mode=collect data.seed=$(BENCH_DATA); \
+		for s in $$(echo $(BENCH_SETTINGS) | tr , ' '); do \
+			t=""; if [ "$$s" = tuned ]; then t="$(BENCH_TUNED)"; fi; \
+			$(SWEEP) $(BENCH) $$o $$t mode=train data.seed=$(BENCH_DATA); \
+			$(SWEEP) $(BENCH) $$o $$t mode=eval data.seed=$(BENCH_DATA) seed=$(BENCH_SEEDS); \
+		done; \
+		$(TRAJ) $(BENCH) $$o mode=leaderboard; \
+	done
 
 # sec52 first: 5.3's stable mode and 5.5 ask for models 5.2 trains, which the model store
 # (train.reuse, paths.models_store) then copies instead of training again; under make -j a job

@@ -16,6 +16,11 @@ def _keys(models: object) -> str:
     return "-".join(str(k) for k in models) if isinstance(models, DictConfig) else str(models)
 
 
+def _prefix(value: object) -> str:
+    """``toy_`` for the scale name ``toy``, ``""`` for none (prefixes data tags)."""
+    return "" if value is None else f"{value}_"
+
+
 def _root(value: object) -> str:
     """``paths.root`` as given; refused when empty (``TRAJMBRL_ROOT=''``: the file-system root)."""
     if str(value).strip() == "":
@@ -49,6 +54,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("trajmbrl.or_all", _or_all)
     if not OmegaConf.has_resolver("trajmbrl.keys"):
         OmegaConf.register_new_resolver("trajmbrl.keys", _keys)
+    if not OmegaConf.has_resolver("trajmbrl.prefix"):
+        OmegaConf.register_new_resolver("trajmbrl.prefix", _prefix)
     if not OmegaConf.has_resolver("trajmbrl.root"):
         OmegaConf.register_new_resolver("trajmbrl.root", _root)
     if not OmegaConf.has_resolver("trajmbrl.dirname"):
@@ -135,4 +142,5 @@ MODES: dict[str, Callable[[DictConfig], None]] = {
     "eval": _lazy(_eval_task),
     "plot": _lazy("plot"),
     "control": _lazy("control"),
+    "leaderboard": _lazy("leaderboard"),
 }

@@ -41,6 +41,7 @@ from trajmbrl.data.pairs import Sampling
 from trajmbrl.errors import ArgumentError, TrajmbrlError, wrapped_error
 from trajmbrl.evaluation.predict import PredictSettings
 from trajmbrl.models.dynamics import ModelSpec
+from trajmbrl.reports.benchmark import BenchmarkSettings
 from trajmbrl.training.config import TrainConfig
 from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
 from trajmbrl.utils.schema_check import all_keys, check_node, group, key, own, sources, take
@@ -238,6 +239,16 @@ Control = group(
 )
 
 
+#: mode=leaderboard (conf/benchmark/default.yaml; the statistics are BenchmarkSettings')
+Benchmark = group(
+    "Benchmark",
+    own("datasets", list[int], key(ge=0, le=SEED_MAX)),
+    own("seeds", list[int], key(ge=0, le=SEED_MAX)),
+    own("settings", list[str], key()),
+    take(BenchmarkSettings, "replicates", "level", "alpha", "seed"),
+)
+
+
 #: envs whose schema is not SimEnv (every SystemSpec's YAML is a SimEnv)
 ENVS: dict[str, type] = {
     "cartpole": CartpoleEnv,
@@ -269,6 +280,7 @@ Config = group(
     own("logs", Logs, key(optional=True)),  # envs=logs only
     own("local", Any, key(optional=True)),  # site settings (conf/local/default.yaml)
     own("control", Control, key()),
+    own("benchmark", Benchmark, key()),
 )
 
 #: library arguments that are not fields of a settings dataclass -> their CLI key (the fields
