@@ -143,4 +143,5 @@ MODES: dict[str, Callable[[DictConfig], None]] = {
     "plot": _lazy("plot"),
     "control": _lazy("control"),
     "leaderboard": _lazy("leaderboard"),
+    "tune": _lazy("tune"),
 }

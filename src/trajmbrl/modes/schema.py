@@ -43,6 +43,7 @@ from trajmbrl.evaluation.predict import PredictSettings
 from trajmbrl.models.dynamics import ModelSpec
 from trajmbrl.reports.benchmark import BenchmarkSettings
 from trajmbrl.training.config import TrainConfig
+from trajmbrl.tuning import TuneSettings
 from trajmbrl.utils.limits import PLOT_FORMATS, SEED_MAX
 from trajmbrl.utils.schema_check import all_keys, check_node, group, key, own, sources, take
 
@@ -249,6 +250,17 @@ Benchmark = group(
 )
 
 
+#: mode=tune and tuned presets (conf/tune/default.yaml; the search space checked by the tuner)
+Tune = group(
+    "Tune",
+    take(TuneSettings, "trials", "val_fraction", "seed", "protocol"),
+    own("promote", bool, key()),
+    own("preset", str | None, key()),
+    own("presets_dir", str | None, key()),
+    own("space", dict[str, Any], key()),
+)
+
+
 #: envs whose schema is not SimEnv (every SystemSpec's YAML is a SimEnv)
 ENVS: dict[str, type] = {
     "cartpole": CartpoleEnv,
@@ -281,6 +293,7 @@ Config = group(
     own("local", Any, key(optional=True)),  # site settings (conf/local/default.yaml)
     own("control", Control, key()),
     own("benchmark", Benchmark, key()),
+    own("tune", Tune, key()),
 )
 
 #: library arguments that are not fields of a settings dataclass -> their CLI key (the fields

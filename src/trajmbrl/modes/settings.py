@@ -61,16 +61,22 @@ def models_override(keys: list[str]) -> str:
 
 def model_settings(cfg: DictConfig, key: str) -> dict[str, Any]:
     """Everything model ``key`` means: ``conf/models/<key>.yaml`` plus the ``model.*`` and
-    ``models.<key>.*`` overrides; an override that contradicts the key is rejected."""
+    ``models.<key>.*`` overrides (an override that contradicts the key is rejected), then the
+    settings of the tuned preset ``tune.preset`` (modes/tune.py) when one is selected."""
     node = to_dict(cfg.models[key])
     if node.get("key") != key:
         raise TrajmbrlError(f"models.{key}.key must stay {key!r}, got {node.get('key')!r}")
     try:
-        return resolve_model(key, node, to_dict(cfg.get("model") or {}))
+        merged = resolve_model(key, node, to_dict(cfg.get("model") or {}))
     except ArgumentError as exc:
         from trajmbrl.modes.schema import cli_message
 
         raise TrajmbrlError(cli_message(exc)) from None
+    if cfg.get("tune") is not None and cfg.tune.get("preset") is not None:  # tune.preset=tuned
+        from trajmbrl.modes.tune import load_preset
+
+        merged.update(load_preset(cfg, key))
+    return merged
 
 
 def typed(cls: type[T], node: DictConfig, **given: Any) -> T:

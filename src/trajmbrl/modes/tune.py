@@ -1,0 +1,114 @@
+"""mode=tune: equal-budget Optuna tuning of the selected keys (src/trajmbrl/tuning.py).
+
+Per key: ``tune.trials`` seeded-TPE trials over ``tune.space.<family>``, each trained like
+``mode=train`` would (the run's ``train.*`` budget and sampling) on the fit part of the training
+split and scored on its held-out validation trajectories. Writes
+``<run_dir>/tuning/<key>/trials.csv`` (every trial) and ``preset.yaml`` (the chosen settings, with
+the study's summary); ``tune.promote=true`` also writes the preset where ``tune.preset=tuned``
+reads it (:func:`preset_path`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig
+
+from trajmbrl.configs import conf_dir
+from trajmbrl.errors import TrajmbrlError
+from trajmbrl.modes.artifacts import layout, load_env_dataset, provenance
+from trajmbrl.modes.prediction import sampler_for
+from trajmbrl.modes.settings import model_keys, model_settings, to_dict, typed
+from trajmbrl.tuning import TUNABLE, TuneSettings, tune
+from trajmbrl.utils.atomic import atomic_write_text
+
+log = logging.getLogger("trajmbrl")
+
+
+def preset_path(cfg: DictConfig, key: str, preset: str) -> Path:
+    """``<presets_dir or conf/>/<preset>/<env>/[<scale>_]<data_tag>/<key>.yaml``: a tuned
+    preset of one system (a scale's presets, e.g. toy_stable, never mix with full-size ones)."""
+    base = Path(cfg.tune.presets_dir) if cfg.tune.presets_dir else conf_dir()
+    prefix = "" if cfg.scale_name is None else f"{cfg.scale_name}_"
+    system = f"{prefix}{cfg.env.data_tag}"
+    return base / preset / str(cfg.env.name) / system / f"{key}.yaml"
+
+
+def load_preset(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """The settings of ``tune.preset`` for ``key`` ({} without a preset); a missing file names
+    the command that writes it."""
+    if cfg.tune.preset is None:
+        return {}
+    path = preset_path(cfg, key, str(cfg.tune.preset))
+    if not path.exists():
+        raise TrajmbrlError(
+            f"tune.preset={cfg.tune.preset}: no preset {path} for {key}; write it with: trajmbrl "
+            f"mode=tune envs={cfg.env.name} models={key} tune.promote=true"
+        )
+    values = yaml.safe_load(path.read_text()) or {}
+    bad = sorted(set(values) - set(TUNABLE)) if isinstance(values, dict) else ["<not a mapping>"]
+    if bad:
+        raise TrajmbrlError(f"{path}: {bad} are not tunable settings ({', '.join(TUNABLE)})")
+    return dict(values)
+
+
+def run(cfg: DictConfig) -> None:
+    """Tune every selected key; write its trials and preset."""
+    knobs = typed(TuneSettings, cfg.tune)
+    keys = model_keys(cfg)
+    settings = {k: model_settings(cfg, k) for k in keys}
+    spaces = to_dict(cfg.tune.space)
+    for key in keys:
+        if settings[key]["family"] not in spaces:
+            raise TrajmbrlError(
+                f"tune.space has no search space for family {settings[key]['family']} "
+                f"(key {key}); declare tune.space.{settings[key]['family']}"
+            )
+    data = load_env_dataset(cfg)
+    sampler = sampler_for(cfg, [knobs.protocol])
+    sampling = {k: cfg.train[k] for k in ("num_traj", "t_range", "keep_rate", "max_pairs")}
+    trainer = {k: cfg.train[k] for k in ("patience", "val_fraction", "steps", "precision")}
+    for key in keys:
+        fixed = {k: settings[key][k] for k in TUNABLE if k in settings[key]}
+        result = tune(
+            key,
+            data,
+            spaces[settings[key]["family"]],
+            knobs,
+            sampler=sampler,
+            sampling=sampling,
+            fixed={**fixed, **trainer},
+        )
+        out = layout(cfg).run_dir / "tuning" / key
+        atomic_write_text(out / "trials.csv", result.trials.to_csv(index=False))
+        text = _preset_text(cfg, key, knobs, result.best, result.best_value)
+        atomic_write_text(out / "preset.yaml", text)
+        log.info("%s: best validation nMSE %.4g with %s", key, result.best_value, result.best)
+        print(f"{key}: best validation nMSE {result.best_value:.4g} with {result.best}")
+        print(f"  trials: {out / 'trials.csv'}; preset: {out / 'preset.yaml'}")
+        if cfg.tune.promote:
+            dest = preset_path(cfg, key, "tuned")
+            atomic_write_text(dest, text)
+            print(f"  promoted to {dest} (train / eval with tune.preset=tuned train.variant=tuned)")
+        else:
+            print(f"  promote it: the same command with tune.promote=true ({preset_path(cfg, key, 'tuned')})")
+
+
+def _preset_text(
+    cfg: DictConfig, key: str, knobs: TuneSettings, best: dict[str, Any], value: float
+) -> str:
+    """The preset YAML: the chosen settings, headed by how they were chosen."""
+    commit = provenance().get("git_commit") or "unknown"
+    head = [
+        f"# Tuned preset of {key} on {cfg.env.name} / {cfg.env.data_tag} (trajmbrl mode=tune):",
+        f"# {knobs.trials} seeded-TPE trials (seed {knobs.seed}) over tune.space."
+        f"{model_settings(cfg, key)['family']}; objective: validation nMSE on "
+        f"{knobs.val_fraction:g} of the training split of {cfg.data.tag} (protocol {knobs.protocol}),",
+        f"# best {value:.6g}; commit {str(commit)[:12]}; the study: "
+        f"{layout(cfg).run_dir / 'tuning' / key / 'trials.csv'}",
+    ]
+    body = yaml.safe_dump({k: best[k] for k in sorted(best)}, sort_keys=True)
+    return "\n".join(head) + "\n" + body
