@@ -17,9 +17,9 @@ def test_help_lists_the_groups_and_their_options(tmp_path):
     run = trajmbrl(tmp_path, "--help")
     assert run.returncode == 0
     for line in (
-        "mode: collect, control, eval, plot, train",
+        "mode: collect, control, eval, leaderboard, plot, train, tune",
         "models: d, de, p, pe, t, te, tp, tpe",
-        "experiment: control, demo, sec52, sec53, sec54, sec55, smoke",
+        "experiment: benchmark, control, demo, sec52, sec53, sec54, sec55, smoke",
     ):
         assert line in run.stdout
     assert "cartpole" in run.stdout and "crazyflie_hw" in run.stdout

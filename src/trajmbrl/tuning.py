@@ -158,7 +158,9 @@ def tune(
     fit, val = train.subset(fit_idx), train.subset(val_idx)
     lo, hi = data.meta.get("state_min"), data.meta.get("state_max")
     state_range = (
-        (np.asarray(lo), np.asarray(hi)) if lo is not None and hi is not None else fit.state_bounds()
+        (np.asarray(lo), np.asarray(hi))
+        if lo is not None and hi is not None
+        else fit.state_bounds()
     )
 
     def objective(trial: optuna.Trial) -> float:

@@ -10,7 +10,7 @@ and, given a ``controller``, with it in the loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from trajmbrl.reports.benchmark import PAPER_VARIANT, BenchmarkSettings, leaderb
 
 if TYPE_CHECKING:
     from trajmbrl.controllers.base import ControllerSampler
+    from trajmbrl.evaluation.rollout import ActionSource
 
 #: the baselines of the benchmark (``oracle`` needs a simulator: the CLI only)
 BASELINES = ("zero", "hmean", "lin", "lint")
@@ -117,7 +118,7 @@ def _predict(
         theta=test.params,
         actions=test.actions,
         sampler=controller,
-        protocols=protocols,
+        protocols=cast("list[ActionSource]", protocols),
     )
     return {source: f.mean for source, f in preds.items()}
 

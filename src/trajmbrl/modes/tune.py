@@ -94,7 +94,8 @@ def run(cfg: DictConfig) -> None:
             atomic_write_text(dest, text)
             print(f"  promoted to {dest} (train / eval with tune.preset=tuned train.variant=tuned)")
         else:
-            print(f"  promote it: the same command with tune.promote=true ({preset_path(cfg, key, 'tuned')})")
+            dest = preset_path(cfg, key, "tuned")
+            print(f"  promote it: the same command with tune.promote=true ({dest})")
 
 
 def _preset_text(
@@ -106,7 +107,8 @@ def _preset_text(
         f"# Tuned preset of {key} on {cfg.env.name} / {cfg.env.data_tag} (trajmbrl mode=tune):",
         f"# {knobs.trials} seeded-TPE trials (seed {knobs.seed}) over tune.space."
         f"{model_settings(cfg, key)['family']}; objective: validation nMSE on "
-        f"{knobs.val_fraction:g} of the training split of {cfg.data.tag} (protocol {knobs.protocol}),",
+        f"{knobs.val_fraction:g} of the training split of {cfg.data.tag} "
+        f"(protocol {knobs.protocol}),",
         f"# best {value:.6g}; commit {str(commit)[:12]}; the study: "
         f"{layout(cfg).run_dir / 'tuning' / key / 'trials.csv'}",
     ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,9 +80,9 @@ def label(frame: pd.DataFrame) -> pd.DataFrame:
     several = frame.loc[~base, "settings"].nunique() > 1
     names = {
         (m, s, v): row_label(m, s) + (f" [{v}]" if several and m not in _BASE else "")
-        for m, s, v in frame[["model", "action_source", "settings"]].drop_duplicates().itertuples(
-            index=False
-        )
+        for m, s, v in frame[["model", "action_source", "settings"]]
+        .drop_duplicates()
+        .itertuples(index=False)
     }
     rows = [names[k] for k in zip(frame["model"], frame["action_source"], frame["settings"])]
     return frame.assign(row=rows, protocol=frame["action_source"].map(protocol_name))
@@ -175,7 +176,9 @@ def leaderboard(
 
 
 def _order(meta: pd.DataFrame, rows: list[str]) -> list[str]:
-    return sorted(rows, key=lambda r: (*sort_key(meta.at[r, "model"], meta.at[r, "action_source"]), r))
+    return sorted(
+        rows, key=lambda r: (*sort_key(meta.at[r, "model"], meta.at[r, "action_source"]), r)
+    )
 
 
 def _board(
@@ -245,15 +248,15 @@ def _pairs(
     return pd.DataFrame(out)
 
 
-def _winner(row: object, alpha: float) -> str:
+def _winner(row: Any, alpha: float) -> str:
     """``a`` / ``b`` when the ratio's interval excludes 1 and the Holm-corrected test agrees
     (same direction), else ``tie``."""
     lo, hi, p, balance = (getattr(row, k) for k in ("ratio_lo", "ratio_hi", "p_holm", "balance"))
     significant = bool(np.isfinite(p) and p < alpha)
     if hi < 1 and significant and balance < 0:
-        return str(getattr(row, "a"))
+        return str(row.a)
     if lo > 1 and significant and balance > 0:
-        return str(getattr(row, "b"))
+        return str(row.b)
     return "tie"
 
 
