@@ -159,7 +159,7 @@ BENCH_SETTINGS ?= paper
 BENCH_XP = $(if $(filter toy,$(SCALE)),scale=toy,$(if $(filter full,$(SCALE)),,scale=bench))
 BENCH = experiment=benchmark $(BENCH_XP) benchmark.datasets=[$(BENCH_DATA)] \
 	benchmark.seeds=[$(BENCH_SEEDS)] benchmark.settings=[$(BENCH_SETTINGS)]
-BENCH_TUNED = tune.preset=tuned train.variant=tuned
+BENCH_TUNED = tune.preset=tuned
 
 benchmark: setup ## issue 24: every model key x 6 systems x 3 datasets x 5 seeds, leaderboards (SCALE=toy: minutes)
 	@set -e; for sys in $(BENCH_SYSTEMS); do \

@@ -181,14 +181,17 @@ def test_tuned_presets_load_and_train_at_smoke_scale(run_mode, tmp_path: Path) -
     assert set(chosen) == {"hidden", "layers", "lr", "weight_decay"}
     trials = pd.read_csv(tmp_path / "outputs/smoke/cartpole/toy_stable/tuning/t/trials.csv")
     assert len(trials) == 2
-    tuned = ("models=t", "tune.preset=tuned", "train.variant=tuned", presets)
+    tuned = ("models=t", "tune.preset=tuned", presets)
     run_mode("mode=train", *tuned)
     model = trajmbrl.load_model(
-        tmp_path / "outputs/smoke/cartpole/toy_stable/models/t/tuned/seed=0/model.pt"
+        tmp_path / "outputs/smoke/cartpole/toy_stable/models/t/n=all_t=all_tuned/seed=0/model.pt"
     )
     assert model.spec.hidden == chosen["hidden"] and model.spec.layers == chosen["layers"]
     run_mode("mode=eval", *tuned)
-    metrics = tmp_path / "outputs/smoke/cartpole/toy_stable/metrics/t__tuned__seed=0__direct.csv"
+    metrics = (
+        tmp_path
+        / "outputs/smoke/cartpole/toy_stable/metrics/t__n=all_t=all_tuned__seed=0__direct.csv"
+    )
     assert metrics.exists()
     with pytest.raises(TrajmbrlError, match="mode=tune envs=cartpole models=d tune.promote=true"):
         run_mode("mode=train", "models=d", "tune.preset=tuned", presets)

@@ -88,12 +88,12 @@ class Sampling:
         check_settings(self)
 
 
-_VARIANT = re.compile(r"^n=(?P<n>all|\d+)_t=(?P<t>all|\d+)$")
+_VARIANT = re.compile(r"^n=(?P<n>all|\d+)_t=(?P<t>all|\d+)(?:_[A-Za-z][\w-]*)?$")  # _<preset>
 
 
 def parse_variant(variant: str) -> tuple[int | None, int | None]:
-    """``n=<num_traj|all>_t=<t_range|all>`` (the ``train.variant`` folder name) ->
-    (num_traj, t_range), None for ``all``."""
+    """``n=<num_traj|all>_t=<t_range|all>[_<preset>]`` (the ``train.variant`` folder name;
+    ``_tuned`` with ``tune.preset=tuned``) -> (num_traj, t_range), None for ``all``."""
     match = _VARIANT.match(str(variant))
     if match is None:
         raise TrajmbrlError(f"training variant {variant!r} is not of the form n=<N|all>_t=<T|all>")

@@ -21,6 +21,11 @@ def _prefix(value: object) -> str:
     return "" if value is None else f"{value}_"
 
 
+def _suffix(value: object) -> str:
+    """``_tuned`` for the preset ``tuned``, ``""`` for none (suffixes ``train.variant``)."""
+    return "" if value is None else f"_{value}"
+
+
 def _root(value: object) -> str:
     """``paths.root`` as given; refused when empty (``TRAJMBRL_ROOT=''``: the file-system root)."""
     if str(value).strip() == "":
@@ -56,6 +61,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("trajmbrl.keys", _keys)
     if not OmegaConf.has_resolver("trajmbrl.prefix"):
         OmegaConf.register_new_resolver("trajmbrl.prefix", _prefix)
+    if not OmegaConf.has_resolver("trajmbrl.suffix"):
+        OmegaConf.register_new_resolver("trajmbrl.suffix", _suffix)
     if not OmegaConf.has_resolver("trajmbrl.root"):
         OmegaConf.register_new_resolver("trajmbrl.root", _root)
     if not OmegaConf.has_resolver("trajmbrl.dirname"):

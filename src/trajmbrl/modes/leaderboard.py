@@ -65,8 +65,11 @@ def dataset_runs(cfg: DictConfig) -> list[tuple[int, DictConfig]]:
 
 
 def variants(cfg: DictConfig) -> list[str]:
-    """The ``train.variant`` of every ``benchmark.settings`` entry (paper = n=all_t=all)."""
-    return [PAPER_VARIANT if s == "paper" else str(s) for s in cfg.benchmark.settings]
+    """The ``train.variant`` of every ``benchmark.settings`` entry (paper = n=all_t=all, a
+    preset such as tuned = n=all_t=all_tuned)."""
+    return [
+        PAPER_VARIANT if s == "paper" else f"{PAPER_VARIANT}_{s}" for s in cfg.benchmark.settings
+    ]
 
 
 def read_frame(cfg: DictConfig) -> tuple[pd.DataFrame, list[Path]]:

@@ -92,7 +92,7 @@ def run(cfg: DictConfig) -> None:
         if cfg.tune.promote:
             dest = preset_path(cfg, key, "tuned")
             atomic_write_text(dest, text)
-            print(f"  promoted to {dest} (train / eval with tune.preset=tuned train.variant=tuned)")
+            print(f"  promoted to {dest} (train / eval with tune.preset=tuned)")
         else:
             dest = preset_path(cfg, key, "tuned")
             print(f"  promote it: the same command with tune.promote=true ({dest})")

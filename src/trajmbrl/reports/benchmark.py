@@ -66,8 +66,12 @@ class Leaderboard:
 
 
 def settings_name(variant: str) -> str:
-    """``paper`` for the paper's variant, else the variant itself (``tuned``)."""
-    return "paper" if str(variant) == PAPER_VARIANT else str(variant)
+    """``paper`` for the paper's variant, ``tuned`` for ``n=all_t=all_tuned`` (a preset's
+    variant), else the variant itself."""
+    variant = str(variant)
+    if variant == PAPER_VARIANT:
+        return "paper"
+    return variant.removeprefix(PAPER_VARIANT + "_")
 
 
 def label(frame: pd.DataFrame) -> pd.DataFrame:
