@@ -120,6 +120,14 @@ def test_mode_leaderboard_writes_the_tables_and_the_figure(tmp_path: Path) -> No
     assert (out / "figures/skill_vs_horizon.png").stat().st_size > 0
     board = pd.read_csv(out / "tables/leaderboard.csv")
     assert set(board["row"]) == {"t", "d (logged)", "d (closed loop)", "zero", "hmean"}
+    # make results: the section "Which model for long horizons?" from the leaderboard
+    from trajmbrl.reports.summary import main
+
+    page = tmp_path / "results.md"
+    assert main([str(tmp_path / "outputs"), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert "### Which model for long horizons?" in text
+    assert "- cartpole / stable, h > 100: t is strongest" in text
     # a dataset that was not evaluated is named with the command that evaluates it
     with pytest.raises(TrajmbrlError, match=r"data.seed=2.*mode=eval"):
         MODES["leaderboard"](compose_cfg(*over, "benchmark.datasets=[0,1,2]"))

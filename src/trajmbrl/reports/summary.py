@@ -23,6 +23,7 @@ from typing import NoReturn
 import pandas as pd
 
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.reports.benchmark_page import benchmark_section, leaderboard_files
 from trajmbrl.reports.checked import read_table
 from trajmbrl.reports.figures import publish_figures
 from trajmbrl.reports.tables import fmt_value
@@ -279,7 +280,13 @@ def summary(root: Path, *, with_header: bool) -> list[str]:
         if (p / "wilcoxon.csv").exists()
     )
     lines = header(root) if with_header else []
-    return lines + overview(horizon_runs) + sections(root) + control_section(root)
+    return (
+        lines
+        + overview(horizon_runs)
+        + sections(root)
+        + control_section(root)
+        + benchmark_section(root)
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -309,7 +316,8 @@ def _main(argv: list[str] | None) -> int:
     args = ap.parse_args(argv)
     if not args.root.is_dir():
         raise TrajmbrlError(f"no outputs directory {args.root}; run the experiments first")
-    if not any(next((args.root / s).glob("*/*/tables/*.csv"), None) for s in SECTIONS):
+    tables = any(next((args.root / s).glob("*/*/tables/*.csv"), None) for s in SECTIONS)
+    if not tables and not leaderboard_files(args.root):
         raise TrajmbrlError(
             f"no tables under {args.root}/{{{','.join(SECTIONS)}}}/<env>/<tag>/tables/; "
             "write them with trajmbrl mode=plot experiment=<sec> envs=<env>"
