@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation", "__init__", "api_checks"),
     ("reports", "control"),
     ("plotting", "api"),
+    ("tuning", "bench"),  # equal-budget tuning and trajmbrl.benchmark(): on top of the API
     ("modes",),
     ("cli",),
     ("__main__",),

@@ -35,7 +35,7 @@ _API = {
     "model_keys": "trajmbrl.configs",
     "model_config": "trajmbrl.configs",
     "TrajmbrlError": "trajmbrl.errors",
-    "benchmark": "trajmbrl.evaluation.benchmark",
+    "benchmark": "trajmbrl.bench",
 }
 __all__ = sorted(_API)
 

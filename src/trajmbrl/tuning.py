@@ -112,11 +112,20 @@ def validation_score(
     sampler: ControllerSampler | None,
 ) -> float:
     """Median over ``val`` trajectories of their mean nMSE over horizons 1..H (capped)."""
-    from trajmbrl.evaluation.benchmark import _predict
+    from trajmbrl.evaluation.predict import predict
 
     h = val.horizon
-    protocols = [protocol] if model.spec.family == "one_step" else ["logged"]
-    pred = next(iter(_predict(model, val, h, protocols, sampler).values()))
+    source: Any = protocol if model.spec.family == "one_step" else "logged"
+    preds = predict(
+        model,
+        val.states[:, 0],
+        h,
+        theta=val.params,
+        actions=val.actions,
+        sampler=sampler,
+        protocols=[source],
+    )
+    pred = next(iter(preds.values())).mean
     true = val.states[:, 1 : h + 1].copy()
     true[np.arange(1, h + 1)[None, :] > val.lengths[:, None]] = np.nan
     mse = normalised_mse(true, pred, *state_range)

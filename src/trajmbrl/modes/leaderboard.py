@@ -21,7 +21,6 @@ from trajmbrl.artifacts.manifest import write_manifest
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.aggregate import collect_metrics, metric_files
 from trajmbrl.modes.artifacts import current_dataset_sha256
-from trajmbrl.modes.evaluate import eval_baselines
 from trajmbrl.modes.settings import model_keys, typed
 from trajmbrl.plotting.benchmark import skill_figure
 from trajmbrl.reports.benchmark import (
@@ -70,6 +69,16 @@ def variants(cfg: DictConfig) -> list[str]:
     return [
         PAPER_VARIANT if s == "paper" else f"{PAPER_VARIANT}_{s}" for s in cfg.benchmark.settings
     ]
+
+
+def eval_baselines(cfg: DictConfig) -> list[str]:
+    """The baselines of ``eval.baselines`` the leaderboard shows (a list, one key or ``all``;
+    ``oracle`` replays the simulator: shown in mode=plot, never a benchmark row)."""
+    from trajmbrl.evaluation.horizon import BASELINES
+
+    value = cfg.eval.baselines
+    keys = list(BASELINES) if value == "all" else [value] if isinstance(value, str) else value
+    return [str(k) for k in keys or [] if k != "oracle"]
 
 
 def read_frame(cfg: DictConfig) -> tuple[pd.DataFrame, list[Path]]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from trajmbrl.configs import conf_dir, resolve_model
 from trajmbrl.configs import model_keys as registry_keys
-from trajmbrl.configs import resolve_model
 from trajmbrl.errors import ArgumentError, TrajmbrlError
 from trajmbrl.utils.progress import show_progress
 
@@ -73,10 +74,39 @@ def model_settings(cfg: DictConfig, key: str) -> dict[str, Any]:
 
         raise TrajmbrlError(cli_message(exc)) from None
     if cfg.get("tune") is not None and cfg.tune.get("preset") is not None:  # tune.preset=tuned
-        from trajmbrl.modes.tune import load_preset
-
         merged.update(load_preset(cfg, key))
     return merged
+
+
+def preset_path(cfg: DictConfig, key: str, preset: str) -> Path:
+    """``<presets_dir or conf/>/<preset>/<env>/[<scale>_]<data_tag>/<key>.yaml``: a tuned
+    preset of one system (a scale's presets, e.g. toy_stable, never mix with full-size ones)."""
+    base = Path(cfg.tune.presets_dir) if cfg.tune.presets_dir else conf_dir()
+    prefix = "" if cfg.scale_name is None else f"{cfg.scale_name}_"
+    system = f"{prefix}{cfg.env.data_tag}"
+    return base / preset / str(cfg.env.name) / system / f"{key}.yaml"
+
+
+def load_preset(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """The settings of ``tune.preset`` for ``key`` ({} without a preset); a missing file names
+    the command that writes it."""
+    if cfg.tune.preset is None:
+        return {}
+    path = preset_path(cfg, key, str(cfg.tune.preset))
+    if not path.exists():
+        raise TrajmbrlError(
+            f"tune.preset={cfg.tune.preset}: no preset {path} for {key}; write it with: trajmbrl "
+            f"mode=tune envs={cfg.env.name} models={key} tune.promote=true"
+        )
+    import yaml
+
+    from trajmbrl.tuning import TUNABLE
+
+    values = yaml.safe_load(path.read_text()) or {}
+    bad = sorted(set(values) - set(TUNABLE)) if isinstance(values, dict) else ["<not a mapping>"]
+    if bad:
+        raise TrajmbrlError(f"{path}: {bad} are not tunable settings ({', '.join(TUNABLE)})")
+    return dict(values)
 
 
 def typed(cls: type[T], node: DictConfig, **given: Any) -> T:

@@ -11,48 +11,19 @@ reads it (:func:`preset_path`).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import yaml
 from omegaconf import DictConfig
 
-from trajmbrl.configs import conf_dir
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import layout, load_env_dataset, provenance
 from trajmbrl.modes.prediction import sampler_for
-from trajmbrl.modes.settings import model_keys, model_settings, to_dict, typed
+from trajmbrl.modes.settings import model_keys, model_settings, preset_path, to_dict, typed
 from trajmbrl.tuning import TUNABLE, TuneSettings, tune
 from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
-
-
-def preset_path(cfg: DictConfig, key: str, preset: str) -> Path:
-    """``<presets_dir or conf/>/<preset>/<env>/[<scale>_]<data_tag>/<key>.yaml``: a tuned
-    preset of one system (a scale's presets, e.g. toy_stable, never mix with full-size ones)."""
-    base = Path(cfg.tune.presets_dir) if cfg.tune.presets_dir else conf_dir()
-    prefix = "" if cfg.scale_name is None else f"{cfg.scale_name}_"
-    system = f"{prefix}{cfg.env.data_tag}"
-    return base / preset / str(cfg.env.name) / system / f"{key}.yaml"
-
-
-def load_preset(cfg: DictConfig, key: str) -> dict[str, Any]:
-    """The settings of ``tune.preset`` for ``key`` ({} without a preset); a missing file names
-    the command that writes it."""
-    if cfg.tune.preset is None:
-        return {}
-    path = preset_path(cfg, key, str(cfg.tune.preset))
-    if not path.exists():
-        raise TrajmbrlError(
-            f"tune.preset={cfg.tune.preset}: no preset {path} for {key}; write it with: trajmbrl "
-            f"mode=tune envs={cfg.env.name} models={key} tune.promote=true"
-        )
-    values = yaml.safe_load(path.read_text()) or {}
-    bad = sorted(set(values) - set(TUNABLE)) if isinstance(values, dict) else ["<not a mapping>"]
-    if bad:
-        raise TrajmbrlError(f"{path}: {bad} are not tunable settings ({', '.join(TUNABLE)})")
-    return dict(values)
 
 
 def run(cfg: DictConfig) -> None:
