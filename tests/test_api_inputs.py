@@ -73,6 +73,7 @@ KINDS: dict[str, dict[str, str]] = {
     "TrajectoryData": {"states": "dataset array", "actions": "dataset array"},
     "ModelSpec": {"state_dim": "count", "action_dim": "count"},
     "DynamicsModel": {"spec": "object"},
+    "benchmark": {"model_or_key": "key", "dataset": "object", "horizon": "count"},
 }
 
 
@@ -126,6 +127,10 @@ def _calls(w: dict[str, Any]) -> dict[str, tuple[Callable[..., Any], dict[str, A
             {"key": "d", "family": "one_step", "state_dim": DS, "action_dim": DU, "param_dim": 0},
         ),
         "DynamicsModel": (trajmbrl.DynamicsModel, {"spec": w["d"].spec}),
+        "benchmark": (
+            trajmbrl.benchmark,
+            {"model_or_key": w["d"], "dataset": w["data"], "horizon": 3},
+        ),
     }
 
 

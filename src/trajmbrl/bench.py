@@ -52,11 +52,7 @@ def benchmark(
     :param horizon: steps to predict (None: the test trajectories' length).
     :returns: the tidy leaderboard (one line per band and row; see docs/benchmark.md).
     """
-    datasets = [dataset] if isinstance(dataset, TrajectoryData) else list(dataset)
-    if not datasets or not all(isinstance(d, TrajectoryData) for d in datasets):
-        raise TrajmbrlError("benchmark(): dataset must be a TrajectoryData or a list of them")
-    if isinstance(model_or_key, DynamicsModel) and settings:
-        raise TrajmbrlError(f"benchmark(): training settings {sorted(settings)} need a key")
+    datasets = _check(model_or_key, dataset, seeds, horizon, settings)
     frames = []
     for i, data in enumerate(datasets):
         test = data.test()
@@ -82,6 +78,40 @@ def benchmark(
                 frames.append(_tidy(data, test, pred, key, source, 0, i))
     frame = pd.concat(frames, ignore_index=True)
     return leaderboard(frame[frame["metric"] == "nmse"], system, settings=statistics).board
+
+
+def _check(
+    model_or_key: Any, dataset: Any, seeds: Any, horizon: Any, settings: dict[str, Any]
+) -> list[TrajectoryData]:
+    """The arguments of :func:`benchmark`, checked (one-line errors naming them)."""
+    from trajmbrl.configs import model_keys
+    from trajmbrl.utils.limits import SEED_MAX
+
+    if not isinstance(model_or_key, DynamicsModel) and (
+        not isinstance(model_or_key, str) or model_or_key not in model_keys()
+    ):
+        raise TrajmbrlError(
+            f"model_or_key must be a DynamicsModel or one of {', '.join(model_keys())}, "
+            f"got {model_or_key!r}"
+        )
+    if isinstance(model_or_key, DynamicsModel) and settings:
+        raise TrajmbrlError(f"training settings {sorted(settings)} need a key as model_or_key")
+    seq = isinstance(dataset, (list, tuple))
+    datasets = list(dataset) if seq else [dataset]
+    if not datasets or not all(isinstance(d, TrajectoryData) for d in datasets):
+        raise TrajmbrlError(
+            f"dataset must be a TrajectoryData or a list of them, got {type(dataset).__name__}"
+        )
+    ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= SEED_MAX  # noqa: E731
+    if isinstance(seeds, (str, bytes)) or not all(ok(s) for s in seeds) or not len(seeds):
+        raise TrajmbrlError(f"seeds must be a non-empty list of ints in [0, {SEED_MAX}]")
+    if horizon is not None:
+        if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
+            raise TrajmbrlError(f"horizon must be an int >= 1 or None, got {horizon!r}")
+        longest = min(d.horizon for d in datasets)
+        if horizon > longest:
+            raise TrajmbrlError(f"horizon must be <= {longest} (the trajectories), got {horizon}")
+    return datasets
 
 
 def _models(

@@ -63,7 +63,7 @@ def validation_split(train: TrajectoryData, fraction: float, seed: int) -> tuple
     """Whole-trajectory split of the training split: (fit indices, validation indices)."""
     n = train.num
     if n < 2:
-        raise ArgumentError(f"{{tune.data}} needs >= 2 training trajectories, got {n}")
+        raise ArgumentError(f"tuning needs >= 2 training trajectories, got {n}")
     order = np.random.default_rng(seed).permutation(n)
     k = min(max(1, round(fraction * n)), n - 1)
     return np.sort(order[k:]), np.sort(order[:k])

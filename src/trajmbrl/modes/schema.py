@@ -316,6 +316,7 @@ ARGUMENTS = {
     "resolve_model.key": "models",
     "make_method.name": "control.method",
     "BayesOpt.sampler": "control.bo_sampler",
+    "tune.space": "tune.space",
     "LogColumns.state": "logs.state",
     "LogColumns.action": "logs.action",
     "episodes_from_table.allow_outliers": "logs.allow_outliers",

@@ -152,10 +152,10 @@ def leaderboard(
     settings = settings or BenchmarkSettings()
     missing = [c for c in INPUT if c not in frame.columns]
     if missing:
-        raise ArgumentError(f"{{leaderboard.frame}} lacks the columns {missing}")
+        raise ArgumentError(f"the metrics frame lacks the columns {missing}")
     labelled = label(frame)
     if REFERENCE not in set(labelled["model"]):
-        raise ArgumentError(f"{{leaderboard.frame}} has no {REFERENCE} rows: skill needs them")
+        raise ArgumentError(f"the metrics frame has no {REFERENCE} rows: skill needs them")
     cols = ["model", "action_source", "protocol", "settings"]
     meta = labelled.drop_duplicates("row").set_index("row")[cols]
     evaluated = sorted(labelled["horizon"].unique())

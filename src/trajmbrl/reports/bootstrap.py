@@ -50,7 +50,7 @@ def draw(counts: np.ndarray, replicates: int, rng: np.random.Generator) -> Draws
     """Dataset and trajectory draws for datasets with ``counts`` (D,) test trajectories each."""
     counts = np.asarray(counts, dtype=np.int64)
     if counts.ndim != 1 or counts.size == 0 or (counts < 1).any():
-        raise ArgumentError(f"{{draw.counts}} must be >= 1 per dataset, got {counts.tolist()}")
+        raise ArgumentError(f"counts must be >= 1 per dataset, got {counts.tolist()}")
     d, n = counts.size, int(counts.max())
     datasets = rng.integers(0, d, size=(replicates, d))
     n_of = counts[datasets][:, :, None]  # (B, D, 1)
@@ -131,22 +131,20 @@ def bootstrap_rows(
     """
     settings = settings or BootstrapSettings()
     if not errors:
-        raise ArgumentError("{bootstrap_rows.errors} is empty")
+        raise ArgumentError("errors is empty: no rows to bootstrap")
     shapes = {name: np.shape(e) for name, e in errors.items()}
     first = next(iter(shapes.values()))
     if any(len(s) != 3 or s[0] != first[0] or s[2] != first[2] for s in shapes.values()):
-        raise ArgumentError(
-            f"{{bootstrap_rows.errors}} must be (D, S, N) arrays with equal D and N, got {shapes}"
-        )
+        raise ArgumentError(f"errors must be (D, S, N) arrays with equal D and N, got {shapes}")
     # a trajectory slot exists in a dataset when any row has a value there
     present = np.zeros((first[0], first[2]), dtype=bool)
     for e in errors.values():
         present |= ~np.isnan(np.asarray(e, dtype=np.float64)).all(axis=1)
     counts = present.sum(axis=1)
     if (counts < 1).any():
-        raise ArgumentError("{bootstrap_rows.errors}: a dataset has no test trajectory")
+        raise ArgumentError("errors: a dataset has no test trajectory")
     if not all(present[i, : counts[i]].all() for i in range(len(counts))):
-        raise ArgumentError("{bootstrap_rows.errors}: pad missing trajectories at the end only")
+        raise ArgumentError("errors: pad missing trajectories at the end only")
     rng = np.random.default_rng(settings.seed)
     draws = draw(counts, settings.replicates, rng)
     median, reps = {}, {}
