@@ -84,3 +84,23 @@ def test_fast_step_loop_is_bit_identical_to_the_plain_one(monkeypatch, key, extr
     if key == "pe":  # the member-subset path ran: some epoch trained fewer than 5 members
         per_epoch = [sum(r["epoch"] == e for r in hf.rows) for e in range(1, hf.stopped_epoch + 1)]  # type: ignore[attr-defined]
         assert min(per_epoch) < 5, per_epoch
+
+
+def test_fit_keeps_the_heap_unless_the_environment_says_otherwise(monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    calls: list[int] = []
+    monkeypatch.setattr(trainer_module, "keep_heap", lambda: calls.append(1) or True)
+    _train(ModelTrainer, "d", TrainConfig(epochs=1, batch_size=64))
+    assert calls == [1]
+    code = "from trajmbrl.utils.heap import keep_heap; print(keep_heap(), keep_heap())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    glibc = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None
+    assert out.stdout.split() == ([str(glibc)] * 2), out.stderr
+    env["MALLOC_TRIM_THRESHOLD_"] = "131072"  # the user's own setting wins
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False"], out.stderr

@@ -30,6 +30,7 @@ from trajmbrl.training.config import History, TrainConfig
 from trajmbrl.training.precision import matmul_precision
 from trajmbrl.training.splits import Split, make_split, warn_val_is_train
 from trajmbrl.training.state import data_digest, load_state, save_state
+from trajmbrl.utils.heap import keep_heap
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ class ModelTrainer:
         :returns: the :class:`History`; the model ends in eval mode.
         :raises TrajmbrlError: bad shapes/values, NaN/inf loss, or an unusable state file.
         """
+        keep_heap()  # no heap trim / re-grow per step (utils/heap.py)
         x, y = self._check_data(x, y, groups)
         run = self._prepare(x, y, groups)
         bar = tqdm(
