@@ -104,3 +104,22 @@ def test_fit_keeps_the_heap_unless_the_environment_says_otherwise(monkeypatch):
     env["MALLOC_TRIM_THRESHOLD_"] = "131072"  # the user's own setting wins
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+@pytest.mark.parametrize(("epochs", "writes"), [(1, 1), (3, 3)])
+def test_the_last_epoch_is_written_once(monkeypatch, tmp_path, epochs, writes):
+    saved: list[bool] = []
+    real = trainer_module.save_state
+    monkeypatch.setattr(
+        trainer_module,
+        "save_state",
+        lambda path, st: saved.append(st["finished"]) or real(path, st),
+    )
+    x, y, groups = _data(203)
+    spec = ModelSpec.for_key("d", state_dim=3, action_dim=2, param_dim=0, hidden=16, layers=2)
+    cfg = TrainConfig(epochs=epochs, batch_size=64, patience=None)
+    trainer = ModelTrainer(
+        DynamicsModel(spec, seed=1), cfg, state_path=tmp_path / "s.pt", state_every=0
+    )
+    trainer.fit(x, y, groups=groups)
+    assert saved == [False] * (writes - 1) + [True]  # epochs 1 .. n-1, then the final state

@@ -69,8 +69,9 @@ class ModelTrainer:
     ``member_indices`` (E, L) (rows of ``x`` each member trains on, padded by repetition to a
     common length) describe the split. Elites are only recorded in the history:
     ``model.predict`` keeps averaging all members (callers may select ``elite_members``).
-    ``state_every``: seconds between state-file writes (the first and last epoch are always
-    written), so saving never slows epochs down; resuming from any written epoch is bit-exact.
+    ``state_every``: seconds between state-file writes (the first epoch and the final state are
+    always written, the last epoch once), so saving never slows epochs down; resuming from any
+    written epoch is bit-exact.
     """
 
     def __init__(
@@ -308,7 +309,9 @@ class ModelTrainer:
             val = self._score(run.xv, run.yv, members).tolist()
         self._record(run, active, train_loss, val)
         # the first epoch and then every state_every seconds; _finish writes the final state
-        if self.state_path is not None and time.monotonic() - run.last_save >= self.state_every:
+        # (so the last epoch is not written twice)
+        due = time.monotonic() - run.last_save >= self.state_every
+        if self.state_path is not None and due and self._keep_going(run):
             save_state(self.state_path, self._state(run, False))
             run.last_save = time.monotonic()
 
