@@ -8,7 +8,10 @@ full one-epoch ``fit()`` at E=1 and E=5 in both precisions. The ceilings and the
 round-robin for ``--rounds`` rounds and each reports its median, so every share of the ceiling
 is a ratio taken in the same minutes (the machine may be shared); ``cpu%`` is the process's CPU
 time over wall time x threads (below ~90 %: other processes took the cores, the figures are
-noisy). FLOPs per member-sample are counted from layer shapes: ``3 * sum_l 2 * in_l * out_l``
+noisy). ``--clock cpu`` takes the medians of process CPU time instead: with ``--threads 1`` that
+leaves out the time other processes hold the core (a busy shared machine); with more threads
+it also counts OpenMP's spin-waiting. FLOPs per member-sample are counted from layer shapes:
+``3 * sum_l 2 * in_l * out_l``
 (forward + backward ~ 3x forward). Another model family adds its rows as :class:`Case` entries
 (its own ``build`` and ``flops``). ``--variants`` compares optimiser, gather and compile
 variants; ``--balance`` the balanced member GEMMs of E=4, 5, 6.
@@ -250,7 +253,14 @@ def _timed(fn: Callable[[], None]) -> tuple[float, float]:
 
 
 def report(
-    x: Tensor, y: Tensor, *, batch: int, rounds: int, gemm_iters: int, cases: list[Case]
+    x: Tensor,
+    y: Tensor,
+    *,
+    batch: int,
+    rounds: int,
+    gemm_iters: int,
+    cases: list[Case],
+    clock: str = "wall",
 ) -> dict[str, float]:
     """Time the ceilings and ``cases`` round-robin, print the table and the targets.
 
@@ -274,13 +284,13 @@ def report(
             w, c_ = _timed(fn)
             wall[k].append(w)
             cpu[k].append(c_)
-    med = {k: statistics.median(v) for k, v in wall.items()}
+    med = {k: statistics.median(v) for k, v in (cpu if clock == "cpu" else wall).items()}
     busy = {k: 100 * sum(cpu[k]) / (sum(wall[k]) * threads) for k in runs}
     rate = {k: runs[k][1] / med[k] / (1e9 if k in ceil else 1) for k in runs}
     load = os.getloadavg()[0]
     print(
         f"# torch {torch.__version__}, threads={threads}, samples={x.shape[0]}, batch={batch}, "
-        f"rounds={rounds} (medians), load average {load:.1f}"
+        f"rounds={rounds} (medians of {clock} time), load average {load:.1f}"
         + ("  (WARNING: busy machine, figures are noisy)" if load > 0.5 * threads + 0.5 else "")
     )
     print(f"{'ceiling':22s} {'GFLOP/s':>8s} {'cpu%':>5s}")
@@ -334,6 +344,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds (the median is kept)")
     ap.add_argument("--reps", type=int, default=None, help="--variants: timed repetitions")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="time measured")
     ap.add_argument("--compile", action="store_true", help="--variants: also torch.compile")
     ap.add_argument(
         "--variants", action="store_true", help="optimiser / gather / compile variants instead"
@@ -362,6 +373,7 @@ def main() -> None:
             rounds=args.rounds or (3 if args.quick else 5),
             gemm_iters=300 if args.quick else 1000,
             cases=CASES,
+            clock=args.clock,
         )
 
 

@@ -25,7 +25,8 @@ def test_report_times_ceilings_and_cases_and_prints_the_targets(capsys):
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, bench.IN, generator=g), torch.randn(300, bench.OUT, generator=g)
     extra = bench.Case("bare", 2, "fp32", bench._bare(2, "fp32"))  # a table row added later
-    rate = bench.report(x, y, batch=128, rounds=1, gemm_iters=2, cases=[*bench.CASES, extra])
+    cases = [*bench.CASES, extra]
+    rate = bench.report(x, y, batch=128, rounds=1, gemm_iters=2, cases=cases, clock="cpu")
     out = capsys.readouterr().out
     for name in ("mm fp32", "mm bf16", "bmm E=5 fp32"):
         assert rate[name] > 0 and name in out
@@ -34,4 +35,8 @@ def test_report_times_ceilings_and_cases_and_prints_the_targets(capsys):
             for p in ("fp32", "bf16"):
                 assert rate[f"{what} E={e} {p}"] > 0 and f"{what} E={e} {p}" in out
     assert rate["bare E=2 fp32"] > 0
-    assert out.count("targets E=") == 2 and "of the fp32 ceiling" in out
+    assert (
+        out.count("targets E=") == 2
+        and "of the fp32 ceiling" in out
+        and "medians of cpu time" in out
+    )
