@@ -1,10 +1,20 @@
-"""Training-throughput benchmark: member-samples/s at paper width next to the GEMM roofline.
+"""Training-throughput benchmark: member-samples/s at paper width next to the GEMM ceilings.
 
-Usage: ``python scripts/bench_train.py [--quick] [--threads N] [--samples N] [--compile]``.
-FLOPs per member-sample are counted from layer shapes: ``3 * sum_l 2 * in_l * out_l``
-(forward + backward ~ 3x forward). The roofline is this machine's measured float32 ``torch.mm``
-rate on the hidden-layer shape (batch x 250) @ (250 x 250); a big square GEMM is shown for
-reference. Variants are timed round-robin, best of ``--reps`` rounds (the machine may be shared).
+Usage: ``python scripts/bench_train.py [--quick] [--threads N] [--samples N] [--rounds N]``
+(``make bench``): the report of issue 23 in one run. Ceilings: this machine's ``torch.mm`` rate
+on the hidden-layer shape (batch x 250) @ (250 x 250) in fp32 and bf16, and the batched E=5
+``torch.bmm`` of the same shape. Cases (:data:`CASES`, one row each): bare trainer epochs and
+full one-epoch ``fit()`` at E=1 and E=5 in both precisions. The ceilings and the cases are timed
+round-robin for ``--rounds`` rounds and each reports its median, so every share of the ceiling
+is a ratio taken in the same minutes (the machine may be shared); ``cpu%`` is the process's CPU
+time over wall time x threads (below ~90 %: other processes took the cores, the figures are
+noisy). ``--clock cpu`` takes the medians of process CPU time instead: with ``--threads 1`` that
+leaves out the time other processes hold the core (a busy shared machine); with more threads
+it also counts OpenMP's spin-waiting. FLOPs per member-sample are counted from layer shapes:
+``3 * sum_l 2 * in_l * out_l``
+(forward + backward ~ 3x forward). Another model family adds its rows as :class:`Case` entries
+(its own ``build`` and ``flops``). ``--variants`` compares optimiser, gather and compile
+variants; ``--balance`` the balanced member GEMMs of E=4, 5, 6.
 """
 
 from __future__ import annotations
@@ -13,10 +23,13 @@ import argparse
 import ctypes
 import math
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -165,6 +178,148 @@ def full_fit(
     return run
 
 
+@dataclass(frozen=True)
+class Case:
+    """One row of the report: ``build(x, y, batch, tmp)`` returns the closure timed per round
+    and the member-samples one call processes; ``flops`` is per member-sample; ``ceiling``
+    names the :data:`CEILINGS` entry its share is taken of (its precision's ``mm``)."""
+
+    what: str
+    ensemble: int
+    precision: str
+    build: Callable[[Tensor, Tensor, int, Path], tuple[Callable[[], None], int]]
+    flops: int = flops_per_sample()
+
+    @property
+    def ceiling(self) -> str:
+        return f"mm {self.precision}"
+
+
+def _bare(e: int, precision: str) -> Callable[[Tensor, Tensor, int, Path], tuple[Any, int]]:
+    def build(x: Tensor, y: Tensor, batch: int, tmp: Path) -> tuple[Callable[[], None], int]:
+        return trainer_epoch(e, x, y, batch=batch, precision=precision), e * x.shape[0]
+
+    return build
+
+
+def _fit(e: int, precision: str) -> Callable[[Tensor, Tensor, int, Path], tuple[Any, int]]:
+    def build(x: Tensor, y: Tensor, batch: int, tmp: Path) -> tuple[Callable[[], None], int]:
+        fn = full_fit(e, x, y, batch=batch, precision=precision, state=tmp / f"{e}{precision}.pt")
+        return fn, e * (x.shape[0] - round(0.1 * x.shape[0]))  # 10 % is held out
+
+    return build
+
+
+#: the report's rows; a new family appends its own (e.g. its bare steps and full fit)
+CASES: list[Case] = [
+    Case(what, e, p, (_bare if what == "bare" else _fit)(e, p))
+    for what in ("bare", "fit")
+    for e in (1, 5)
+    for p in ("fp32", "bf16")
+]
+
+
+def ceilings(batch: int, iters: int) -> dict[str, tuple[Callable[[], None], float]]:
+    """The GEMM ceilings: name -> (closure, FLOPs per call): the hidden-layer ``mm`` in fp32
+    and bf16, and the batched E=5 ``bmm`` in fp32 (what an ensemble layer could reach)."""
+    g = torch.Generator().manual_seed(0)
+    out: dict[str, tuple[Callable[[], None], float]] = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a = torch.randn(batch, HIDDEN, generator=g).to(dtype)
+        b = torch.randn(HIDDEN, HIDDEN, generator=g).to(dtype)
+        c = torch.empty(batch, HIDDEN, dtype=dtype)
+
+        def mm(a: Tensor = a, b: Tensor = b, c: Tensor = c) -> None:
+            for _ in range(iters):
+                torch.mm(a, b, out=c)
+
+        out[f"mm {name}"] = (mm, 2.0 * batch * HIDDEN * HIDDEN * iters)
+    a5, b5 = torch.randn(5, batch, HIDDEN, generator=g), torch.randn(5, HIDDEN, HIDDEN, generator=g)
+    c5 = torch.empty(5, batch, HIDDEN)
+
+    def bmm() -> None:
+        for _ in range(max(1, iters // 5)):
+            torch.bmm(a5, b5, out=c5)
+
+    out["bmm E=5 fp32"] = (bmm, 2.0 * 5 * batch * HIDDEN * HIDDEN * max(1, iters // 5))
+    return out
+
+
+def _timed(fn: Callable[[], None]) -> tuple[float, float]:
+    """:returns: wall seconds and process CPU seconds of one call."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def report(
+    x: Tensor,
+    y: Tensor,
+    *,
+    batch: int,
+    rounds: int,
+    gemm_iters: int,
+    cases: list[Case],
+    clock: str = "wall",
+) -> dict[str, float]:
+    """Time the ceilings and ``cases`` round-robin, print the table and the targets.
+
+    :returns: name -> median rate (GFLOP/s for ceilings, member-samples/s for cases).
+    """
+    threads = torch.get_num_threads()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    ceil = ceilings(batch, gemm_iters)
+    runs: dict[str, tuple[Callable[[], None], float]] = dict(ceil)
+    labels = {}
+    for c in cases:
+        label = f"{c.what} E={c.ensemble} {c.precision}"
+        fn, samples = c.build(x, y, batch, tmp)
+        runs[label], labels[label] = (fn, float(samples)), c
+    for fn, _ in runs.values():
+        fn()  # warm-up
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):
+        for k, (fn, _) in runs.items():
+            w, c_ = _timed(fn)
+            wall[k].append(w)
+            cpu[k].append(c_)
+    med = {k: statistics.median(v) for k, v in (cpu if clock == "cpu" else wall).items()}
+    busy = {k: 100 * sum(cpu[k]) / (sum(wall[k]) * threads) for k in runs}
+    rate = {k: runs[k][1] / med[k] / (1e9 if k in ceil else 1) for k in runs}
+    load = os.getloadavg()[0]
+    print(
+        f"# torch {torch.__version__}, threads={threads}, samples={x.shape[0]}, batch={batch}, "
+        f"rounds={rounds} (medians of {clock} time), load average {load:.1f}"
+        + ("  (WARNING: busy machine, figures are noisy)" if load > 0.5 * threads + 0.5 else "")
+    )
+    print(f"{'ceiling':22s} {'GFLOP/s':>8s} {'cpu%':>5s}")
+    for k in ceil:
+        print(f"{k:22s} {rate[k]:8.1f} {busy[k]:5.0f}")
+    header = (
+        f"{'case':22s} {'member-samples/s':>17s} {'GFLOP/s':>8s} {'%ceiling':>8s} "
+        f"{'%bmm E=5':>8s} {'cpu%':>5s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for k, c in labels.items():
+        gf = rate[k] * c.flops / 1e9
+        share = 100 * gf / rate[c.ceiling]
+        bshare = f"{100 * gf / rate['bmm E=5 fp32']:7.0f}%" if c.precision == "fp32" else ""
+        print(f"{k:22s} {rate[k]:17,.0f} {gf:8.1f} {share:7.0f}% {bshare:>8s} {busy[k]:5.0f}")
+    for e in (1, 5):
+        fit32, fit16 = f"fit E={e} fp32", f"fit E={e} bf16"
+        if fit32 in rate and fit16 in rate:
+            share = rate[fit32] * labels[fit32].flops / 1e9 / rate["mm fp32"]
+            speed = rate[fit16] / rate[fit32]
+            print(
+                f"targets E={e}: fit fp32 {100 * share:.0f}% of the fp32 ceiling (>= 80%: "
+                f"{'PASS' if share >= 0.8 else 'FAIL'}), bf16/fp32 fit {speed:.2f}x (>= 2x: "
+                f"{'PASS' if speed >= 2 else 'FAIL'})"
+            )
+    return rate
+
+
 def malloc_keep_heap() -> bool:
     """glibc only: keep freed memory in the heap (no trim, no per-allocation mmap).
 
@@ -183,16 +338,16 @@ def malloc_keep_heap() -> bool:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (12,800 samples), about 20 s")
+    ap.add_argument("--quick", action="store_true", help="small sizes (12,800 samples)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--samples", type=int, default=None, help="training samples (100000)")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--reps", type=int, default=None, help="timed repetitions (best is kept)")
-    ap.add_argument("--compile", action="store_true", help="also try torch.compile (slow)")
+    ap.add_argument("--rounds", type=int, default=None, help="timed rounds (the median is kept)")
+    ap.add_argument("--reps", type=int, default=None, help="--variants: timed repetitions")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="time measured")
+    ap.add_argument("--compile", action="store_true", help="--variants: also torch.compile")
     ap.add_argument(
-        "--precision-only",
-        action="store_true",
-        help="only the fp32/bf16 bare-step and full-fit table",
+        "--variants", action="store_true", help="optimiser / gather / compile variants instead"
     )
     ap.add_argument(
         "--balance",
@@ -202,18 +357,31 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.balance:
-        n = args.samples or 25_600
-        g = torch.Generator().manual_seed(0)
-        balance_table(
-            torch.randn(n, IN, generator=g),
-            torch.randn(n, OUT, generator=g),
-            batch=args.batch,
-            reps=args.reps or 5,
-        )
-        return
-    threads = torch.get_num_threads()
     n = args.samples or (12_800 if args.quick else 100_000)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(n, IN, generator=g), torch.randn(n, OUT, generator=g)
+    if args.balance:
+        balance_table(x, y, batch=args.batch, reps=args.reps or 5)
+    elif args.variants:
+        variants_table(x, y, args)
+    else:
+        malloc_keep_heap()  # what fit() sets (trajmbrl.utils.heap), for the ceilings too
+        report(
+            x,
+            y,
+            batch=args.batch,
+            rounds=args.rounds or (3 if args.quick else 5),
+            gemm_iters=300 if args.quick else 1000,
+            cases=CASES,
+            clock=args.clock,
+        )
+
+
+def variants_table(x: Tensor, y: Tensor, args: argparse.Namespace) -> None:
+    """Trainer epochs next to optimiser / gather / normalisation / compile variants (best of
+    ``--reps`` round-robin rounds) and the roofline."""
+    threads = torch.get_num_threads()
+    n = x.shape[0]
     reps = args.reps or (1 if args.quick else 2)
     b = args.batch
     fps = flops_per_sample()
@@ -237,13 +405,6 @@ def main() -> None:
         + (f"   [1 thread: {roof1:.1f}]" if threads > 1 else "")
     )
     print(f"GEMM 2048^3 square:          {square:7.1f} GFLOP/s")
-
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(n, IN, generator=g)
-    y = torch.randn(n, OUT, generator=g)
-    precision_table(x, y, batch=b, reps=reps, roof=roof)
-    if args.precision_only:
-        return
 
     variants: list[tuple[str, dict[str, object]]] = [
         ("trainer (fused Adam, index_select)", {"trainer": True}),
@@ -336,49 +497,6 @@ def main() -> None:
         f"(target >= 60%: E=1 {'PASS' if frac1 >= 0.6 else 'FAIL'}, "
         f"E=5 {'PASS' if frac5 >= 0.6 else 'FAIL'})"
     )
-
-
-def precision_table(x: Tensor, y: Tensor, *, batch: int, reps: int, roof: float) -> None:
-    """Bare epochs and full one-epoch fits, E=1 and E=5, fp32 and bf16, timed round-robin;
-    each against its own ceiling (fp32 / bf16 tensor GEMM of the hidden-layer shape)."""
-    roof_bf16 = gemm_rate(batch, HIDDEN, HIDDEN, 300, reps + 1, torch.bfloat16)
-    print(
-        f"\nGEMM ({batch}x{HIDDEN})@({HIDDEN}x{HIDDEN}) bfloat16: {roof_bf16:7.1f} GFLOP/s "
-        f"<- bf16 ceiling ({roof_bf16 / roof:.1f}x fp32)"
-    )
-    n, fps = x.shape[0], flops_per_sample()
-    tmp = Path(tempfile.mkdtemp())
-    runs = {}
-    for e in (1, 5):
-        for p in ("fp32", "bf16"):
-            runs[("bare", e, p)] = (trainer_epoch(e, x, y, batch=batch, precision=p), n)
-            runs[("fit", e, p)] = (
-                full_fit(e, x, y, batch=batch, precision=p, state=tmp / f"{e}{p}.pt"),
-                n - round(0.1 * n),
-            )
-    times = {k: math.inf for k in runs}
-    for fn, _ in runs.values():
-        fn()  # warm-up
-    for _ in range(reps):
-        for k, (fn, _) in runs.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k] = min(times[k], time.perf_counter() - t0)
-    print(
-        f"{'what':5s} {'E':>2s} {'prec':5s} {'s':>7s} {'member-samples/s':>17s} {'%ceiling':>8s}"
-        f" {'fit/bare':>8s}"
-    )
-    for (what, e, p), (_, samples) in runs.items():
-        rate = e * samples / times[(what, e, p)]
-        ceil = roof if p == "fp32" else roof_bf16
-        ratio = times[(what, e, p)] / samples / (times[("bare", e, p)] / n)
-        print(
-            f"{what:5s} {e:2d} {p:5s} {times[(what, e, p)]:7.3f} {rate:17,.0f} "
-            f"{100 * rate * fps / 1e9 / ceil:7.0f}% {ratio:8.2f}"
-        )
-    for e in (1, 5):
-        speed = times[("fit", e, "fp32")] / times[("fit", e, "bf16")]
-        print(f"bf16 / fp32 fit throughput, E={e}: {speed:.2f}x")
 
 
 def balance_table(x: Tensor, y: Tensor, *, batch: int, reps: int) -> None:

@@ -310,9 +310,19 @@ class DynamicsModel(nn.Module):
         """
         self._check_dims(x, y)
         count = None if members is None else members.shape[0]
-        mean, logvar = self(self._as_members(x, count), members)
-        target = self.out_norm.normalize(self.targets(x, y))
-        sq = (mean - target).square()
+        xn = self.in_norm.normalize(self._as_members(x, count))
+        return self.normalized_loss(xn, self.out_norm.normalize(self.targets(x, y)), members)
+
+    def normalized_loss(self, xn: Tensor, yn: Tensor, members: Tensor | None = None) -> Tensor:
+        """:meth:`loss` on inputs normalised by ``in_norm`` and :meth:`targets` normalised by
+        ``out_norm`` (the trainer
+        normalises its data once per fit, not per step; the numbers are identical).
+
+        :param xn: (E, B, in) or (A, B, in) for ``members``; :param yn: (., B, out).
+        :returns: (E,) or (A,).
+        """
+        mean, logvar = self.net(xn, members)
+        sq = (mean - yn).square()
         if logvar is None:
             return sq.mean((1, 2))
         nll = (sq * torch.exp(-logvar) + logvar).mean((1, 2))

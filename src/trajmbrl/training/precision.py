@@ -6,7 +6,9 @@ hidden activations are bfloat16, while the parameters, the optimiser state, the 
 output (cast back by :class:`trajmbrl.models.ensemble.EnsembleMLP`), the losses and all
 storage stay float32. oneDNN's ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"`` was
 tried first: in torch 2.13 it leaves ``bmm``/``baddbmm`` on CPU in exact fp32 (no speed-up,
-identical results), so autocast is the mechanism. Throughput: ``scripts/bench_train.py``.
+identical results), so autocast is the mechanism. Throughput: ``scripts/bench_train.py``
+(``make bench``); whether bf16 changes a result: ``scripts/bench_precision.py --decide`` (per
+key, every table entry against the fp32 seed range; docs/results.md states the outcome).
 """
 
 from __future__ import annotations

@@ -30,15 +30,21 @@ from trajmbrl.training.config import History, TrainConfig
 from trajmbrl.training.precision import matmul_precision
 from trajmbrl.training.splits import Split, make_split, warn_val_is_train
 from trajmbrl.training.state import data_digest, load_state, save_state
+from trajmbrl.utils.heap import keep_heap
 
 log = logging.getLogger(__name__)
+
+#: Steps whose batches are gathered in one ``index_select`` (a few MB at E=5, batch 256).
+_GATHER_STEPS = 64
 
 __all__ = ["History", "ModelTrainer", "TrainConfig"]
 
 
 @dataclass
 class _Run:
-    """Mutable state of one ``fit`` call (what the state file saves, plus the data views)."""
+    """Mutable state of one ``fit`` call (what the state file saves, plus the data views:
+    ``xv``/``yv`` the raw validation part, ``xn``/``yn`` what the steps gather from: all of x
+    and the model's targets, normalised, or x, y raw when ``normalized`` is False)."""
 
     gen: torch.Generator
     split: Split
@@ -48,6 +54,9 @@ class _Run:
     best: dict[str, Tensor]
     history: History
     bad: list[int]
+    xn: Tensor
+    yn: Tensor
+    normalized: bool
     epoch: int = 0
     finished: bool = False
     last_save: float = field(default=-math.inf)
@@ -60,8 +69,9 @@ class ModelTrainer:
     ``member_indices`` (E, L) (rows of ``x`` each member trains on, padded by repetition to a
     common length) describe the split. Elites are only recorded in the history:
     ``model.predict`` keeps averaging all members (callers may select ``elite_members``).
-    ``state_every``: seconds between state-file writes (the first and last epoch are always
-    written), so saving never slows epochs down; resuming from any written epoch is bit-exact.
+    ``state_every``: seconds between state-file writes (the first epoch and the final state are
+    always written, the last epoch once), so saving never slows epochs down; resuming from any
+    written epoch is bit-exact.
     """
 
     def __init__(
@@ -138,6 +148,7 @@ class ModelTrainer:
         :returns: the :class:`History`; the model ends in eval mode.
         :raises TrajmbrlError: bad shapes/values, NaN/inf loss, or an unusable state file.
         """
+        keep_heap()  # no heap trim / re-grow per step (utils/heap.py)
         x, y = self._check_data(x, y, groups)
         run = self._prepare(x, y, groups)
         bar = tqdm(
@@ -216,6 +227,7 @@ class ModelTrainer:
             best,
             History(best_epoch=[0] * e, best_score=[math.inf] * e, val_is_train=split.val_is_train),
             [0] * e,
+            *self._train_views(x, y),
         )
         saved = load_state(self.state_path, identity, model.device)
         if saved is not None:
@@ -245,6 +257,15 @@ class ModelTrainer:
     def _widths(self) -> tuple[int, int]:
         """Columns of the samples x (N, in), y (N, out)."""
         return self.model.in_dim, self.model.out_dim
+
+    def _train_views(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, bool]:
+        """What the step loop gathers batches from: x and the model's targets normalised once
+        per fit (then each step takes ``model.normalized_loss``, the same numbers as
+        :meth:`_loss`), or, for a subclass with its own ``_loss``, x, y raw (and ``_loss``)."""
+        if type(self)._loss is not ModelTrainer._loss:
+            return x, y, False
+        model = self.model
+        return model.in_norm.normalize(x), model.out_norm.normalize(model.targets(x, y)), True
 
     def _fit_normalizers(self, x: Tensor, y: Tensor) -> None:
         self.model.fit_normalizers(x, y)
@@ -288,7 +309,9 @@ class ModelTrainer:
             val = self._score(run.xv, run.yv, members).tolist()
         self._record(run, active, train_loss, val)
         # the first epoch and then every state_every seconds; _finish writes the final state
-        if self.state_path is not None and time.monotonic() - run.last_save >= self.state_every:
+        # (so the last epoch is not written twice)
+        due = time.monotonic() - run.last_save >= self.state_every
+        if self.state_path is not None and due and self._keep_going(run):
             save_state(self.state_path, self._state(run, False))
             run.last_save = time.monotonic()
 
@@ -321,9 +344,15 @@ class ModelTrainer:
     ) -> list[float]:
         """One pass over each active member's rows (at most the remaining step budget).
 
+        The step loop does only the network's work: the data are normalised once per fit
+        (``run.xn``, ``run.yn``), the batches of :data:`_GATHER_STEPS` steps are gathered in one
+        ``index_select`` each, and the per-step losses are summed on the host at the end (in
+        float64, in step order, as a running sum on the device would). Same numbers as a step
+        loop that gathers, normalises and accumulates per step (tests/test_trainer_speed.py).
+
         :returns: mean train loss per active member (A,).
         """
-        model, opt, bs = self.model, self.optimizer, self.config.batch_size
+        model, bs = self.model, self.config.batch_size
         model.train()
         all_rows = run.split.members
         order = torch.rand(all_rows.shape, generator=run.gen, device=x.device).argsort(1)
@@ -331,20 +360,54 @@ class ModelTrainer:
         a, length = rows.shape
         if self.config.steps is not None:
             length = min(length, (self.config.steps - run.history.steps) * bs)
-        total = torch.zeros(a, dtype=torch.float64, device=x.device)
-        for lo in range(0, length, bs):
-            flat = rows[:, lo : min(lo + bs, length)].reshape(-1)
+        xn, yn = run.xn, run.yn
+        losses: list[Tensor] = []
+        sizes: list[int] = []
+        full = length // bs
+        for lo in range(0, full, _GATHER_STEPS):
+            k = min(_GATHER_STEPS, full - lo)
+            # (A, k * bs) -> step-major (k, A, bs): step i's batch is one contiguous block
+            flat = rows[:, lo * bs : (lo + k) * bs].view(a, k, bs).transpose(0, 1).reshape(-1)
+            xs = xn.index_select(0, flat).view(k, a, bs, -1)
+            ys = yn.index_select(0, flat).view(k, a, bs, -1)
+            for i in range(k):
+                losses.append(self._step(xs[i], ys[i], members, run.normalized))
+            sizes += [bs] * k
+        if full * bs < length:  # the last, partial batch
+            flat = rows[:, full * bs : length].reshape(-1)
             b = flat.shape[0] // a
-            xb = x.index_select(0, flat).view(a, b, -1)
-            yb = y.index_select(0, flat).view(a, b, -1)
-            with self._precision():  # per step: autocast caches casts of the weights
+            losses.append(
+                self._step(
+                    xn.index_select(0, flat).view(a, b, -1),
+                    yn.index_select(0, flat).view(a, b, -1),
+                    members,
+                    run.normalized,
+                )
+            )
+            sizes.append(b)
+        run.history.steps += len(losses)
+        if not losses:
+            return [0.0] * a
+        total = [0.0] * a
+        for step_loss, b in zip(torch.stack(losses).tolist(), sizes):
+            total = [t + v * b for t, v in zip(total, step_loss)]
+        return [t / length for t in total]
+
+    def _step(self, xb: Tensor, yb: Tensor, members: Tensor | None, normalized: bool) -> Tensor:
+        """One optimiser step on a batch xb (A, B, in), yb (A, B, out): normalised (the
+        model's loss) or raw (a subclass's ``_loss``).
+
+        :returns: the detached per-member losses (A,).
+        """
+        with self._precision():  # per step: autocast caches casts of the weights
+            if normalized:
+                loss = self.model.normalized_loss(xb, yb, members)
+            else:
                 loss = self._loss(xb, yb, members)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
-            total += loss.detach().to(torch.float64) * b
-            run.history.steps += 1
-        return (total / max(length, 1)).tolist()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.optimizer.step()
+        return loss.detach()
 
     def _finish(self, run: _Run) -> None:
         """Restore best weights (early stopping), record elites, write the final state."""

@@ -1,0 +1,42 @@
+"""``make bench``'s training report: ceilings and every case in one run, shares and targets."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "scripts/bench_train.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_train"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_report_times_ceilings_and_cases_and_prints_the_targets(capsys):
+    bench = _bench()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, bench.IN, generator=g), torch.randn(300, bench.OUT, generator=g)
+    extra = bench.Case("bare", 2, "fp32", bench._bare(2, "fp32"))  # a table row added later
+    cases = [*bench.CASES, extra]
+    rate = bench.report(x, y, batch=128, rounds=1, gemm_iters=2, cases=cases, clock="cpu")
+    out = capsys.readouterr().out
+    for name in ("mm fp32", "mm bf16", "bmm E=5 fp32"):
+        assert rate[name] > 0 and name in out
+    for what in ("bare", "fit"):
+        for e in (1, 5):
+            for p in ("fp32", "bf16"):
+                assert rate[f"{what} E={e} {p}"] > 0 and f"{what} E={e} {p}" in out
+    assert rate["bare E=2 fp32"] > 0
+    assert (
+        out.count("targets E=") == 2
+        and "of the fp32 ceiling" in out
+        and "medians of cpu time" in out
+    )
