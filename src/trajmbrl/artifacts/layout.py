@@ -4,7 +4,7 @@
 
     <data_dir>/<env>/<tag>.npz + .json                 dataset (+ .<tag>.lock)
     <run_dir> = <output_dir>/<experiment>/<env>/<tag>
-      models/<key>/<variant>/seed=<seed>/model.pt      checkpoint (+ history.csv, .lock)
+      models/<key>/<variant>/seed=<seed>/model.pt      checkpoint (+ history.csv, summary.json)
       budgets/steps=<k>/<key>/<variant>/seed=<seed>/model.pt   grid snapshot after k steps
       metrics/<key>__<variant>__seed=<seed>__<source>.csv   horizon metrics (+ .<...>.lock)
       efficiency/scores.csv                            5.4 grid scores
@@ -26,6 +26,8 @@ from trajmbrl.errors import TrajmbrlError
 METRICS = "metrics"
 #: the files of a model directory: checkpoint, training curves, resumable training state
 CHECKPOINT, HISTORY, TRAIN_STATE = "model.pt", "history.csv", "train_state.pt"
+#: the training summary per member beside them (training/summary.py)
+SUMMARY = "summary.json"
 SEED_DIR = re.compile(r"^seed=(\d+)$")
 _METRICS_NAME = re.compile(r"^(?P<key>[^_]+)__(?P<variant>.+)__seed=(?P<seed>\d+)__(?P<source>.+)$")
 _CONTROL_NAME = re.compile(

@@ -28,6 +28,7 @@ from trajmbrl.modes.artifacts import (
 from trajmbrl.modes.prediction import eval_protocols, forecasts, sampler_for
 from trajmbrl.modes.settings import device, eval_size, model_keys
 from trajmbrl.utils.atomic import config_hash
+from trajmbrl.utils.format import fmt_columns, fmt_number
 from trajmbrl.utils.hashed_csv import read_hashed_csv
 from trajmbrl.utils.locks import artifact_lock
 
@@ -63,7 +64,7 @@ def run(cfg: DictConfig) -> None:
     table = median_table(
         pd.concat(frames, ignore_index=True), list(cfg.plot.horizons), by=("model", "action_source")
     )
-    print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(fmt_columns(table.reset_index(), shares=["diverged"]).to_string(index=False))
 
 
 def eval_baselines(cfg: DictConfig) -> list[str]:
@@ -192,11 +193,11 @@ def score_and_write(
     write_hashed_csv(out, frame, fingerprint, dataset=data.meta.get("sha256"))
     final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
     log.info(
-        "%s (%s): median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
+        "%s (%s): median normalised MSE at h=%d: %s; diverged %.0f%% -> %s",
         key,
         source,
         horizon,
-        final,
+        fmt_number(final),
         100 * diverged(mse).mean(),
         out,
     )

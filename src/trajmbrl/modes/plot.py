@@ -29,6 +29,7 @@ from trajmbrl.reports.tables import (
     with_skill,
 )
 from trajmbrl.utils.atomic import atomic_write_text
+from trajmbrl.utils.format import fmt_number
 from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
@@ -144,7 +145,7 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+    return fmt_number(v, infinite_only=True)  # p-values, calibration: no error ceiling
 
 
 def format_tests(tests: pd.DataFrame) -> pd.DataFrame:
@@ -244,7 +245,7 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
         index=["num_traj", "t_range"], columns=["metric", "model"], values="value"
     )
     print(f"\nData efficiency ({cfg.env.name}): mean over test trajectories, median over copies")
-    print(wide.to_string(float_format=lambda v: f"{v:.3g}"))
+    print(wide.to_string(float_format=fmt_number))
     sweep = budget_sweep(agg, cfg.train.steps)
     chosen = own_budget_steps(scores)
     for name, table in (("efficiency_budget_sweep", sweep), ("efficiency_own_budget", chosen)):
