@@ -78,3 +78,13 @@ def test_mode_train_writes_and_prints_the_summary(run_mode, caplog):
     assert summary["members"][0]["mean_val_loss"] > 0
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "Training summary of d" in text and "mean's val MSE" in text
+
+
+def test_constant_validation_targets_have_no_ratio_and_strict_json():
+    from trajmbrl.training.summary import MemberSummary, TrainingSummary
+
+    m = MemberSummary(0, 2, 2, 0.1, 0.0, 0.0)
+    summary = TrainingSummary("d", [m])
+    assert not m.no_better and summary.warning() is None
+    text = json.dumps(summary.to_dict(), allow_nan=False)  # no NaN token
+    assert json.loads(text)["members"][0]["ratio"] is None

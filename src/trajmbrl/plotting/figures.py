@@ -40,7 +40,11 @@ COLORS = {
 #: a horizon figure with more rows than this is drawn as facets (:func:`panels`)
 MAX_ROWS = 6
 #: where a legend goes: outside the data, right of the axes
-LEGEND_OUTSIDE: dict[str, Any] = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+LEGEND_OUTSIDE: dict[str, Any] = {
+    "loc": "upper left",
+    "bbox_to_anchor": (1.02, 1.0),
+    "borderaxespad": 0.0,
+}
 
 
 def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:

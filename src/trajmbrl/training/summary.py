@@ -73,13 +73,17 @@ class TrainingSummary:
         return [m.member for m in self.members if m.no_better]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able: key, val_is_train, no_better_ratio, flagged and one dict per member."""
+        """JSON-able: key, val_is_train, no_better_ratio, flagged and one dict per member (NaN,
+        e.g. the ratio of constant validation targets, as None)."""
         return {
             "key": self.key,
             "val_is_train": self.val_is_train,
             "no_better_ratio": NO_BETTER_RATIO,
             "flagged": self.flagged,
-            "members": [{**asdict(m), "ratio": m.ratio} for m in self.members],
+            "members": [
+                {k: _json_number(v) for k, v in {**asdict(m), "ratio": m.ratio}.items()}
+                for m in self.members
+            ],
         }
 
     def table(self) -> str:
@@ -113,6 +117,11 @@ class TrainingSummary:
             f"(validation MSE up to {fmt_number(worst)} x the mean predictor's, flagged at "
             f">= {NO_BETTER_RATIO:g}): it learned nothing the mean does not know"
         )
+
+
+def _json_number(value: Any) -> Any:
+    """``value``, with a NaN float as None (strict JSON has no NaN)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def validation_rows(
