@@ -166,12 +166,18 @@ def summarize(
     groups: Tensor | np.ndarray | None = None,
 ) -> TrainingSummary:
     """The :class:`TrainingSummary` of ``model`` trained by :func:`~.fit.fit` (or the grid)
-    with ``config`` on targets ``y`` (N, out) raw (``groups`` (N,) as passed to the fit)."""
+    with ``config`` on targets ``y`` (N, out) raw (``groups`` (N,) as passed to the fit).
+    Targets that are not the model's one-row outputs (k-step windows) get no mean predictor
+    (NaN, never flagged)."""
     device = model.device
     yt = torch.as_tensor(np.asarray(y, dtype=np.float32) if not isinstance(y, Tensor) else y)
     yt = yt.to(device)
-    val = validation_rows(yt.shape[0], groups, config, model.ensemble_size, device)
-    mean_score = mean_predictor_score(model, yt[val])
+    norm = getattr(model, "out_norm", None)
+    if norm is None or yt.ndim != 2 or yt.shape[1] != norm.dim:
+        mean_score = math.nan  # targets of another shape (k-step windows): no mean predictor
+    else:
+        val = validation_rows(yt.shape[0], groups, config, model.ensemble_size, device)
+        mean_score = mean_predictor_score(model, yt[val])
     members = []
     for m in range(model.ensemble_size):
         rows = [r for r in history.rows if r["member"] == m]
