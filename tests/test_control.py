@@ -203,3 +203,27 @@ def test_the_seeds_of_one_model_based_setting_share_their_run_name():
 
     assert name("seed=0") == name("seed=3")
     assert name("seed=0") != name("seed=0", "control.kappa=0.5")
+
+
+def test_control_logs_a_line_per_round_and_counts_every_episode(caplog, capsys, monkeypatch):
+    import logging
+
+    from trajmbrl.control import loop
+    from trajmbrl.control.loop import Budget, run_control
+
+    budget = Budget(random_episodes=3, chosen_episodes=4, rounds=2, eval_episodes=3, init_states=1)
+    with caplog.at_level(logging.INFO, logger="trajmbrl"):
+        frame = run_control(linear_task(), "random", Settings(), budget, 0, progress=False)
+    lines = [r.getMessage() for r in caplog.records if "control random seed 0: round" in r.message]
+    assert len(lines) == budget.rounds + 1 == len(frame)
+    assert "round 0/2, 3 episodes" in lines[0] and "ETA" in lines[0]
+    assert lines[-1].endswith("done") and "true score" in lines[-1]
+    assert budget.total_episodes() == 3 + 4 + 3 * 3
+    counted = []
+    original = loop.RoundProgress.episode
+    monkeypatch.setattr(
+        loop.RoundProgress, "episode", lambda self: (counted.append(1), original(self))
+    )
+    run_control(linear_task(), "random", Settings(), budget, 0, progress=True)
+    assert len(counted) == budget.total_episodes()  # every system episode, evaluation included
+    assert "round 2/2" in capsys.readouterr().err  # interactive: written above the bar

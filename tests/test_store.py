@@ -158,7 +158,11 @@ def test_damaged_store_entry_is_refused_in_one_line_and_retrained(run, caplog):
     caplog.set_level(logging.INFO, logger="trajmbrl")
     cfg = run("mode=train", "models=t", "experiment_name=other")
     assert len(run.fits) == 2
-    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "mean predictor" not in r.getMessage()
+    ]  # the toy t is no better than the mean: its training summary warns too (not counted)
     assert len(warned) == 1 and "\n" not in warned[0]
     assert f"model store entry {entry}: model.pt does not match" in warned[0]
     assert "training the model again" in warned[0]

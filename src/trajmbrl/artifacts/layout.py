@@ -4,9 +4,10 @@
 
     <data_dir>/<env>/<tag>.npz + .json                 dataset (+ .<tag>.lock)
     <run_dir> = <output_dir>/<experiment>/<env>/<tag>
-      models/<key>/<variant>/seed=<seed>/model.pt      checkpoint (+ history.csv, .lock)
+      models/<key>/<variant>/seed=<seed>/model.pt      checkpoint (+ history.csv, summary.json)
       budgets/steps=<k>/<key>/<variant>/seed=<seed>/model.pt   grid snapshot after k steps
       metrics/<key>__<variant>__seed=<seed>__<source>.csv   horizon metrics (+ .<...>.lock)
+      diagnostics/{per_dim,sample}__<metrics name>.csv  per-dimension errors, predictions
       efficiency/scores.csv                            5.4 grid scores
       reward/returns.csv                               5.5 predicted vs true returns
       tables/*.csv, figures/*.<fmt>, videos/<key>_test0.mp4
@@ -26,6 +27,8 @@ from trajmbrl.errors import TrajmbrlError
 METRICS = "metrics"
 #: the files of a model directory: checkpoint, training curves, resumable training state
 CHECKPOINT, HISTORY, TRAIN_STATE = "model.pt", "history.csv", "train_state.pt"
+#: the training summary per member beside them (training/summary.py)
+SUMMARY = "summary.json"
 SEED_DIR = re.compile(r"^seed=(\d+)$")
 _METRICS_NAME = re.compile(r"^(?P<key>[^_]+)__(?P<variant>.+)__seed=(?P<seed>\d+)__(?P<source>.+)$")
 _CONTROL_NAME = re.compile(
@@ -131,6 +134,17 @@ class Layout:
     def metrics_csv(self, key: str, variant: str, seed: int, source: str) -> Path:
         """The tidy CSV of one (model, variant, seed, action source)."""
         return self.metrics_dir / f"{key}__{variant}__seed={seed}__{source}.csv"
+
+    @property
+    def diagnostics_dir(self) -> Path:
+        """``<run_dir>/diagnostics``: per-dimension errors and predicted-vs-true samples."""
+        return Path(self.run_dir) / "diagnostics"
+
+    def diagnostics_csv(self, kind: str, key: str, variant: str, seed: int, source: str) -> Path:
+        """``diagnostics/<kind>__<metrics CSV name>`` (``kind``: ``per_dim`` or ``sample``),
+        written with the metrics CSV of the same name and its fingerprint."""
+        name = self.metrics_csv(key, variant, seed, source).name
+        return self.diagnostics_dir / f"{kind}__{name}"
 
     def metrics_lock(self, key: str, variant: str, seed: int) -> Path:
         """One evaluator at a time per (model, variant, seed), over all its sources."""

@@ -16,8 +16,11 @@ come from disjoint ``child_seeds(seed, n, stream)`` streams; the random theta fr
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,8 +29,12 @@ from trajmbrl.control.methods import Settings, make_method
 from trajmbrl.control.system import EpisodeLog, System
 from trajmbrl.control.tasks import ControlTask
 from trajmbrl.errors import ArgumentError
+from trajmbrl.utils.format import fmt_number
+from trajmbrl.utils.progress import show_progress
 from trajmbrl.utils.schema_check import check_settings, setting
 from trajmbrl.utils.seeding import child_seeds
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     "env",
@@ -79,12 +86,84 @@ class Budget:
         """Episodes of each round (equal: env_cma runs one generation per round)."""
         return [self.chosen_episodes // self.rounds] * self.rounds
 
+    def total_episodes(self) -> int:
+        """Every system episode of a run: random, chosen and the evaluation episodes of each
+        of the ``rounds + 1`` recommendations."""
+        curve = self.eval_episodes if self.curve_episodes is None else self.curve_episodes
+        intermediate = self.rounds * min(curve, self.eval_episodes)
+        return self.random_episodes + self.chosen_episodes + intermediate + self.eval_episodes
+
+
+class RoundProgress:
+    """Progress of one control run: a bar over its system episodes with an ETA (only when
+    ``progress`` is on, by default on an interactive terminal) and, always, one log line per
+    round (score, episodes, elapsed time and the ETA from the rounds so far)."""
+
+    def __init__(self, name: str, budget: Budget, *, progress: bool | None = None) -> None:
+        from tqdm import tqdm
+
+        self.name, self.rounds = name, budget.rounds
+        self.start = time.perf_counter()
+        self.bar: Any = tqdm(
+            total=budget.total_episodes(),
+            unit="episode",
+            desc=name,
+            disable=not show_progress(progress),
+            leave=False,
+            file=sys.stderr,
+        )
+
+    def episode(self) -> None:
+        """One more system episode."""
+        self.bar.update(1)
+
+    def round_done(self, round_: int, row: dict[str, Any]) -> str:
+        """Log (and :returns:) the line of round ``round_`` (0 = after the random episodes)."""
+        elapsed = time.perf_counter() - self.start
+        left = self.rounds - round_
+        eta = f", ETA {_duration(elapsed / (round_ + 1) * left)}" if left else ", done"
+        line = (
+            f"{self.name}: round {round_}/{self.rounds}, {row['episodes']} episodes, true "
+            f"score {fmt_number(row['true_score'])} (predicted "
+            f"{fmt_number(row['predicted_score'])}), {_duration(elapsed)} elapsed{eta}"
+        )
+        if self.bar.disable:
+            log.info("%s", line)
+        else:
+            self.bar.write(line, file=sys.stderr)  # above the bar
+        return line
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 5 s`` or ``1 h 20 min``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
 
 def run_control(
-    task: ControlTask, method: str, settings: Settings, budget: Budget, seed: int
+    task: ControlTask,
+    method: str,
+    settings: Settings,
+    budget: Budget,
+    seed: int,
+    *,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Run ``method`` on ``task`` for one seed. :returns: one row per round (:data:`COLUMNS`)."""
+    """Run ``method`` on ``task`` for one seed. :returns: one row per round (:data:`COLUMNS`).
+
+    ``progress``: a bar over the episodes (None: only on an interactive terminal); a line per
+    round is logged in any case (:class:`RoundProgress`).
+    """
     system = System(task)
+    bar = RoundProgress(f"control {method} seed {seed}", budget, progress=progress)
+    system.on_episode = bar.episode
     try:
         init_states = system.initial_states(child_seeds(seed, budget.init_states, stream=5))
         m = make_method(method, task, system, settings, seed, init_states)
@@ -120,7 +199,9 @@ def run_control(
                     "theta": json.dumps(theta),
                 }
             )
+            bar.round_done(round_, rows[-1])
             start = time.perf_counter()
     finally:
+        bar.close()
         system.close()
     return pd.DataFrame(rows, columns=COLUMNS)

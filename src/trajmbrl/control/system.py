@@ -70,6 +70,8 @@ class System:
         self.task = task
         self.env = gym.make(task.env_id, **task.env_kwargs).unwrapped
         self.idx = task.state_indices
+        #: called after every system episode (progress reporting), when set
+        self.on_episode: Callable[[], None] | None = None
 
     def close(self) -> None:
         self.env.close()
@@ -95,6 +97,8 @@ class System:
             log.add_segment(states, actions, theta)
             log.scores.append(self.score(states))
             log.thetas.append(np.asarray(theta, dtype=np.float64))
+        if self.on_episode is not None:
+            self.on_episode()
         return self.score(states)
 
     def run_planned(
@@ -134,6 +138,8 @@ class System:
         if log is not None:
             log.scores.append(self.score(states))
             log.thetas.append(first)
+        if self.on_episode is not None:
+            self.on_episode()
         return self.score(states)
 
     def _close_segment(

@@ -21,6 +21,7 @@ from trajmbrl.data.pairs import parse_variant
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import median_table
 from trajmbrl.utils.atomic import atomic_write_text
+from trajmbrl.utils.format import fmt_columns
 from trajmbrl.utils.hashed_csv import read_hashed_csv
 
 #: the key columns of the aggregated table, in order; one row per (keys, traj, horizon, metric)
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.out is not None:
         atomic_write_text(args.out, table.to_csv())
-    print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(fmt_columns(table.reset_index(), shares=["diverged"]).to_string(index=False))
     return 0
 
 

@@ -84,6 +84,7 @@ def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
     from trajmbrl.reports.reward import reward_accuracy
     from trajmbrl.reports.tables import fmt_value
     from trajmbrl.utils.atomic import atomic_write_text
+    from trajmbrl.utils.format import fmt_number
 
     table = reward_accuracy(frame)
     atomic_write_text(run_dir / "tables" / "reward.csv", table.to_csv(index=False))
@@ -92,7 +93,7 @@ def reward_outputs(cfg: DictConfig, frame: Any, run_dir: Path) -> None:
         f"\nPredicted returns of {frame['traj'].nunique()} held-out controllers ({cfg.env.name}):"
     )
     shown = table.assign(**{c: table[c].map(fmt_value) for c in ("mse", "median_se", "mae")})
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(shown.to_string(index=False, float_format=fmt_number))
     print("\nFigure: " + ", ".join(str(p) for p in paths))
 
 

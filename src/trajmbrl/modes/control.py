@@ -140,7 +140,9 @@ def run(cfg: DictConfig) -> None:
                 task = make_task(str(cfg.env.name), control_horizon(cfg))
                 st = tuned(cfg, files, task, method, key, st, budget)
                 with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
-                    frame = run_control(task, method, st, budget, int(cfg.seed))
+                    frame = run_control(
+                        task, method, st, budget, int(cfg.seed), progress=cfg.progress
+                    )
                 write_hashed_csv(path, frame, fingerprint, settings=named)
                 if overwrite:  # replaced as asked: the run under its earlier name goes too
                     legacy.unlink(missing_ok=True)

@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from trajmbrl.artifacts.status import Status, csv_status
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.envs.spec import find_system
 from trajmbrl.errors import TrajmbrlError
+from trajmbrl.evaluation.diagnostics import (
+    DiagnosticSettings,
+    per_dimension_errors,
+    prediction_sample,
+)
 from trajmbrl.evaluation.horizon import BASELINES, ROLLOUT_BASELINES, baseline_predictions
 from trajmbrl.evaluation.metrics import diverged, normalised_mse, tidy_errors
 from trajmbrl.evaluation.oracle import has_simulator
@@ -26,8 +32,9 @@ from trajmbrl.modes.artifacts import (
     write_hashed_csv,
 )
 from trajmbrl.modes.prediction import eval_protocols, forecasts, sampler_for
-from trajmbrl.modes.settings import device, eval_size, model_keys
+from trajmbrl.modes.settings import device, eval_size, model_keys, typed
 from trajmbrl.utils.atomic import config_hash
+from trajmbrl.utils.format import fmt_columns, fmt_number
 from trajmbrl.utils.hashed_csv import read_hashed_csv
 from trajmbrl.utils.locks import artifact_lock
 
@@ -63,7 +70,7 @@ def run(cfg: DictConfig) -> None:
     table = median_table(
         pd.concat(frames, ignore_index=True), list(cfg.plot.horizons), by=("model", "action_source")
     )
-    print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(fmt_columns(table.reset_index(), shares=["diverged"]).to_string(index=False))
 
 
 def eval_baselines(cfg: DictConfig) -> list[str]:
@@ -102,7 +109,8 @@ def evaluate_model(
     fingerprint = eval_fingerprint(
         cfg, horizon, model=meta["checkpoint_sha256"], dataset=data.meta.get("sha256")
     )
-    cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed)) for s in sources}
+    sample = sample_size(cfg)
+    cached = {s: _cached(cfg, key, s, fingerprint, int(cfg.seed), sample) for s in sources}
     todo = [s.removesuffix(suffix) for s in sources if cached[s] is None]
     if todo or cfg.eval.render:
         run = [p for p in todo if p in protocols] or protocols[:1]  # "direct" is no protocol
@@ -113,7 +121,16 @@ def evaluate_model(
             if cached.get(source) is None:
                 pred, var = forecast.moments()
                 cached[source] = score_and_write(
-                    cfg, key, source, fingerprint, data, test, pred, var, seed=int(cfg.seed)
+                    cfg,
+                    key,
+                    source,
+                    fingerprint,
+                    data,
+                    test,
+                    pred,
+                    var,
+                    seed=int(cfg.seed),
+                    sample=sample,
                 )
     return pd.concat([cached[s] for s in sources], ignore_index=True)
 
@@ -137,7 +154,7 @@ def evaluate_baseline(
         }
     )
     sources = protocols if key in ROLLOUT_BASELINES else ["direct"]
-    cached = {s: _cached(cfg, key, s, fingerprint, 0) for s in sources}
+    cached = {s: _cached(cfg, key, s, fingerprint, 0, 0) for s in sources}
     todo = [s for s in sources if cached[s] is None]
     if todo:
         lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
@@ -169,8 +186,11 @@ def score_and_write(
     var: np.ndarray | None,
     *,
     seed: int,
+    sample: int = 0,
 ) -> pd.DataFrame:
-    """Normalised MSE (and uncertainty scores) of (N, H, ds) predictions -> tidy CSV."""
+    """Normalised MSE (and uncertainty scores) of (N, H, ds) predictions -> tidy CSV, with
+    the per-dimension errors and (``sample`` > 0) the first ``sample`` test trajectories'
+    predicted and true states beside it (diagnostics/, same fingerprint)."""
     horizon = pred.shape[1]
     true = test.states[:, 1 : horizon + 1]
     lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
@@ -190,17 +210,82 @@ def score_and_write(
     frame = pd.concat(parts, ignore_index=True)
     out = metrics_path(cfg, key, source, seed)
     write_hashed_csv(out, frame, fingerprint, dataset=data.meta.get("sha256"))
+    write_diagnostics(cfg, key, source, fingerprint, data, test, pred, seed=seed, sample=sample)
     final = np.nanmedian(np.where(np.isinf(mse[:, -1]), np.nan, mse[:, -1]))
     log.info(
-        "%s (%s): median normalised MSE at h=%d: %.4g; diverged %.0f%% -> %s",
+        "%s (%s): median normalised MSE at h=%d: %s; diverged %.0f%% -> %s",
         key,
         source,
         horizon,
-        final,
+        fmt_number(final),
         100 * diverged(mse).mean(),
         out,
     )
     return frame
+
+
+def sample_size(cfg: DictConfig) -> int:
+    """``eval.sample_traj``: test trajectories whose predictions are stored (checked as
+    :class:`DiagnosticSettings`)."""
+    return int(typed(DiagnosticSettings, cfg.eval).sample_traj)
+
+
+def write_diagnostics(
+    cfg: DictConfig,
+    key: str,
+    source: str,
+    fingerprint: str,
+    data: TrajectoryData,
+    test: TrajectoryData,
+    pred: np.ndarray,
+    *,
+    seed: int,
+    sample: int,
+) -> None:
+    """diagnostics/per_dim__<name>.csv (every dimension's error per horizon band) and, when
+    ``sample`` > 0, diagnostics/sample__<name>.csv (predicted and true states of the first
+    ``sample`` test trajectories), hashed with the metrics CSV's fingerprint."""
+    horizon = pred.shape[1]
+    lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])
+    names = data.meta.get("state_names")
+    variant, dataset = str(cfg.train.variant), data.meta.get("sha256")
+    files = layout(cfg)
+    keys = {
+        "env": cfg.env.name,
+        "data": cfg.data.tag,
+        "model": key,
+        "variant": variant,
+        "seed": seed,
+        "action_source": source,
+    }
+
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([pd.DataFrame(keys, index=frame.index), frame], axis=1)
+
+    per_dim = per_dimension_errors(test.states[:, 1 : horizon + 1], pred, lo, hi, names)
+    path = files.diagnostics_csv("per_dim", key, variant, seed, source)
+    write_hashed_csv(path, keyed(per_dim), fingerprint, dataset=dataset)
+    path = files.diagnostics_csv("sample", key, variant, seed, source)
+    if sample > 0:
+        frame = prediction_sample(test.states[:, : horizon + 1], pred, sample, names)
+        write_hashed_csv(path, keyed(frame), fingerprint, dataset=dataset, sample_traj=sample)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _diagnostics_current(
+    cfg: DictConfig, key: str, source: str, fingerprint: str, seed: int, sample: int
+) -> bool:
+    """Whether the diagnostics of one metrics CSV were written with it (and ``sample``)."""
+    files, variant = layout(cfg), str(cfg.train.variant)
+    per_dim = files.diagnostics_csv("per_dim", key, variant, seed, source)
+    if csv_status(per_dim, fingerprint).status is not Status.CURRENT:
+        return False
+    path = files.diagnostics_csv("sample", key, variant, seed, source)
+    if sample == 0:
+        return not path.exists()
+    check = csv_status(path, fingerprint, {"sample_traj": sample})
+    return check.status is Status.CURRENT
 
 
 def _lock(cfg: DictConfig, key: str, seed: int) -> Path:
@@ -209,11 +294,15 @@ def _lock(cfg: DictConfig, key: str, seed: int) -> Path:
 
 
 def _cached(
-    cfg: DictConfig, key: str, source: str, fingerprint: str, seed: int
+    cfg: DictConfig, key: str, source: str, fingerprint: str, seed: int, sample: int
 ) -> pd.DataFrame | None:
-    """The existing metrics of this evaluation if they were made with the same config."""
+    """The existing metrics of this evaluation if they were made with the same config (and
+    their diagnostics are there: a run of an earlier version computes them once)."""
     out = metrics_path(cfg, key, source, seed)
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite)):
+        if not _diagnostics_current(cfg, key, source, fingerprint, seed, sample):
+            log.info("Metrics %s are up to date; computing their diagnostics.", out)
+            return None
         log.info("Metrics %s are up to date; skipping %s (%s).", out, key, source)
         return read_hashed_csv(out)
     return None

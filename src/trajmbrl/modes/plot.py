@@ -12,8 +12,10 @@ from trajmbrl.artifacts.layout import Layout
 from trajmbrl.artifacts.manifest import write_manifest
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.aggregate import collect_metrics
+from trajmbrl.evaluation.diagnostics import diagnostic_files, per_dim_table
 from trajmbrl.evaluation.metrics import table_horizons
-from trajmbrl.evaluation.stats import label_rows
+from trajmbrl.evaluation.stats import label_rows, sort_key
+from trajmbrl.evaluation.stats import model_keys as trained_keys
 from trajmbrl.modes.artifacts import current_dataset_sha256, layout, read_result
 from trajmbrl.modes.console import command, common_start_outputs, reward_outputs
 from trajmbrl.modes.settings import model_keys, models_override
@@ -29,6 +31,7 @@ from trajmbrl.reports.tables import (
     with_skill,
 )
 from trajmbrl.utils.atomic import atomic_write_text
+from trajmbrl.utils.format import fmt_number
 from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
@@ -54,7 +57,15 @@ def run(cfg: DictConfig) -> None:
 
 
 #: the tables each part of mode=plot writes (some only when non-empty) and what they read
-HORIZON_TABLES = ("horizon_stats", "median_nmse", "runs", "skill", "wilcoxon", "uncertainty")
+HORIZON_TABLES = (
+    "horizon_stats",
+    "median_nmse",
+    "runs",
+    "skill",
+    "wilcoxon",
+    "uncertainty",
+    "per_dim",
+)
 #: 5.5 from a common start: the per-trajectory rankings next to reward/returns.csv
 COMMON_START = "common_start.csv"
 EFFICIENCY_TABLES = (
@@ -74,6 +85,7 @@ def record_tables(cfg: DictConfig, files: Layout, drawn: list[bool]) -> None:
     if drawn[0]:
         tables += [files.table(n) for n in HORIZON_TABLES if files.table(n).exists()]
         sources += sorted(files.metrics_dir.glob("*.csv"))
+        sources += diagnostic_files(files, "per_dim")
     if drawn[1]:
         tables.append(files.table("efficiency_grid"))
         tables += [files.table(n) for n in EFFICIENCY_TABLES if files.table(n).exists()]
@@ -118,6 +130,7 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
         if len(table):
             atomic_write_text(files.table(name), table.to_csv(index=False))
     paths = horizon_figures(cfg, run_dir, scored, rows)
+    paths += plot_diagnostics(cfg, files, rows)
     where = f"{cfg.env.name}, {cfg.data.tag}"
     print(
         f"\nMedian normalised MSE on held-out test trajectories ({where}); with several "
@@ -144,7 +157,7 @@ def plot_horizon(cfg: DictConfig, run_dir: Path) -> bool:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+    return fmt_number(v, infinite_only=True)  # p-values, calibration: no error ceiling
 
 
 def format_tests(tests: pd.DataFrame) -> pd.DataFrame:
@@ -200,6 +213,66 @@ def horizon_figures(
     return paths
 
 
+def read_diagnostics(cfg: DictConfig, files: Layout, kind: str) -> pd.DataFrame:
+    """Every current ``kind`` diagnostics CSV of this run, checked, in one frame (empty if none)."""
+    hint = f"Evaluate again: {command(cfg, 'eval', 'overwrite=true')}"
+    frames = [read_result(cfg, p, hint) for p in diagnostic_files(files, kind)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_diagnostics(cfg: DictConfig, files: Layout, rows: list[str] | None) -> list[Path]:
+    """tables/per_dim.csv, figures/nmse_per_dim and figures/pred_vs_true_<key> (``rows``: the
+    ``plot.rows`` selection, None = every row). :returns: the figures written."""
+    from trajmbrl.plotting.diagnostics import per_dim_figure, prediction_figure
+
+    formats, where = list(cfg.plot.formats), f"{cfg.env.name} ({cfg.data.tag})"
+    paths: list[Path] = []
+    per_dim = read_diagnostics(cfg, files, "per_dim")
+    if len(per_dim):
+        table = per_dim_table(per_dim)
+        if rows is not None:
+            table = table[table["row"].isin(rows)]
+        atomic_write_text(files.table("per_dim"), table.to_csv(index=False))
+        order = rows if rows is not None else list(dict.fromkeys(table["row"]))
+        paths += per_dim_figure(
+            table,
+            files.figure("nmse_per_dim"),
+            rows=order,
+            title=f"{where}: median normalised MSE per state dimension",
+            formats=formats,
+        )
+    samples = read_diagnostics(cfg, files, "sample")
+    if len(samples):
+        samples = label_rows(samples)
+        for key in [k for k in trained_keys() if k in set(samples["model"])]:
+            mine = samples[samples["model"] == key]
+            if rows is not None:
+                mine = mine[mine["row"].isin(rows)]
+            if mine.empty:
+                continue
+            variant = str(cfg.train.variant)
+            if variant not in set(mine["variant"]):
+                variant = sorted(set(mine["variant"]))[0]
+            mine = mine[mine["variant"] == variant]
+            seeds = set(mine["seed"])
+            seed = int(cfg.seed) if int(cfg.seed) in seeds else min(seeds)
+            mine = mine[mine["seed"] == seed]
+            by_source = {
+                s: g
+                for s, g in sorted(
+                    mine.groupby("action_source"), key=lambda item: sort_key(key, item[0])
+                )
+            }
+            paths += prediction_figure(
+                by_source,
+                files.figure(f"pred_vs_true_{key}"),
+                model=key,
+                title=f"{where}: {key} predicted vs true (seed {seed}, {variant})",
+                formats=formats,
+            )
+    return paths
+
+
 def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
     """Heat-maps of the 5.4 grid: mean over test trajectories, median over copies (from a
     scores CSV that is intact and, when the dataset is here, computed on it)."""
@@ -244,7 +317,7 @@ def plot_efficiency(cfg: DictConfig, files: Layout) -> bool:
         index=["num_traj", "t_range"], columns=["metric", "model"], values="value"
     )
     print(f"\nData efficiency ({cfg.env.name}): mean over test trajectories, median over copies")
-    print(wide.to_string(float_format=lambda v: f"{v:.3g}"))
+    print(wide.to_string(float_format=fmt_number))
     sweep = budget_sweep(agg, cfg.train.steps)
     chosen = own_budget_steps(scores)
     for name, table in (("efficiency_budget_sweep", sweep), ("efficiency_own_budget", chosen)):

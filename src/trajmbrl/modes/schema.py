@@ -39,6 +39,7 @@ from trajmbrl.control.search import CMASettings
 from trajmbrl.control.tuning import Tuning
 from trajmbrl.data.pairs import Sampling
 from trajmbrl.errors import ArgumentError, TrajmbrlError, wrapped_error
+from trajmbrl.evaluation.diagnostics import DiagnosticSettings
 from trajmbrl.evaluation.predict import PredictSettings
 from trajmbrl.models.dynamics import ModelSpec
 from trajmbrl.reports.benchmark import BenchmarkSettings
@@ -110,6 +111,7 @@ Eval = group(
     own("horizon", int | None, key(ge=1)),
     take(PredictSettings, "protocols", "propagation", "particles"),
     own("render", bool, key()),
+    take(DiagnosticSettings, "sample_traj"),
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY, TRAIN_STATE, ModelSlot
+from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY, SUMMARY, TRAIN_STATE, ModelSlot
 from trajmbrl.artifacts.status import Status, checkpoint_status
 from trajmbrl.artifacts.store import ModelStore, StoreDamaged, weight_inputs
 from trajmbrl.artifacts.store import fingerprint as weights_fp
@@ -28,7 +28,8 @@ from trajmbrl.modes.settings import (
     to_dict,
     typed,
 )
-from trajmbrl.utils.atomic import atomic_write_text, config_hash
+from trajmbrl.utils.atomic import atomic_write_json, atomic_write_text, config_hash
+from trajmbrl.utils.format import fmt_number
 from trajmbrl.utils.locks import artifact_lock
 
 log = logging.getLogger("trajmbrl")
@@ -99,6 +100,7 @@ def train_grid(
     """Train every cell of model key ``model_cfg`` as members of batched modules (chunks of
     ``grid.chunk`` members); each cell writes the files a single ``mode=train`` run writes."""
     from trajmbrl.training.fit import fit_many
+    from trajmbrl.training.summary import summarize
 
     key, work, todo = str(model_cfg["key"]), copy.deepcopy(cfg), []
     reused = 0
@@ -144,8 +146,11 @@ def train_grid(
                 if not _finished(
                     out / CHECKPOINT, fp, where.expect(), overwrite=bool(cfg.overwrite)
                 ):
+                    x, y, groups = todo[i][5]
+                    summary = summarize(model, history, y, todo[i][6], groups=groups)
                     meta = model_meta(work, fp, data, report, history, prov, wfp)
-                    save_model(out, model, history, meta)
+                    save_model(out, model, history, meta, summary)
+                    report_summary(summary, quiet=True)
                     if inputs is not None and wfp is not None:
                         store = model_store(work)
                         with artifact_lock(store.lock(wfp), f"model {wfp[:12]} in the store"):
@@ -222,6 +227,7 @@ def _train(
     """Fit a fresh (or resumed) model of ``model_cfg`` into ``out``."""
     from trajmbrl.training.curves import CurveLog
     from trajmbrl.training.fit import fit
+    from trajmbrl.training.summary import summarize
 
     x, y, report, spec = build_training_set(cfg, model_cfg, data)
     log.info("%s", report.describe())
@@ -247,13 +253,30 @@ def _train(
         )
     finally:
         curves.close()
+    summary = summarize(model, history, y, config, groups=report.traj)
     meta = model_meta(cfg, fp, data, report, history, provenance(), wfp)
-    save_model(out, model, history, meta)
+    save_model(out, model, history, meta, summary)
     log.info(
         "Saved %s (best validation MSE per member: %s)",
         out / CHECKPOINT,
-        ", ".join(f"{s:.3g}" for s in history.best_score),
+        ", ".join(fmt_number(s) for s in history.best_score),
     )
+    report_summary(summary)
+
+
+def report_summary(summary: Any, *, quiet: bool = False) -> None:
+    """Log the training summary table (``quiet``: only its warning, e.g. per grid cell) and
+    warn in one line when a member is no better than the mean predictor."""
+    if not quiet:
+        log.info(
+            "Training summary of %s (validation MSE in normalised units; the mean predictor "
+            "predicts the training mean of the target):\n%s",
+            summary.key,
+            summary.table(),
+        )
+    warning = summary.warning()
+    if warning is not None:
+        log.warning("%s", warning)
 
 
 def _reuse_cell(
@@ -428,12 +451,20 @@ def model_meta(
     }
 
 
-def save_model(out: Path, model: Any, history: Any, meta: dict[str, Any]) -> None:
-    """Write ``history.csv`` and ``model.pt`` atomically; drop a stale ``train_state.pt``."""
+def save_model(
+    out: Path, model: Any, history: Any, meta: dict[str, Any], summary: Any = None
+) -> None:
+    """Write ``history.csv``, ``summary.json`` (a :class:`TrainingSummary`, when given) and
+    ``model.pt`` atomically (the checkpoint last: it marks the slot done); drop a stale
+    ``train_state.pt``."""
     from trajmbrl.models.checkpoint import save_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / HISTORY, history.to_frame().to_csv(index=False))
+    if summary is not None:
+        atomic_write_json(
+            out / SUMMARY, {**summary.to_dict(), "config_hash": meta.get("config_hash")}
+        )
     save_checkpoint(out / CHECKPOINT, model, meta=meta)
     (out / TRAIN_STATE).unlink(missing_ok=True)
 

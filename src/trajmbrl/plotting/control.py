@@ -9,7 +9,7 @@ import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
-from trajmbrl.plotting.figures import save_figure
+from trajmbrl.plotting.figures import LEGEND_OUTSIDE, save_figure
 
 
 def label(frame: pd.DataFrame) -> pd.Series:
@@ -47,5 +47,5 @@ def learning_curves(
     ax.set_ylabel("true score (mean over evaluation episodes)")
     ax.set_title(title or "median over seeds; 25-75 % and min-max bands")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=True)
+    ax.legend(fontsize=7, frameon=True, **LEGEND_OUTSIDE)  # right of the data
     return save_figure(fig, stem, formats)

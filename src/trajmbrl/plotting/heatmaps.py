@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.efficiency import MSE_CAP, SCORES
-from trajmbrl.plotting.figures import COLORS, save_figure
+from trajmbrl.plotting.figures import COLORS, LEGEND_OUTSIDE, save_figure
 
 #: annotate cell values when the grid has at most this many rows and columns
 ANNOTATE_MAX = 12
@@ -192,7 +192,7 @@ def _score_lines(
     ax.set_xlabel(AXIS_LABELS[axis])
     ax.set_ylabel(_label(metric, units))
     ax.set_title(f"Data efficiency: {metric} ({fixed}); median and IQR over copies")
-    ax.legend(title="model")
+    ax.legend(title="model", **LEGEND_OUTSIDE)  # right of the data
     return save_figure(fig, stem, formats)
 
 

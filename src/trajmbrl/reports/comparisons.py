@@ -4,9 +4,11 @@ Comparisons (each one a family of tests over the table horizons):
 
 - every trajectory model vs its one-step counterpart in every protocol evaluated
   (``t`` vs ``d (logged)`` and ``t`` vs ``d (closed loop)``, ...);
-- every trained model vs the strongest baseline at each horizon: the row with the lowest median
+- every trained model vs the strongest row at each horizon: the row with the lowest median
   nMSE among ``zero``, ``hmean``, ``lin``, ``lint`` and the closed-loop one-step models (itself
-  excluded); the oracle replay is never a baseline.
+  excluded); the oracle replay is never one. The comparison is named ``<a> vs strongest row``
+  when trained models compete among them, ``<a> vs strongest baseline`` when only the
+  no-model and linear baselines do (logged data without a controller).
 
 Per trajectory the errors are averaged over seeds; diverged errors rank worst.
 """
@@ -19,8 +21,9 @@ import pandas as pd
 from trajmbrl.evaluation.metrics import wilcoxon_test
 from trajmbrl.evaluation.stats import counterpart, holm, model_keys, seed_mean, sort_key
 
-#: the opponent name of the strongest-baseline comparisons
-STRONGEST = "strongest baseline"
+#: the opponent name of the strongest-opponent comparisons: trained models among the
+#: opponents (closed-loop one-step models), or only zero / hmean / lin / lint
+STRONGEST, STRONGEST_BASELINE = "strongest row", "strongest baseline"
 _BASELINES = ("zero", "hmean", "lin", "lint")
 _KEYS = ["row", "model", "action_source", "variant"]
 
@@ -63,7 +66,7 @@ def comparison_table(nmse: pd.DataFrame, stats: pd.DataFrame, hs: list[int]) -> 
     """Wilcoxon p-values (raw and Holm-adjusted over ``hs``) for every comparison.
 
     :param nmse: tidy ``nmse`` rows with ``row`` labels, seed, traj, horizon, value.
-    :param stats: :func:`trajmbrl.reports.tables.horizon_stats` (picks the strongest baseline:
+    :param stats: :func:`trajmbrl.reports.tables.horizon_stats` (picks the strongest row:
         lowest median over seeds at each horizon).
     :returns: columns ``comparison, a, b, variant, horizon, median_a, median_b, lower_error,
         p_value, p_holm, n`` (medians over trajectories of the seed-averaged errors).
@@ -74,8 +77,11 @@ def comparison_table(nmse: pd.DataFrame, stats: pd.DataFrame, hs: list[int]) -> 
     rows = nmse[_KEYS].drop_duplicates()
     variant = dict(zip(rows["row"], rows["variant"]))
     out = []
+    model_of = dict(zip(rows["row"], rows["model"]))
     for a, opponents in families(rows):
-        name = f"{a} vs {opponents[0] if len(opponents) == 1 else STRONGEST}"
+        trained = any(model_of[b] in model_keys() for b in opponents)
+        many = STRONGEST if trained else STRONGEST_BASELINE
+        name = f"{a} vs {opponents[0] if len(opponents) == 1 else many}"
         family = []
         for h in hs:
             present = [b for b in opponents if (b, h) in median.index]

@@ -7,11 +7,9 @@ median over test trajectories, and the min-max across seeds. Values at the error
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from trajmbrl.evaluation.metrics import (
-    at_ceiling,
     divergence_share,
     horizon_summary,
     table_horizons,
@@ -24,9 +22,7 @@ from trajmbrl.evaluation.stats import (
     skill_scores,
     sort_key,
 )
-
-#: how a diverged value (at the error ceiling) is printed
-CEILING_MARK = ">=1e6 (div.)"
+from trajmbrl.utils.format import CEILING_MARK, fmt_number
 
 
 def seed_median_summary(frame: pd.DataFrame, hue: str = "row") -> pd.DataFrame:
@@ -82,8 +78,7 @@ def fmt_value(value: float, *, mark: str = CEILING_MARK, infinite_only: bool = F
 
     :param infinite_only: mark only ``inf`` (skill scores: large finite ratios are real).
     """
-    bad = np.isinf(value) if infinite_only else bool(at_ceiling([value])[0])
-    return mark if bad else f"{value:.3g}"
+    return fmt_number(value, mark=mark, infinite_only=infinite_only)
 
 
 def fmt_cell(median: float, lo: float, hi: float, n_seeds: int, **kw: object) -> str:

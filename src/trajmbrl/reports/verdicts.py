@@ -21,11 +21,14 @@ BANDS = (("h <= 10", 1, 10), ("10 < h <= 100", 11, 100), ("h > 100", 101, 10**9)
 CLAIMS = (
     "t vs d (logged)",
     "t vs d (closed loop)",
-    "t vs strongest baseline",
+    "t vs strongest row",
     "te vs de (logged)",
     "te vs de (closed loop)",
-    "te vs strongest baseline",
+    "te vs strongest row",
 )
+#: what a claim against the strongest row is called where only baselines compete (and in
+#: tables written before trained opponents were told apart)
+_ALIASES = {c: (c, c.replace("strongest row", "strongest baseline")) for c in CLAIMS}
 
 
 def system_name(run: Path) -> str:
@@ -35,7 +38,7 @@ def system_name(run: Path) -> str:
 
 def verdicts(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """One line per comparison, one column per horizon: ``winner (p)`` or ``n.s. (p)``; against
-    the strongest baseline the cell also names that baseline (it may change with h).
+    the strongest row (or baseline) the cell also names that row (it may change with h).
 
     :param tests: rows of ``tables/wilcoxon.csv`` (comparison, b, horizon, lower_error, p_holm).
     """
@@ -58,7 +61,7 @@ def verdicts(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def band_verdict(rows: pd.DataFrame, alpha: float = 0.05) -> str:
     """``holds`` / ``fails`` / ``tie`` when every tested horizon of a band agrees, else the
-    outcome per horizon; against the strongest baseline the baselines are named.
+    outcome per horizon; against the strongest row (or baseline) the opponents are named.
 
     :param rows: the ``tables/wilcoxon.csv`` rows of one comparison within one band.
     """
@@ -71,7 +74,7 @@ def band_verdict(rows: pd.DataFrame, alpha: float = 0.05) -> str:
     got = [(int(r["horizon"]), outcome(r)) for _, r in rows.sort_values("horizon").iterrows()]
     kinds = {o for _, o in got}
     text = kinds.pop() if len(kinds) == 1 else ", ".join(f"h={h} {o}" for h, o in got)
-    if rows["comparison"].iloc[0].endswith("strongest baseline"):
+    if "strongest" in rows["comparison"].iloc[0]:
         text += " (vs " + ", ".join(dict.fromkeys(rows.sort_values("horizon")["b"])) + ")"
     return text
 
@@ -88,10 +91,11 @@ def verdict_table(runs: list[Path], alpha: float = 0.05) -> pd.DataFrame:
             continue
         tests = read_table(path)
         for claim in CLAIMS:
-            mine = tests[tests["comparison"] == claim]
+            mine = tests[tests["comparison"].isin(_ALIASES[claim])]
             if mine.empty:
                 continue
-            row = {"system": system_name(run), "claim": claim.replace(" vs ", " beats ")}
+            name = str(mine["comparison"].iloc[0])
+            row = {"system": system_name(run), "claim": name.replace(" vs ", " beats ")}
             for band, lo, hi in BANDS:
                 sel = mine[(mine["horizon"] >= lo) & (mine["horizon"] <= hi)]
                 row[band] = band_verdict(sel, alpha) if len(sel) else "-"
