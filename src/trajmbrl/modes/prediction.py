@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import DictConfig
 
+from trajmbrl.controllers.declared import declared_sampler, is_declared
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
-from trajmbrl.modes.settings import build, typed
+from trajmbrl.modes.settings import build, to_dict, typed
 
 if TYPE_CHECKING:
     from trajmbrl.evaluation.predict import Forecast, PredictSettings
@@ -29,18 +30,41 @@ def prediction_settings(cfg: DictConfig, **given: Any) -> PredictSettings:
     return typed(PredictSettings, cfg.eval, precision=str(cfg.train.precision), **given)
 
 
+def has_controller(cfg: DictConfig) -> bool:
+    """The env knows its controller: a simulated env's sampler, or a declared
+    ``logs.controller``."""
+    if "sampler" in cfg.env:
+        return True
+    logs = cfg.get("logs")
+    return logs is not None and is_declared(to_dict(logs.get("controller")))
+
+
+def env_sampler(cfg: DictConfig) -> Any:
+    """The env's controller sampler (:func:`has_controller` must hold): ``env.sampler``, or
+    the sampler of the ``logs.controller`` declaration over the log's columns."""
+    if "sampler" in cfg.env:
+        return build(cfg.env.sampler)
+    return declared_sampler(
+        to_dict(cfg.logs.controller),
+        param_names=list(cfg.logs.theta),
+        state_names=list(cfg.logs.state),
+        action_dim=len(cfg.logs.action),
+    )
+
+
 def eval_protocols(cfg: DictConfig) -> list[str]:
     """``eval.protocols`` this env supports: ``controller`` needs the env's controller."""
     protocols: list[str] = list(prediction_settings(cfg).protocols)
-    if "controller" in protocols and "sampler" not in cfg.env:
+    if "controller" in protocols and not has_controller(cfg):
         if protocols == ["controller"]:
             raise TrajmbrlError(
                 f"eval.protocols=[controller] needs a controller; env "
-                f"{cfg.env.name} (logged data) has none: use [logged]"
+                f"{cfg.env.name} (logged data) has none: declare it (logs.controller.family=..., "
+                "docs/own-robot.md) or use [logged]"
             )
         log.info(
             "%s has no controller (logged data): one-step models are rolled out with the "
-            "logged actions only.",
+            "logged actions only (declare logs.controller for the closed loop).",
             cfg.env.name,
         )
         protocols.remove("controller")
@@ -51,13 +75,13 @@ def protocols_fingerprint(cfg: DictConfig, protocols: list[str]) -> dict[str, li
     """What a result's fingerprint records of the one-step ``protocols`` it rolled out: nothing
     when they are every protocol the env supports (the default: results from before the
     protocols were hashed keep their hashes), else ``{"protocols": protocols}``."""
-    every = ["logged", "controller"] if "sampler" in cfg.env else ["logged"]
+    every = ["logged", "controller"] if has_controller(cfg) else ["logged"]
     return {} if protocols == every else {"protocols": protocols}
 
 
 def sampler_for(cfg: DictConfig, protocols: list[str]) -> Any:
     """The env's controller sampler when a closed-loop protocol is among ``protocols``."""
-    return build(cfg.env.sampler) if "controller" in protocols else None
+    return env_sampler(cfg) if "controller" in protocols else None
 
 
 def forecasts(

@@ -199,6 +199,20 @@ class ImportedEnv:
 
 
 @dataclass
+class Controller:
+    """A declared controller (controllers/declared.py): ``logs.controller``, ``env.controller``."""
+
+    family: str | None = key(choices=("linear", "pd"))
+    theta_map: dict[str, Any] | None = key()
+    position: Any = key()
+    velocity: Any = key()
+    action_low: list[float] | None = key()
+    action_high: list[float] | None = key()
+    _target_: str | None = key()
+    kwargs: dict[str, Any] | None = key()
+
+
+@dataclass
 class Logs:
     path: str | None = key()
     name: str = key()
@@ -211,6 +225,10 @@ class Logs:
     seed: int = key(ge=0, le=SEED_MAX)
     min_length: int = key(ge=2)
     allow_outliers: bool = key()
+    reward: str | None = key()
+    reward_fn: str | None = key()
+    reward_weights: dict[str, Any] | None = key()
+    controller: Controller = key()
 
 
 ControlCMA = group("ControlCMA", take(CMASettings, "popsize", "iterations", "sigma"))
