@@ -128,3 +128,45 @@ def action_mismatch(
     scale = np.std(actions[:, :t_max][valid], axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     return float(np.sqrt(np.mean((err[valid] / scale) ** 2)))
+
+
+def gym_sampler(
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None = None,
+    state_indices: Sequence[int] | None = None,
+    theta: Sequence[str] = (),
+    theta_low: Sequence[float] = (),
+    theta_high: Sequence[float] = (),
+    **declaration: Any,
+) -> ControllerSampler:
+    """The declared controller of Gymnasium env ``env_id`` (``envs=gym``): states ``s0..`` are
+    the observation entries (or ``state_indices`` of them), actions are clipped to the action
+    space unless ``action_low`` / ``action_high`` are given, theta (entries named ``theta``) is
+    drawn uniformly from the box ``[theta_low, theta_high]``.
+
+    :param declaration: the keys of a declaration (module doc).
+    """
+    from trajmbrl.envs.gym import spaces
+
+    sp = spaces(env_id, dict(env_kwargs or {}))
+    names = [f"s{i}" for i in range(sp.obs_dim)]
+    if state_indices is not None:
+        names = [names[i] for i in state_indices]
+    decl = dict(declaration)
+    if decl.get("action_low") is None:
+        decl["action_low"] = sp.action_low.tolist()
+    if decl.get("action_high") is None:
+        decl["action_high"] = sp.action_high.tolist()
+    names_theta = [str(n) for n in theta]
+    if not (len(theta_low) == len(theta_high) == len(names_theta)):
+        raise TrajmbrlError(
+            f"controller theta_low and theta_high need one bound per theta name {names_theta}, "
+            f"got {list(theta_low)} and {list(theta_high)}"
+        )
+    box = {n: (lo, hi) for n, lo, hi in zip(names_theta, theta_low, theta_high)}
+    sampler = declared_sampler(
+        decl, param_names=names_theta, state_names=names, action_dim=sp.action_low.size, box=box
+    )
+    if sampler is None:
+        raise TrajmbrlError(f"envs=gym ({env_id}) needs a controller: a family or a _target_")
+    return sampler

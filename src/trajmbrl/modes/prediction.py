@@ -5,6 +5,7 @@ predicted states of every eval task (:func:`forecasts`, the one call of
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,90 @@ def env_sampler(cfg: DictConfig) -> Any:
         state_names=list(cfg.logs.state),
         action_dim=len(cfg.logs.action),
     )
+
+
+def task_reward(cfg: DictConfig, train: TrajectoryData | None = None) -> Any:
+    """The per-state reward of section 5.5 and control: a simulated system's own, or the one
+    declared for ``envs=logs`` (``logs.reward_fn``, ``fitted`` by default when ``logs.reward``
+    names a column) and ``envs=gym`` (``env.reward``); ``fitted`` is fitted on ``train``."""
+    from trajmbrl.evaluation.returns import declared_reward, reward_for
+
+    name = str(cfg.env.name)
+    if name == "logs":
+        kind = cfg.logs.reward_fn or ("fitted" if cfg.logs.reward else None)
+        if kind is None:
+            raise TrajmbrlError(
+                "envs=logs has no reward: name a reward column (logs.reward=<column>) or "
+                "declare one (logs.reward_fn=quadratic logs.reward_weights={q: 1.0}, or "
+                "logs.reward_fn=pkg.module:fn)"
+            )
+        names, weights = list(cfg.logs.state), to_dict(cfg.logs.reward_weights)
+    elif name == "gym":
+        kind, weights = str(cfg.env.reward), to_dict(cfg.env.reward_weights)
+        names = _gym_state_names(cfg)
+    else:
+        return reward_for(name)
+    reward = declared_reward(str(kind), state_names=names, weights=weights, train=train)
+    if hasattr(reward, "r2"):
+        log.info("Reward fitted to the recorded rewards (train split): R^2 = %.3f", reward.r2)
+    return reward
+
+
+def reward_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """The declared reward of an own system for a result's fingerprint ({} elsewhere)."""
+    if str(cfg.env.name) == "logs":
+        keys = {k: to_dict(cfg.logs.get(k)) for k in ("reward", "reward_fn", "reward_weights")}
+        return {"reward": keys}
+    if str(cfg.env.name) == "gym":
+        return {"reward": [str(cfg.env.reward), to_dict(cfg.env.reward_weights)]}
+    return {}
+
+
+def _gym_state_names(cfg: DictConfig) -> list[str]:
+    from trajmbrl.envs.spec import find_system
+
+    spec = find_system("gym")
+    return [] if spec is None else list(spec.state_names)
+
+
+def register_gym_system(cfg: DictConfig) -> None:
+    """Build and register the SystemSpec of ``envs=gym env.id=<id>`` (envs/gym.py): the
+    declared controller (``env.sampler``), its theta box and, with a state reward
+    (``env.reward`` quadratic or a function), a control task."""
+    from trajmbrl.envs.gym import gym_system
+    from trajmbrl.envs.spec import register_system
+
+    indices = to_dict(cfg.env.state_indices)
+    kind = str(cfg.env.reward)
+
+    def state_reward(states: np.ndarray) -> np.ndarray:
+        raise TrajmbrlError(
+            f"env.reward={kind} is fitted to the recorded rewards of a dataset; use it from "
+            "eval=reward, or declare a state reward (env.reward=quadratic, or pkg.module:fn)"
+        )
+
+    spec = gym_system(
+        str(cfg.env.id),
+        kwargs=dict(to_dict(cfg.env.kwargs) or {}),
+        state_indices=None if indices is None else tuple(indices),
+        horizon=int(cfg.env.horizon),
+        controller=lambda: build(cfg.env.sampler),
+        theta_box=lambda sampler: sampler.box,
+        return_reward=state_reward,
+    )
+    if kind != "fitted":  # a state reward: 5.5 and mode=control use it directly
+        from trajmbrl.evaluation.returns import declared_reward
+
+        weights = to_dict(cfg.env.reward_weights)
+        reward = declared_reward(kind, state_names=list(spec.state_names), weights=weights)
+        spec = dataclasses.replace(
+            spec,
+            return_reward=reward,
+            control_reward=reward,
+            controller=lambda: build(cfg.env.sampler),
+            theta_box=lambda sampler: sampler.box,
+        )
+    register_system(spec, replace=True)
 
 
 def eval_protocols(cfg: DictConfig) -> list[str]:

@@ -161,6 +161,23 @@ class Mode:
 
 
 @dataclass
+class Controller:
+    """A declared controller (controllers/declared.py): ``logs.controller``, ``env.controller``."""
+
+    family: str | None = key(choices=("linear", "pd"))
+    theta: list[str] = key(optional=True)  # envs=gym: theta's names, and its box:
+    theta_low: list[float] = key(optional=True)
+    theta_high: list[float] = key(optional=True)
+    theta_map: dict[str, Any] | None = key()
+    position: Any = key()
+    velocity: Any = key()
+    action_low: list[float] | None = key()
+    action_high: list[float] | None = key()
+    _target_: str | None = key()
+    kwargs: dict[str, Any] | None = key()
+
+
+@dataclass
 class SimEnv:
     """A simulated env: a gymnasium id and a controller sampler (``_target_`` node)."""
 
@@ -185,6 +202,15 @@ class CartpoleEnv(SimEnv):
 
 
 @dataclass
+class GymEnv(SimEnv):
+    """envs=gym: any Gymnasium env by its id (envs/gym.py), its controller and reward."""
+
+    controller: Controller = key()
+    reward: str = key()
+    reward_weights: dict[str, Any] | None = key()
+
+
+@dataclass
 class ImportedEnv:
     """An env read from files by an importer (``_target_`` node)."""
 
@@ -196,20 +222,6 @@ class ImportedEnv:
     horizon: int = key(ge=1, optional=True)
     num_train: int = key(ge=0, optional=True)
     num_test: int = key(ge=0, optional=True)
-
-
-@dataclass
-class Controller:
-    """A declared controller (controllers/declared.py): ``logs.controller``, ``env.controller``."""
-
-    family: str | None = key(choices=("linear", "pd"))
-    theta_map: dict[str, Any] | None = key()
-    position: Any = key()
-    velocity: Any = key()
-    action_low: list[float] | None = key()
-    action_high: list[float] | None = key()
-    _target_: str | None = key()
-    kwargs: dict[str, Any] | None = key()
 
 
 @dataclass
@@ -262,6 +274,7 @@ ENVS: dict[str, type] = {
     "cartpole_heavy": CartpoleEnv,
     "crazyflie_hw": ImportedEnv,
     "logs": ImportedEnv,
+    "gym": GymEnv,
 }
 
 
