@@ -47,6 +47,7 @@ def _cartpole_logs(path, n=8, horizon=40):
         for k in range(horizon + 1):
             row = {"episode": f"ep{i}", **dict(zip(STATE, data.states[i, k]))}
             row["u"] = data.actions[i, k, 0] if k < horizon else np.nan
+            row["r"] = data.rewards[i, k] if k < horizon else np.nan  # the env's own reward
             rows.append({**row, **dict(zip(THETA, data.params[i]))})
     pd.DataFrame(rows).to_csv(path, index=False, float_format="%.17g")
     return data
@@ -143,3 +144,26 @@ def test_a_wrong_declaration_is_refused_naming_the_column(tmp_path):
     own = ["logs.controller._target_=trajmbrl.controllers.lqr.LQRSampler"]
     with pytest.raises(TrajmbrlError, match="names theta .*K_theta.* but the data's theta"):
         MODES["collect"](compose_cfg(*args, *own))
+
+
+def test_rewards_of_logs_run_section_55(tmp_path, caplog):
+    sim = _cartpole_logs(tmp_path / "cartpole.csv", n=10)
+    args = [*_args(tmp_path, tmp_path / "cartpole.csv"), *LINEAR, "experiment=smoke"]
+    args += ["models=[d,t]", "model.epochs=1", "model.hidden=8"]
+    MODES["collect"](compose_cfg(*args, "mode=collect", "logs.reward=r"))
+    (npz,) = (tmp_path / "trajectories" / "logs").glob("*.npz")
+    data = load_dataset(npz)
+    assert np.allclose(data.rewards, sim.rewards)  # recorded, not 0
+    MODES["train"](compose_cfg(*args, "mode=train", "logs.reward=r"))
+    with pytest.raises(TrajmbrlError, match="envs=logs has no reward: name a reward column"):
+        MODES["eval"](compose_cfg(*args, "mode=eval", "eval=reward"))
+    with caplog.at_level("INFO", logger="trajmbrl"):
+        MODES["eval"](compose_cfg(*args, "mode=eval", "eval=reward", "logs.reward=r"))
+    assert "Reward fitted to the recorded rewards (train split): R^2 =" in caplog.text
+    (returns,) = (tmp_path / "outputs").rglob("reward/returns.csv")
+    methods = set(read_hashed_csv(returns)["method"])
+    assert {"d (logged)", "d (closed loop)", "t", "gp", "nn"} <= methods
+    quad = ["logs.reward_fn=quadratic", "logs.reward_weights={th:1.0,x:0.1}", "overwrite=true"]
+    MODES["eval"](compose_cfg(*args, "mode=eval", "eval=reward", *quad))
+    frame = read_hashed_csv(returns)
+    assert (frame["true_return"] <= 0).all()  # -sum w s^2

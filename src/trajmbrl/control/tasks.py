@@ -94,7 +94,11 @@ def make_task(env: str | SystemSpec, horizon: int | None = None) -> ControlTask:
     # a spec has all three of control_reward, controller, theta_box or none (SystemSpec checks)
     if spec is None or spec.control_reward is None or spec.controller is None:
         names = sorted(s.name for s in all_systems() if s.control_reward is not None)
-        raise TrajmbrlError(f"mode=control has no task for envs={env}; choose one of {names}")
+        why = " (logged data: no system to run episodes on)" if spec is None else ""
+        raise TrajmbrlError(
+            f"mode=control has no task for envs={env}{why}; choose one of {names}, or a "
+            "Gymnasium env with a state reward (envs=gym, docs/own-robot.md)"
+        )
     if horizon is not None and horizon < 2:
         raise ArgumentError(f"{{make_task.horizon}} must be >= 2, got {horizon}")
     sampler = spec.make_controller()
