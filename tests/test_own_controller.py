@@ -123,8 +123,14 @@ def test_cli_evaluates_both_protocols_on_declared_logs(tmp_path):
     for mode in ("collect", "train"):
         cfg = compose_cfg(*args, f"mode={mode}", "models=d")
         MODES[mode](cfg)
-    cfg = compose_cfg(*args, "mode=eval", "models=d", "eval.baselines=all")
+    # eval needs only the dataset's name: the controller is the manifest's
+    named = [f"paths.root={tmp_path}", "envs=logs", "logs.name=cartpole_csv", "experiment=smoke"]
+    cfg = compose_cfg(*named, "mode=eval", "models=d", "eval.baselines=all")
+    assert eval_protocols(cfg) == ["logged", "controller"]
     MODES["eval"](cfg)
+    other = [*named, "mode=eval", "logs.controller.family=linear", "logs.theta=[K_x]"]
+    with pytest.raises(TrajmbrlError, match="logs.controller differs from the one the dataset"):
+        eval_protocols(compose_cfg(*other))
     (layout,) = (tmp_path / "outputs").rglob("metrics")
     frames = {}
     for key, source in [("lin", "logged"), ("lin", "controller"), ("d", "controller")]:
@@ -150,15 +156,17 @@ def test_rewards_of_logs_run_section_55(tmp_path, caplog):
     sim = _cartpole_logs(tmp_path / "cartpole.csv", n=10)
     args = [*_args(tmp_path, tmp_path / "cartpole.csv"), *LINEAR, "experiment=smoke"]
     args += ["models=[d,t]", "model.epochs=1", "model.hidden=8"]
-    MODES["collect"](compose_cfg(*args, "mode=collect", "logs.reward=r"))
+    MODES["collect"](compose_cfg(*args, "mode=collect"))
+    MODES["train"](compose_cfg(*args, "mode=train"))
+    with pytest.raises(TrajmbrlError, match="envs=logs has no reward: name a reward column"):
+        MODES["eval"](compose_cfg(*args, "mode=eval", "eval=reward"))
+    MODES["collect"](compose_cfg(*args, "mode=collect", "logs.reward=r", "overwrite=true"))
     (npz,) = (tmp_path / "trajectories" / "logs").glob("*.npz")
     data = load_dataset(npz)
     assert np.allclose(data.rewards, sim.rewards)  # recorded, not 0
-    MODES["train"](compose_cfg(*args, "mode=train", "logs.reward=r"))
-    with pytest.raises(TrajmbrlError, match="envs=logs has no reward: name a reward column"):
+    MODES["train"](compose_cfg(*args, "mode=train", "overwrite=true"))
+    with caplog.at_level("INFO", logger="trajmbrl"):  # the recorded column is the manifest's
         MODES["eval"](compose_cfg(*args, "mode=eval", "eval=reward"))
-    with caplog.at_level("INFO", logger="trajmbrl"):
-        MODES["eval"](compose_cfg(*args, "mode=eval", "eval=reward", "logs.reward=r"))
     assert "Reward fitted to the recorded rewards (train split): R^2 =" in caplog.text
     (returns,) = (tmp_path / "outputs").rglob("reward/returns.csv")
     methods = set(read_hashed_csv(returns)["method"])

@@ -32,24 +32,59 @@ def prediction_settings(cfg: DictConfig, **given: Any) -> PredictSettings:
 
 
 def has_controller(cfg: DictConfig) -> bool:
-    """The env knows its controller: a simulated env's sampler, or a declared
-    ``logs.controller``."""
+    """The env knows its controller: a simulated env's sampler, or the controller declared when
+    the logs were imported (recorded in the dataset's manifest)."""
     if "sampler" in cfg.env:
         return True
-    logs = cfg.get("logs")
-    return logs is not None and is_declared(to_dict(logs.get("controller")))
+    return logged_controller(cfg) is not None
+
+
+def _manifest(cfg: DictConfig) -> dict[str, Any]:
+    """The dataset's manifest (``{}`` when there is none yet)."""
+    import json
+    from pathlib import Path
+
+    path = Path(str(cfg.paths.dataset)).with_suffix(".json")
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def logged_controller(cfg: DictConfig) -> dict[str, Any] | None:
+    """The controller declaration of imported logs: the manifest's (provenance: it was checked
+    against the logged actions at import), None when none was declared. A different
+    ``logs.controller`` on the command line is refused (import the logs again)."""
+    if cfg.get("logs") is None or "importer" not in cfg.env:
+        return None
+    recorded = _manifest(cfg).get("controller")
+    stored = None if recorded is None else recorded.get("declaration")
+    given = to_dict(cfg.env.importer.get("controller"))
+    if is_declared(given) and stored is not None and given != stored:
+        raise TrajmbrlError(
+            f"logs.controller differs from the one the dataset {cfg.paths.dataset} was imported "
+            f"with ({recorded.get('controller')}); import it again with overwrite=true, or drop "
+            "the logs.controller keys (the recorded one is used)"
+        )
+    if stored is None and is_declared(given) and _manifest(cfg):
+        raise TrajmbrlError(
+            f"the dataset {cfg.paths.dataset} was imported without a controller; import it "
+            "again with logs.controller.* and overwrite=true"
+        )
+    return stored if is_declared(stored) else None
 
 
 def env_sampler(cfg: DictConfig) -> Any:
     """The env's controller sampler (:func:`has_controller` must hold): ``env.sampler``, or
-    the sampler of the ``logs.controller`` declaration over the log's columns."""
+    the sampler declared for the logs (their manifest's declaration and column names)."""
     if "sampler" in cfg.env:
         return build(cfg.env.sampler)
+    meta = _manifest(cfg)
     return declared_sampler(
-        to_dict(cfg.logs.controller),
-        param_names=list(cfg.logs.theta),
-        state_names=list(cfg.logs.state),
-        action_dim=len(cfg.logs.action),
+        logged_controller(cfg),
+        param_names=list(meta["param_names"]),
+        state_names=list(meta["state_names"]),
+        action_dim=len(meta["action_names"]),
     )
 
 
@@ -61,14 +96,16 @@ def task_reward(cfg: DictConfig, train: TrajectoryData | None = None) -> Any:
 
     name = str(cfg.env.name)
     if name == "logs":
-        kind = cfg.logs.reward_fn or ("fitted" if cfg.logs.reward else None)
+        column = _manifest(cfg).get("columns", {}).get("reward") or cfg.logs.reward
+        kind = cfg.logs.reward_fn or ("fitted" if column else None)
         if kind is None:
             raise TrajmbrlError(
                 "envs=logs has no reward: name a reward column (logs.reward=<column>) or "
                 "declare one (logs.reward_fn=quadratic logs.reward_weights={q: 1.0}, or "
                 "logs.reward_fn=pkg.module:fn)"
             )
-        names, weights = list(cfg.logs.state), to_dict(cfg.logs.reward_weights)
+        names = list(_manifest(cfg).get("state_names") or cfg.logs.state)
+        weights = to_dict(cfg.logs.reward_weights)
     elif name == "gym":
         kind, weights = str(cfg.env.reward), to_dict(cfg.env.reward_weights)
         names = _gym_state_names(cfg)
@@ -83,8 +120,7 @@ def task_reward(cfg: DictConfig, train: TrajectoryData | None = None) -> Any:
 def reward_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     """The declared reward of an own system for a result's fingerprint ({} elsewhere)."""
     if str(cfg.env.name) == "logs":
-        keys = {k: to_dict(cfg.logs.get(k)) for k in ("reward", "reward_fn", "reward_weights")}
-        return {"reward": keys}
+        return {"reward": [cfg.logs.reward_fn, to_dict(cfg.logs.reward_weights)]}
     if str(cfg.env.name) == "gym":
         return {"reward": [str(cfg.env.reward), to_dict(cfg.env.reward_weights)]}
     return {}
