@@ -175,3 +175,23 @@ def test_rewards_of_logs_run_section_55(tmp_path, caplog):
     MODES["eval"](compose_cfg(*args, "mode=eval", "eval=reward", *quad))
     frame = read_hashed_csv(returns)
     assert (frame["true_return"] <= 0).all()  # -sum w s^2
+
+
+def test_declared_rewards():
+    from toy import toy_dataset
+    from trajmbrl.evaluation.returns import declared_reward
+
+    data = toy_dataset(n=6, horizon=12)
+    data.rewards[:] = 1.0 - 2.0 * data.states[:, 1:, 0] ** 2 + 0.5 * data.states[:, 1:, 1]
+    fitted = declared_reward("fitted", state_names=["q", "v"], train=data.train())
+    s = np.array([[0.3, -0.2], [1.0, 0.5]])
+    assert fitted(s) == pytest.approx(1.0 - 2.0 * s[:, 0] ** 2 + 0.5 * s[:, 1], abs=1e-4)
+    assert fitted.r2 == pytest.approx(1.0)
+    quad = declared_reward("quadratic", state_names=["q", "v"], weights={"v": 2.0})
+    assert quad(s) == pytest.approx(-2.0 * s[:, 1] ** 2)
+    own = declared_reward("trajmbrl.envs.cartpole:cartpole_return_reward", state_names=[])
+    assert callable(own)
+    with pytest.raises(TrajmbrlError, match="weights for state entries"):
+        declared_reward("quadratic", state_names=["q"], weights={"x": 1.0})
+    with pytest.raises(TrajmbrlError, match="reward 'cubic' is unknown"):
+        declared_reward("cubic", state_names=["q"])

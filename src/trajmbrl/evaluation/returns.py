@@ -145,7 +145,7 @@ def _features(z: np.ndarray) -> np.ndarray:
     return np.hstack([np.ones((len(z), 1)), z, z[:, i] * z[:, j]])
 
 
-def fit_state_reward(train: TrajectoryData, ridge: float = 1e-6) -> RewardFn:
+def fit_state_reward(train: TrajectoryData, ridge: float = 1e-8) -> RewardFn:
     """``r(s)`` fitted to the recorded rewards: ``rewards[n, k] ~ f(states[n, k + 1])`` by ridge
     least squares on quadratic features of the standardised state (train split only).
     The fit's R^2 is ``reward.r2``. (..., ds) -> (...)"""

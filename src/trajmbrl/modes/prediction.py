@@ -63,8 +63,8 @@ def logged_controller(cfg: DictConfig) -> dict[str, Any] | None:
     if is_declared(given) and stored is not None and given != stored:
         raise TrajmbrlError(
             f"logs.controller differs from the one the dataset {cfg.paths.dataset} was imported "
-            f"with ({(recorded or {}).get('controller')}); import it again with overwrite=true, or drop "
-            "the logs.controller keys (the recorded one is used)"
+            f"with ({(recorded or {}).get('controller')}); import it again with "
+            "overwrite=true, or drop the logs.controller keys (the recorded one is used)"
         )
     if stored is None and is_declared(given) and _manifest(cfg):
         raise TrajmbrlError(
