@@ -36,6 +36,12 @@ CHEETAH = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """MuJoCo writes its warnings (HalfCheetah's deprecated XML) to ./MUJOCO_LOG.TXT."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _metrics(tmp_path, tag, key, source):
     (path,) = (tmp_path / "outputs" / "smoke" / "gym" / tag / "metrics").glob(
         f"{key}__*__{source}.csv"
