@@ -18,7 +18,7 @@ def test_help_lists_the_groups_and_their_options(tmp_path):
     assert run.returncode == 0
     for line in (
         "mode: collect, control, eval, plot, train",
-        "models: d, de, p, pe, t, te, tp, tpe",
+        "models: d, de, dk, dke, p, pe, sq, sqe, t, te, tp, tpe, tr, tre",
         "experiment: control, demo, sec52, sec53, sec54, sec55, smoke",
     ):
         assert line in run.stdout
