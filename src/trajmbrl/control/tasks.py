@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from trajmbrl.controllers.base import ControllerSampler
-from trajmbrl.envs.spec import RewardFn, SystemSpec, all_systems, find_system
+from trajmbrl.envs.spec import BUILTIN, RewardFn, SystemSpec, all_systems, find_system
 from trajmbrl.errors import ArgumentError, TrajmbrlError
 
 __all__ = ["ControlTask", "RewardFn", "make_task"]
@@ -86,10 +86,19 @@ def make_task(env: str | SystemSpec, horizon: int | None = None) -> ControlTask:
     """The control task of system ``env`` (a name or a spec) with episodes of ``horizon`` steps
     (None = the spec's ``horizon``)."""
     spec = find_system(env) if isinstance(env, str) else env
+    if spec is not None and spec.control_reward is None and spec.name not in BUILTIN:
+        raise TrajmbrlError(
+            f"mode=control on {spec.name} needs a per-state control reward; its SystemSpec "
+            "declares none (declare a state reward: docs/own-robot.md)"
+        )
     # a spec has all three of control_reward, controller, theta_box or none (SystemSpec checks)
     if spec is None or spec.control_reward is None or spec.controller is None:
         names = sorted(s.name for s in all_systems() if s.control_reward is not None)
-        raise TrajmbrlError(f"mode=control has no task for envs={env}; choose one of {names}")
+        why = " (logged data: no system to run episodes on)" if spec is None else ""
+        raise TrajmbrlError(
+            f"mode=control has no task for envs={env}{why}; choose one of {names}, or a "
+            "Gymnasium env with a state reward (envs=gym, docs/own-robot.md)"
+        )
     if horizon is not None and horizon < 2:
         raise ArgumentError(f"{{make_task.horizon}} must be >= 2, got {horizon}")
     sampler = spec.make_controller()

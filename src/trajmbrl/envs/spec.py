@@ -127,13 +127,14 @@ class SystemSpec:
 _REGISTRY: dict[str, SystemSpec] = {}
 
 
-def register_system(spec: SystemSpec) -> SystemSpec:
+def register_system(spec: SystemSpec, *, replace: bool = False) -> SystemSpec:
     """Add ``spec`` to the registry under its name (and its id to Gymnasium if it is loaded).
 
-    :raises TrajmbrlError: when another spec of that name is registered.
+    :param replace: replace a spec of that name (``envs=gym``: one spec per configured env id).
+    :raises TrajmbrlError: when another spec of that name is registered (and not ``replace``).
     """
     known = _REGISTRY.get(spec.name)
-    if known is not None and known is not spec:
+    if known is not None and known is not spec and not replace:
         raise TrajmbrlError(f"system {spec.name!r} is registered twice (another SystemSpec)")
     _REGISTRY[spec.name] = spec
     if "gymnasium" in sys.modules:

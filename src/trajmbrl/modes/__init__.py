@@ -53,6 +53,13 @@ def _dirname(overrides: object) -> str:
     return f"{text[: DIRNAME_MAX - 15]}...{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
+def _slug(value: object) -> str:
+    """A Gymnasium id as a file name (``env.data_tag`` of envs=gym)."""
+    from trajmbrl.envs.gym import slug
+
+    return slug(str(value))
+
+
 def register_resolvers() -> None:
     """Register the config resolvers the YAML files use, and ``model_base`` (idempotent)."""
     if not OmegaConf.has_resolver("trajmbrl.or_all"):
@@ -67,6 +74,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("trajmbrl.root", _root)
     if not OmegaConf.has_resolver("trajmbrl.dirname"):
         OmegaConf.register_new_resolver("trajmbrl.dirname", _dirname)
+    if not OmegaConf.has_resolver("trajmbrl.slug"):
+        OmegaConf.register_new_resolver("trajmbrl.slug", _slug)
     register_model_base()
 
 
@@ -90,6 +99,11 @@ def _eval_task(cfg: DictConfig) -> str:
 def load_env_system(cfg: DictConfig) -> None:
     """Import and register the SystemSpec named by ``env.system`` (conf/envs/<name>.yaml), so
     every mode finds the system by ``env.name`` (the spec's name and id must match the YAML's)."""
+    if str(cfg.env.name) == "gym":
+        from trajmbrl.modes.prediction import register_gym_system
+
+        register_gym_system(cfg)
+        return
     path = cfg.env.get("system")
     if path is None:
         return

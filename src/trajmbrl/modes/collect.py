@@ -10,6 +10,7 @@ import gymnasium as gym
 from omegaconf import DictConfig
 
 from trajmbrl.artifacts.status import Status, dataset_status
+from trajmbrl.controllers.declared import is_declared
 from trajmbrl.data.collect import collect
 from trajmbrl.data.storage import TrajectoryData, save_dataset
 from trajmbrl.errors import TrajmbrlError
@@ -38,7 +39,14 @@ def run(cfg: DictConfig) -> None:
 def _fingerprint(cfg: DictConfig) -> str:
     """What makes a dataset the same: the env config, the data seed, an imported file's hash."""
     env_cfg = to_dict(cfg.env)
-    source = env_cfg.get("importer", {}).get("path")
+    importer = env_cfg.get("importer", {})
+    # keys added later (a declared controller, a reward column) enter the hash only when set,
+    # so logs imported before them keep their fingerprint
+    if "controller" in importer and not is_declared(importer["controller"]):
+        del importer["controller"]
+    if importer.get("columns", {}).get("reward", 0) is None:
+        del importer["columns"]["reward"]
+    source = importer.get("path")
     return config_hash(
         {
             "env": env_cfg,

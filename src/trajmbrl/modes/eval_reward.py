@@ -20,7 +20,7 @@ from trajmbrl.data.common_start import start_groups
 from trajmbrl.data.storage import TrajectoryData
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.evaluation.metrics import diverged, normalised_mse
-from trajmbrl.evaluation.returns import returns, reward_for, true_returns
+from trajmbrl.evaluation.returns import returns, true_returns
 from trajmbrl.evaluation.reward import reward_prediction
 from trajmbrl.evaluation.stats import row_label
 from trajmbrl.modes.artifacts import (
@@ -34,7 +34,13 @@ from trajmbrl.modes.artifacts import (
     write_result,
 )
 from trajmbrl.modes.console import command, common_start_outputs, reward_outputs
-from trajmbrl.modes.prediction import eval_protocols, predict_states, protocols_fingerprint
+from trajmbrl.modes.prediction import (
+    eval_protocols,
+    predict_states,
+    protocols_fingerprint,
+    reward_fingerprint,
+    task_reward,
+)
 from trajmbrl.modes.settings import device, eval_size, model_keys
 
 log = logging.getLogger("trajmbrl")
@@ -56,6 +62,7 @@ def run(cfg: DictConfig) -> None:
         horizon,
         models={k: meta["checkpoint_sha256"] for k, (_, meta) in models.items()},
         **protocols_fingerprint(cfg, eval_protocols(cfg)),
+        **reward_fingerprint(cfg),
     )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite), expect={"dataset": dataset}):
         log.info("Reward predictions %s are up to date.", out)
@@ -75,7 +82,7 @@ def run(cfg: DictConfig) -> None:
         test,
         train,
         predicted,
-        reward_fn=reward_for(cfg.env.name),
+        reward_fn=task_reward(cfg, train),
         seed=int(cfg.seed),
         horizon=horizon,
         diverged=flags,
@@ -140,12 +147,13 @@ def common_start(
         common_start=True,
         models={k: meta["checkpoint_sha256"] for k, (_, meta) in checkpoints.items()},
         **protocols_fingerprint(cfg, eval_protocols(cfg)),
+        **reward_fingerprint(cfg),
     )
     if is_current(out, fingerprint, overwrite=bool(cfg.overwrite), expect={"dataset": dataset}):
         log.info("Common-start rankings %s are up to date.", out)
         frame: pd.DataFrame = read_result(cfg, out, f"Rank them again: {command(cfg, 'eval')}")
         return frame
-    reward_fn = reward_for(cfg.env.name)
+    reward_fn = task_reward(cfg, train)
     true = true_returns(test, horizon, reward_fn)
     train_returns = true_returns(train, horizon, reward_fn)
     lo, hi = np.asarray(data.meta["state_min"]), np.asarray(data.meta["state_max"])

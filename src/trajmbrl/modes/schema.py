@@ -165,6 +165,23 @@ class Mode:
 
 
 @dataclass
+class Controller:
+    """A declared controller (controllers/declared.py): ``logs.controller``, ``env.controller``."""
+
+    family: str | None = key(choices=("linear", "pd"))
+    theta: list[str] = key(optional=True)  # envs=gym: theta's names, and its box:
+    theta_low: list[float] = key(optional=True)
+    theta_high: list[float] = key(optional=True)
+    theta_map: dict[str, Any] | None = key()
+    position: Any = key()
+    velocity: Any = key()
+    action_low: list[float] | None = key()
+    action_high: list[float] | None = key()
+    _target_: str | None = key()
+    kwargs: dict[str, Any] | None = key()
+
+
+@dataclass
 class SimEnv:
     """A simulated env: a gymnasium id and a controller sampler (``_target_`` node)."""
 
@@ -186,6 +203,15 @@ class SimEnv:
 @dataclass
 class CartpoleEnv(SimEnv):
     data_mode: str = key(choices=("stable", "unstable", "periodic"))
+
+
+@dataclass
+class GymEnv(SimEnv):
+    """envs=gym: any Gymnasium env by its id (envs/gym.py), its controller and reward."""
+
+    controller: Controller = key()
+    reward: str = key()
+    reward_weights: dict[str, Any] | None = key()
 
 
 @dataclass
@@ -215,6 +241,10 @@ class Logs:
     seed: int = key(ge=0, le=SEED_MAX)
     min_length: int = key(ge=2)
     allow_outliers: bool = key()
+    reward: str | None = key()
+    reward_fn: str | None = key()
+    reward_weights: dict[str, Any] | None = key()
+    controller: Controller = key()
 
 
 ControlCMA = group("ControlCMA", take(CMASettings, "popsize", "iterations", "sigma"))
@@ -269,6 +299,7 @@ ENVS: dict[str, type] = {
     "cartpole_heavy": CartpoleEnv,
     "crazyflie_hw": ImportedEnv,
     "logs": ImportedEnv,
+    "gym": GymEnv,
 }
 
 

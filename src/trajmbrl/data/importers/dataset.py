@@ -1,6 +1,6 @@
 """Padding imported episodes into a TrajectoryData and drawing its seeded train/test split.
 
-Rewards are not logged by any importer: ``rewards`` is 0 on valid steps (NaN padding beyond).
+Rewards are 0 on valid steps (NaN padding beyond) unless the log has a reward column.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def build_dataset(
     seed: int,
     split_by: str = "episode",
     groups: Sequence[Any] | None = None,
+    rewards_list: Sequence[np.ndarray] | None = None,
 ) -> TrajectoryData:
     """Pad episodes into a TrajectoryData with a seeded random train/test split.
 
@@ -77,6 +78,7 @@ def build_dataset(
         ``default_rng(seed)``, the first ``ceil(test_fraction * N)`` are test. ``"group"``: the same
         over the distinct ``groups`` values (e.g. the flight each segment came from), so episodes
         sharing a group always land in the same split.
+    :param rewards_list: per episode (>= L,) logged rewards, reward k for action k (None: 0).
     """
     n = len(states_list)
     theta = _checked_theta(n, len(actions_list), theta, test_fraction)
@@ -90,7 +92,7 @@ def build_dataset(
     for i, (s, a) in enumerate(pairs):
         states[i, : len(s)] = s
         actions[i, : len(a)] = a
-        rewards[i, : len(a)] = 0.0
+        rewards[i, : len(a)] = 0.0 if rewards_list is None else rewards_list[i][: len(a)]
 
     split = _split(n, test_fraction, seed, split_by, groups)
     return TrajectoryData(

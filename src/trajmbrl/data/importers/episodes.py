@@ -70,7 +70,7 @@ def _mapped_columns(columns: LogColumns, min_length: int, source: str) -> list[s
     if not columns.action:
         raise ArgumentError(f"{source}: no action columns given ({{LogColumns.action}})")
     named = list(columns.state) + list(columns.action) + list(columns.theta)
-    named += [c for c in (columns.episode, columns.time) if c is not None]
+    named += [c for c in (columns.episode, columns.time, columns.reward) if c is not None]
     dupes = sorted({c for c in named if named.count(c) > 1})
     if dupes:
         raise TrajmbrlError(f"{source}: column(s) {', '.join(map(repr, dupes))} mapped twice")
@@ -111,6 +111,22 @@ def _check_theta_constant(th: np.ndarray, columns: LogColumns, ep_id: Any, sourc
             )
 
 
+def _last_rows(codes: np.ndarray) -> np.ndarray:
+    """(rows,) bool: the last row of each episode (codes (rows,) contiguous per episode)."""
+    last = np.ones(codes.size, dtype=bool)
+    last[:-1] = codes[1:] != codes[:-1]
+    return last
+
+
+def _fill_last(values: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Empty last-row entries (unused) as the previous row's value (0 for a one-row episode),
+    so the outlier rule sees no hole."""
+    for r in np.flatnonzero(last & np.isnan(values).any(axis=1)):
+        prev = values[r - 1] if r > 0 and not last[r - 1] else np.zeros(values.shape[1])
+        values[r] = np.where(np.isnan(values[r]), prev, values[r])
+    return values
+
+
 def episodes_from_table(
     df: pd.DataFrame,
     columns: LogColumns,
@@ -125,24 +141,46 @@ def episodes_from_table(
     :param allow_outliers: accept extreme values and single-sample spikes (see
         ``importers/outliers.py``).
     :returns: states list of (L_i, ds), actions list of (L_i, du) (row k's action is applied at
-        row k's state), theta (E, dp) (constant per episode), and a report dict.
+        row k's state; an empty last-row action is filled, unused), theta (E, dp) (constant per
+        episode), and a report dict. :func:`episode_table` also returns the rewards.
     """
+    states, actions, theta, _, report = episode_table(
+        df, columns, min_length=min_length, source=source, allow_outliers=allow_outliers
+    )
+    return states, actions, theta, report
+
+
+def episode_table(
+    df: pd.DataFrame,
+    columns: LogColumns,
+    *,
+    min_length: int = 2,
+    source: str = "",
+    allow_outliers: bool = False,
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, list[np.ndarray] | None, dict[str, Any]]:
+    """:func:`episodes_from_table` plus the per-row rewards of ``columns.reward``: a list of
+    (L_i,) (the last row's unused), or None without a reward column."""
     source = source or "log table"
     named = _mapped_columns(columns, min_length, source)
     require_columns(df, named, source)
     states = numeric(df, columns.state, source, "state")
-    actions = numeric(df, columns.action, source, "action")
     theta_rows = numeric(df, columns.theta, source, "theta")
     codes, ids = _episode_codes(df, columns, source)
+    _refuse_reused_ids(codes, ids, source)
+    last = _last_rows(codes)
+    actions = _fill_last(numeric(df, columns.action, source, "action", empty_ok=last), last)
+    reward_rows = None
+    if columns.reward is not None:
+        reward_rows = _fill_last(numeric(df, [columns.reward], source, "reward", last), last)
     if not allow_outliers:
         values = np.hstack([states, actions])
         refuse_outliers(values, [*columns.state, *columns.action], source, codes)
     _refuse_duplicates(df, named, source)
-    _refuse_reused_ids(codes, ids, source)
 
     s_list: list[np.ndarray] = []
     a_list: list[np.ndarray] = []
     thetas: list[np.ndarray] = []
+    r_list: list[np.ndarray] = []
     kept_ids: list[Any] = []
     first_rows: list[int] = []
     lengths_found: list[int] = []
@@ -154,6 +192,8 @@ def episodes_from_table(
             continue
         s_list.append(states[rows])
         a_list.append(actions[rows])
+        if reward_rows is not None:
+            r_list.append(reward_rows[rows, 0])
         thetas.append(theta_rows[rows][0])
         kept_ids.append(ep_id)
         first_rows.append(int(rows[0]))
@@ -174,4 +214,4 @@ def episodes_from_table(
         "min_length": min_length,
         "episode_ids": [ep if isinstance(ep, int | float) else str(ep) for ep in kept_ids],
     }
-    return s_list, a_list, theta, report
+    return s_list, a_list, theta, r_list if reward_rows is not None else None, report

@@ -28,6 +28,9 @@ class LogColumns:
     theta: tuple[str, ...] = ()
     episode: str | None = None
     time: str | None = None
+    #: a per-row reward column: row k's reward is for applying a_k at s_k (the last row's is
+    #: unused and may be empty)
+    reward: str | None = None
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -74,12 +77,24 @@ def require_columns(df: pd.DataFrame, names: Sequence[str], source: str) -> None
         )
 
 
-def numeric(df: pd.DataFrame, cols: Sequence[str], source: str, role: str) -> np.ndarray:
-    """The columns as a finite float64 array (rows, len(cols)); error naming a bad column."""
+def numeric(
+    df: pd.DataFrame,
+    cols: Sequence[str],
+    source: str,
+    role: str,
+    empty_ok: np.ndarray | None = None,
+) -> np.ndarray:
+    """The columns as a finite float64 array (rows, len(cols)); error naming a bad column.
+
+    :param empty_ok: (rows,) bool: rows that may be empty (left NaN), e.g. each episode's last
+        action, which has no logged successor."""
     out = np.empty((len(df), len(cols)), dtype=np.float64)
     for j, col in enumerate(cols):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.flatnonzero(~np.isfinite(values))
+        bad = ~np.isfinite(values)
+        if empty_ok is not None:
+            bad &= ~(empty_ok & df[col].isna().to_numpy())
+        bad = np.flatnonzero(bad)
         if bad.size:
             raise TrajmbrlError(
                 f"{source}: {role} column {col!r} has {bad.size} row(s) that are missing, "
