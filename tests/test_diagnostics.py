@@ -143,3 +143,12 @@ def test_eval_writes_diagnostics_and_plot_draws_them(run_mode, tmp_path):
     assert files.figure("nmse_per_dim").with_suffix(".png").exists()
     assert files.figure("pred_vs_true_d").with_suffix(".png").exists()
     assert not files.figure("pred_vs_true_hmean").with_suffix(".png").exists()
+
+
+def test_every_model_key_has_its_own_colour():
+    from trajmbrl.configs import model_keys
+    from trajmbrl.plotting.figures import COLORS
+
+    keys = model_keys()
+    assert set(keys) <= set(COLORS), sorted(set(keys) - set(COLORS))
+    assert len({COLORS[k] for k in keys}) == len(keys)

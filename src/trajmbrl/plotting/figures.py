@@ -31,6 +31,12 @@ COLORS = {
     "te": "#8b0000",
     "tp": "#dcdc00",
     "tpe": "#8a6d00",
+    "dk": "#7b2cbf",  # the benchmark's families (issue 24): multi-step loss, residual, sequence
+    "dke": "#3c096c",
+    "tr": "#ff5fa2",
+    "tre": "#a4133c",
+    "sq": "#b5651d",
+    "sqe": "#5c330f",
     "lin": "#7f7f7f",
     "zero": "#000000",
     "hmean": "#ff7f0e",
