@@ -28,7 +28,7 @@ from torch import Tensor
 from trajmbrl.errors import ArgumentError
 from trajmbrl.models.dynamics import DynamicsModel
 from trajmbrl.training.config import TrainConfig
-from trajmbrl.training.trainer import ModelTrainer
+from trajmbrl.training.trainer import ModelTrainer, chunked_loss_score
 
 
 class ControllerSampler(Protocol):
@@ -136,20 +136,6 @@ class MultiStepTrainer(ModelTrainer):
     def _loss(self, x: Tensor, y: Tensor, members: Tensor | None) -> Tensor:
         return self._window_loss(x, y, members)
 
-    @torch.no_grad()
     def _score(self, x: Tensor, y: Tensor, members: Tensor | None) -> Tensor:
         """(A,) the training objective of each member's mean on validation windows x (N, in)."""
-        model = self.model
-        count = model.ensemble_size if members is None else members.shape[0]
-        was_training = model.training
-        model.eval()
-        try:
-            total = x.new_zeros(count, dtype=torch.float64)
-            for lo in range(0, x.shape[0], _CHUNK_ROWS):
-                xb, yb = x[lo : lo + _CHUNK_ROWS], y[lo : lo + _CHUNK_ROWS]
-                xe = xb.unsqueeze(0).expand(count, *xb.shape)
-                ye = yb.unsqueeze(0).expand(count, *yb.shape)
-                total += self._window_loss(xe, ye, members).to(torch.float64) * xb.shape[0]
-            return (total / max(1, x.shape[0])).to(x.dtype)
-        finally:
-            model.train(was_training)
+        return chunked_loss_score(self.model, self._window_loss, x, y, members, _CHUNK_ROWS)

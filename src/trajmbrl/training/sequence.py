@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from trajmbrl.models.dynamics import DynamicsModel
 from trajmbrl.training.config import TrainConfig
-from trajmbrl.training.trainer import ModelTrainer
+from trajmbrl.training.trainer import ModelTrainer, chunked_loss_score
 
 # windows per member scored at once in validation
 _CHUNK_ROWS = 512
@@ -58,20 +57,6 @@ class SequenceTrainer(ModelTrainer):
         target = model.out_norm.normalize(model.sequence_targets(x, y))
         return (out - target).square().mean((1, 2, 3))
 
-    @torch.no_grad()
     def _score(self, x: Tensor, y: Tensor, members: Tensor | None) -> Tensor:
         """(A,) the training loss of each member on validation windows x (N, in), y (N, W ds)."""
-        model = self.model
-        count = model.ensemble_size if members is None else members.shape[0]
-        was_training = model.training
-        model.eval()
-        try:
-            total = x.new_zeros(count, dtype=torch.float64)
-            for lo in range(0, x.shape[0], _CHUNK_ROWS):
-                xb, yb = x[lo : lo + _CHUNK_ROWS], y[lo : lo + _CHUNK_ROWS]
-                xe = xb.unsqueeze(0).expand(count, *xb.shape)
-                ye = yb.unsqueeze(0).expand(count, *yb.shape)
-                total += self._loss(xe, ye, members).to(torch.float64) * xb.shape[0]
-            return (total / max(1, x.shape[0])).to(x.dtype)
-        finally:
-            model.train(was_training)
+        return chunked_loss_score(self.model, self._loss, x, y, members, _CHUNK_ROWS)

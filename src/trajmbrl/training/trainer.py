@@ -436,3 +436,34 @@ class ModelTrainer:
             "finished": finished,
             "threads": torch.get_num_threads(),  # summation order: a resume should match it
         }
+
+
+LossFn = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+@torch.no_grad()
+def chunked_loss_score(
+    model: DynamicsModel,
+    loss: LossFn,
+    x: Tensor,
+    y: Tensor,
+    members: Tensor | None,
+    chunk: int,
+) -> Tensor:
+    """(A,) a trainer's own objective ``loss`` of each member on validation rows x (N, in),
+    y (N, out), averaged over rows in chunks of ``chunk`` (float64 sums), in eval mode: the
+    validation score of trainers whose loss is not the one-step MSE (k-step windows,
+    sequences)."""
+    count = model.ensemble_size if members is None else members.shape[0]
+    was_training = model.training
+    model.eval()
+    try:
+        total = x.new_zeros(count, dtype=torch.float64)
+        for lo in range(0, x.shape[0], chunk):
+            xb, yb = x[lo : lo + chunk], y[lo : lo + chunk]
+            xe = xb.unsqueeze(0).expand(count, *xb.shape)
+            ye = yb.unsqueeze(0).expand(count, *yb.shape)
+            total += loss(xe, ye, members).to(torch.float64) * xb.shape[0]
+        return (total / max(1, x.shape[0])).to(x.dtype)
+    finally:
+        model.train(was_training)
