@@ -263,7 +263,7 @@ def report(files: Layout, formats: list[str]) -> None:
         formats=formats,
         title=f"{env}: true score vs system episodes (median over seeds)",
     )
-    print(f"\nControl on {env} (last round of each seed; scores in [0, 1] except reacher):")
+    print(f"\nControl on {env} (last round of each seed; score = mean reward over s_1..s_H):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\nTable: " + str(files.control_table()))
     print("Figure: " + ", ".join(str(p) for p in paths))
