@@ -66,6 +66,7 @@ def test_tuning_never_runs_a_reported_seed_and_is_cached(monkeypatch, tmp_path):
     assert len(cfg_files) == 1
     with pytest.raises(Exception, match="never be reported"):
         run_mode("mode=control", "control.method=model_cma_onestep", "seed=7")
+    assert not list(tmp_path.rglob("*seed=7*"))  # refused before any file (or lock) for it
 
 
 def test_a_long_sweep_override_string_gives_a_short_unique_directory_name():

@@ -11,7 +11,7 @@ altogether (the unstable data mode) instead of doubling thresholds on a persiste
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -270,19 +270,11 @@ def heavy_cartpole(**kwargs: Any) -> CartpoleEnv:
 #: control with headroom (issue 22): the same task, but the true pole is 5x heavier and 2x
 #: longer than the one the reference K* (and the data's gain distribution) was designed for, so
 #: K* scores far below the best gain; theta in the box spanned by 0 and 5 K*.
-HEAVY_SPEC = SystemSpec(
+HEAVY_SPEC = replace(
+    SPEC,
     name="cartpole_heavy",
     gym_id="trajmbrl/CartpoleHeavy-v0",
     entry_point=heavy_cartpole,
-    state_names=CartpoleEnv.state_names,
-    horizon=200,
-    return_reward=cartpole_return_reward,
-    control_reward=cartpole_control_reward,
-    controller="trajmbrl.controllers.lqr:LQRSampler",
     theta_box=_box(5.0),
-    reference=_k_star,
-    control_env_kwargs={"terminate": False},
-    action_low=(-1.0,),
-    action_high=(1.0,),
     oracle_step=_oracle_for(HEAVY_PARAMS),
 )

@@ -94,7 +94,6 @@ def tuned(
     tuning = typed(Tuning, cfg.control.tune)
     if not tuning.applies(method):
         return st
-    tuning.check_disjoint(int(cfg.seed))
     base = dataclasses.replace(st, kappa=0.0)
     content = _seedless(cfg, base)  # the given kappa is what is tuned: left out
     content["control"] = {k: v for k, v in content["control"].items() if k != "kappa"}
@@ -125,6 +124,9 @@ def run(cfg: DictConfig) -> None:
             )
         key = model_key(cfg, method)
         st, budget = settings(cfg, key)
+        tuning = typed(Tuning, cfg.control.tune)
+        if tuning.applies(method):  # checked before any file (lock included) is touched
+            tuning.check_disjoint(int(cfg.seed))
         fingerprint, named = _fingerprint(cfg, st), _settings_hash(cfg, st)
         path = files.control_run(method, key, int(cfg.seed), named)
         legacy = files.legacy_control_run(method, key, int(cfg.seed))
