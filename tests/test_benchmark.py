@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import trajmbrl
 from conftest import compose_cfg
@@ -232,3 +233,25 @@ def test_cli_toy_benchmark_end_to_end(tmp_path: Path) -> None:
     board = pd.read_csv(tmp_path / "outputs/benchmark/cartpole/toy_stable/tables/leaderboard.csv")
     assert {"t", "d (logged)", "d (closed loop)", "hmean", "lint"} <= set(board["row"])
     assert (board.loc[board["model"] == "t", "n_seeds"] == 2).all()
+
+
+def test_a_seed_grid_trains_windowed_keys_one_by_one(run_mode, tmp_path: Path) -> None:
+    """grid.batched=true with a k-step key (no batched trainer) trains each seed as a single
+    run would, and asks for no budget snapshots it cannot take."""
+    run_mode("mode=collect")
+    grid = ("grid.batched=true", "grid.seeds=[0,1]", "train.patience=null", "model.epochs=1")
+    with pytest.raises(TrajmbrlError, match="grid.snapshots is not supported for dk"):
+        run_mode("mode=train", "models=dk", *grid, "train.steps=4", "grid.snapshots=[2]")
+    models = tmp_path / "outputs/smoke/cartpole/toy_stable/models/dk"
+    assert not models.exists()  # refused before any file
+    run_mode("mode=train", "models=dk", *grid)
+    single = tmp_path / "single"
+    run_mode("mode=collect", f"paths.root={single}")
+    run_mode("mode=train", "models=dk", "seed=1", "model.epochs=1", f"paths.root={single}")
+    for seed in (0, 1):
+        assert (models / f"n=all_t=all/seed={seed}/model.pt").exists()
+    a = trajmbrl.load_model(models / "n=all_t=all/seed=1/model.pt").net.state_dict()
+    b = trajmbrl.load_model(
+        single / "outputs/smoke/cartpole/toy_stable/models/dk/n=all_t=all/seed=1/model.pt"
+    ).net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -43,7 +43,10 @@ def run(cfg: DictConfig) -> None:
         cells = grid_cells(cfg)  # bad lists are rejected before the dataset is read
         data = load_env_dataset(cfg)
         for key in keys:
-            train_grid(cfg, settings[key], data, cells)
+            if windowed(settings[key]):
+                train_one_by_one(cfg, settings[key], data, cells)
+            else:
+                train_grid(cfg, settings[key], data, cells)
         return
     data = load_env_dataset(cfg)
     for key in keys:
@@ -72,6 +75,13 @@ def grid_cells(cfg: DictConfig) -> list[tuple[Any, Any, int]]:
             f"grid.batched=true trains the whole grid in one job: do not sweep "
             f"{', '.join(swept)} (set grid.num_traj/t_range/seeds instead)"
         )
+    snapshots = list(cfg.grid.get("snapshots") or [])
+    slow = [k for k in model_keys(cfg) if windowed(model_settings(cfg, k))]
+    if snapshots and slow:
+        raise TrajmbrlError(
+            f"grid.snapshots is not supported for {', '.join(slow)} (k-step or sequence "
+            "models train cell by cell, without budget snapshots): drop them from models="
+        )
     lists = {}
     for name, run_value in (
         ("num_traj", cfg.train.num_traj),
@@ -84,6 +94,33 @@ def grid_cells(cfg: DictConfig) -> list[tuple[Any, Any, int]]:
                 positive_int(v, f"grid.{name}", minimum=0 if name == "seeds" else 1)
         lists[name] = values
     return [(n, t, s) for n in lists["num_traj"] for t in lists["t_range"] for s in lists["seeds"]]
+
+
+def windowed(model_cfg: dict[str, Any]) -> bool:
+    """True for keys trained on windows (a k-step loss or the sequence family): the batched
+    grid trainer does not run them, so a grid trains them cell by cell."""
+    return model_cfg.get("family") == "sequence" or int(model_cfg.get("unroll") or 1) > 1
+
+
+def train_one_by_one(
+    cfg: DictConfig,
+    model_cfg: dict[str, Any],
+    data: TrajectoryData,
+    cells: list[tuple[Any, Any, int]],
+) -> None:
+    """Train every cell of a windowed key (:func:`windowed`) as its own ``mode=train`` run
+    would: the same files, the same store, one fit per cell."""
+    key = str(model_cfg["key"])
+    log.info(
+        "%s: %d grid cells trained one by one (k-step and sequence models have no batched "
+        "grid trainer)",
+        key,
+        len(cells),
+    )
+    for cell in cells:
+        work = copy.deepcopy(cfg)
+        _select(work, cell)
+        train_model(work, model_cfg, data)
 
 
 def _select(cfg: DictConfig, cell: tuple[Any, Any, int]) -> None:
