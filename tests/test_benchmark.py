@@ -255,3 +255,17 @@ def test_a_seed_grid_trains_windowed_keys_one_by_one(run_mode, tmp_path: Path) -
         single / "outputs/smoke/cartpole/toy_stable/models/dk/n=all_t=all/seed=1/model.pt"
     ).net.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_each_family_tunes_its_own_knobs(run_mode, tmp_path: Path) -> None:
+    """dk tunes k (space multistep), sq its window (space sequence); d has no k to tune."""
+    from trajmbrl.tuning import space_name
+
+    run_mode("mode=collect")
+    run_mode("mode=tune", "models=[d,dk,sq]", "tune.trials=2", "model.epochs=1")
+    root = tmp_path / "outputs/smoke/cartpole/toy_stable/tuning"
+    columns = {k: set(pd.read_csv(root / k / "trials.csv").columns) for k in ("d", "dk", "sq")}
+    assert "params_unroll" in columns["dk"] and "params_unroll" not in columns["d"]
+    assert "params_window" in columns["sq"] and "params_layers" not in columns["sq"]
+    assert "tune.space.multistep" in (root / "dk" / "preset.yaml").read_text()
+    assert space_name({"family": "one_step", "unroll": 1}) == "one_step"

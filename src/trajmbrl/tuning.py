@@ -6,7 +6,7 @@ trajectories of the training split, predict the held-out *validation* trajectori
 training split from their s_0 and score the median over them of the mean nMSE over horizons
 1..H (diverged = the error ceiling). The test split is never read (:func:`tune` only calls
 ``data.train()``). Every family gets the same number of trials (``trials``); the search space
-is declared per family (``conf/tune/default.yaml``, ``space.<family>``), one entry per model
+is declared per family (``conf/tune/default.yaml``, ``space.<family>``; :func:`space_name`), one entry per model
 setting: ``{low, high, log, int}`` or ``{choices: [...]}``.
 """
 
@@ -29,7 +29,25 @@ if TYPE_CHECKING:
     from trajmbrl.controllers.base import ControllerSampler
 
 #: model settings a search space may tune (the rest of a key's meaning is fixed by the key)
-TUNABLE = ("hidden", "layers", "lr", "weight_decay", "batch_size", "epochs")
+TUNABLE = (
+    "hidden",
+    "layers",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "epochs",
+    "unroll",  # k of the k-step loss (space ``multistep``)
+    "unroll_discount",
+    "window",  # training window of the sequence family
+)
+
+
+def space_name(model: Mapping[str, Any]) -> str:
+    """The search space a key's settings tune in: its family, except ``multistep`` for one-step
+    keys trained with a k-step loss (``unroll > 1``: k is their own knob; ``d``'s space has
+    none, so tuning cannot turn ``d`` into ``dk``)."""
+    family = str(model["family"])
+    return "multistep" if family == "one_step" and int(model.get("unroll") or 1) > 1 else family
 
 
 @dataclass

@@ -20,7 +20,7 @@ from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import layout, load_env_dataset, provenance
 from trajmbrl.modes.prediction import sampler_for
 from trajmbrl.modes.settings import model_keys, model_settings, preset_path, to_dict, typed
-from trajmbrl.tuning import TUNABLE, TuneSettings, tune
+from trajmbrl.tuning import TUNABLE, TuneSettings, space_name, tune
 from trajmbrl.utils.atomic import atomic_write_text
 
 log = logging.getLogger("trajmbrl")
@@ -33,10 +33,10 @@ def run(cfg: DictConfig) -> None:
     settings = {k: model_settings(cfg, k) for k in keys}
     spaces = to_dict(cfg.tune.space)
     for key in keys:
-        if settings[key]["family"] not in spaces:
+        if space_name(settings[key]) not in spaces:
             raise TrajmbrlError(
-                f"tune.space has no search space for family {settings[key]['family']} "
-                f"(key {key}); declare tune.space.{settings[key]['family']}"
+                f"tune.space has no search space for family {space_name(settings[key])} "
+                f"(key {key}); declare tune.space.{space_name(settings[key])}"
             )
     data = load_env_dataset(cfg)
     sampler = sampler_for(cfg, [knobs.protocol])
@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> None:
         result = tune(
             key,
             data,
-            spaces[settings[key]["family"]],
+            spaces[space_name(settings[key])],
             knobs,
             sampler=sampler,
             sampling=sampling,
@@ -77,7 +77,7 @@ def _preset_text(
     head = [
         f"# Tuned preset of {key} on {cfg.env.name} / {cfg.env.data_tag} (trajmbrl mode=tune):",
         f"# {knobs.trials} seeded-TPE trials (seed {knobs.seed}) over tune.space."
-        f"{model_settings(cfg, key)['family']}; objective: validation nMSE on "
+        f"{space_name(model_settings(cfg, key))}; objective: validation nMSE on "
         f"{knobs.val_fraction:g} of the training split of {cfg.data.tag} "
         f"(protocol {knobs.protocol}),",
         f"# best {value:.6g}; commit {str(commit)[:12]}; the study: "
