@@ -6,8 +6,8 @@ trajectories of the training split, predict the held-out *validation* trajectori
 training split from their s_0 and score the median over them of the mean nMSE over horizons
 1..H (diverged = the error ceiling). The test split is never read (:func:`tune` only calls
 ``data.train()``). Every family gets the same number of trials (``trials``); the search space
-is declared per family (``conf/tune/default.yaml``, ``space.<family>``; :func:`space_name`), one entry per model
-setting: ``{low, high, log, int}`` or ``{choices: [...]}``.
+is declared per family (``conf/tune/default.yaml``, ``space.<family>``; :func:`space_name`),
+one entry per model setting: ``{low, high, log, int}`` or ``{choices: [...]}``.
 """
 
 from __future__ import annotations
