@@ -227,3 +227,14 @@ def test_control_logs_a_line_per_round_and_counts_every_episode(caplog, capsys, 
     run_control(linear_task(), "random", Settings(), budget, 0, progress=True)
     assert len(counted) == budget.total_episodes()  # every system episode, evaluation included
     assert "round 2/2" in capsys.readouterr().err  # interactive: written above the bar
+
+
+def test_a_round_line_names_a_predicted_score_only_when_there_is_one() -> None:
+    """mpc_true / model-free rows predict nothing (NaN): no '>=1e6 (div.)' in their line."""
+    from trajmbrl.control.loop import Budget, RoundProgress
+
+    bar = RoundProgress("mpc_true seed 0", Budget(), progress=False)
+    none = bar.round_done(0, {"episodes": 50, "true_score": 0.93, "predicted_score": np.nan})
+    some = bar.round_done(1, {"episodes": 60, "true_score": 0.93, "predicted_score": 0.9})
+    assert "predicted" not in none and "div." not in none
+    assert "(predicted 0.9)" in some

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -122,10 +123,11 @@ class RoundProgress:
         elapsed = time.perf_counter() - self.start
         left = self.rounds - round_
         eta = f", ETA {_duration(elapsed / (round_ + 1) * left)}" if left else ", done"
+        predicted = float(row["predicted_score"])  # NaN: the method predicts no score
+        said = "" if math.isnan(predicted) else f" (predicted {fmt_number(predicted)})"
         line = (
             f"{self.name}: round {round_}/{self.rounds}, {row['episodes']} episodes, true "
-            f"score {fmt_number(row['true_score'])} (predicted "
-            f"{fmt_number(row['predicted_score'])}), {_duration(elapsed)} elapsed{eta}"
+            f"score {fmt_number(row['true_score'])}{said}, {_duration(elapsed)} elapsed{eta}"
         )
         if self.bar.disable:
             log.info("%s", line)
