@@ -157,3 +157,44 @@ def test_reward_outputs_write_the_accuracy_table_and_the_figure(tmp_path, capsys
     assert list(written["method"]) == ["t", "d (logged)"]
     assert (tmp_path / "figures/reward_prediction.png").exists()
     assert "held-out controllers (cartpole)" in capsys.readouterr().out
+
+
+def test_a_partial_run_keeps_the_blocks_and_figures_it_cannot_regenerate(tmp_path):
+    """Blocks of the earlier page the new run has no outputs for stay, naming their commit;
+    the blocks it has are replaced; --fresh drops the rest."""
+    from trajmbrl.reports.keep import merge
+    from trajmbrl.reports.summary import main
+
+    old = [
+        "# Results tables (generated)",
+        "",
+        "Written by `make results` (`python -m trajmbrl.reports outputs`) at commit abc1234 "
+        "from the tables",
+        "",
+        "### sec53",
+        "",
+        "old 5.3 table",
+        "### control",
+        "",
+        "old control table",
+    ]
+    new = ["# head", "", "### control", "", "new control table", "### benchmark", "", "b"]
+    merged = merge(old, new)
+    text = "\n".join(merged)
+    assert "old 5.3 table" in text and "commit abc1234): this run has no" in text
+    assert "new control table" in text and "old control table" not in text
+    assert merged.index("### sec53") < merged.index("### control") < merged.index("### benchmark")
+    again = merge([*merged[:0], *old[:3], *merged[2:]], new)  # a second partial run
+    assert "\n".join(again).count("_Kept from") == 1 and "abc1234" in "\n".join(again)
+
+    root = _outputs(tmp_path / "outputs")
+    page, dest = tmp_path / "results_tables.md", tmp_path / "figures"
+    dest.mkdir()
+    kept = "sec53_cartpole_periodic_nmse_vs_horizon.png"
+    (dest / kept).write_bytes(b"5.3 figure of an earlier run")
+    page.write_text("\n".join(old) + "\n")
+    assert main([str(root), "--out", str(page), "--figures", str(dest)]) == 0
+    assert "old 5.3 table" in page.read_text() and (dest / kept).exists()
+    assert f"![{kept}]" in page.read_text()
+    assert main([str(root), "--out", str(page), "--figures", str(dest), "--fresh"]) == 0
+    assert "old 5.3 table" not in page.read_text() and not (dest / kept).exists()

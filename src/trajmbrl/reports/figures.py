@@ -24,7 +24,8 @@ EFFICIENCY = (
     "efficiency_mse_ratio_d_closed_loop_over_strongest_baseline",
 )
 #: (run directory under outputs/, figure stems) of every published run: ``make demo``, the four
-#: paper sections and ``make control`` (whose run directory is ``control/<env>/control``)
+#: paper sections, ``make control`` (whose run directory is ``control/<env>/control``) and the
+#: leaderboards of ``make benchmark`` (run directory: the system without the dataset suffix)
 RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("demo/cartpole/demo_stable", HORIZON),
     ("sec52/cartpole/stable", HORIZON),
@@ -40,6 +41,12 @@ RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("control/cartpole_heavy/control", ("learning_curve",)),
     ("control/crazyflie/control", ("learning_curve",)),
     ("control/reacher/control", ("learning_curve",)),
+    ("benchmark/cartpole/bench_stable", ("skill_vs_horizon",)),
+    ("benchmark/cartpole/bench_unstable", ("skill_vs_horizon",)),
+    ("benchmark/cartpole/bench_periodic", ("skill_vs_horizon",)),
+    ("benchmark/reacher/bench_default", ("skill_vs_horizon",)),
+    ("benchmark/crazyflie/bench_default", ("skill_vs_horizon",)),
+    ("benchmark/crazyflie_hw/bench_flights", ("skill_vs_horizon",)),
 )
 
 
@@ -63,11 +70,14 @@ SOURCES: dict[str, PurePosixPath] = dict(sorted(_sources().items()))
 PUBLISHED: tuple[str, ...] = tuple(SOURCES)
 
 
-def publish_figures(root: Path, dest: Path) -> tuple[list[str], list[str]]:
+def publish_figures(
+    root: Path, dest: Path, *, keep_missing: bool = False
+) -> tuple[list[str], list[str]]:
     """Rebuild ``dest`` from the figures under the outputs ``root``.
 
     Copies each published figure that exists, then removes every other ``*.png`` in ``dest``
-    (stale names and figures whose source is gone); other files are left alone.
+    (stale names and figures whose source is gone; with ``keep_missing``, a published figure
+    whose source is not under ``root`` stays as it was); other files are left alone.
 
     :returns: (the names written, the names whose source figure is missing under ``root``).
     """
@@ -80,7 +90,8 @@ def publish_figures(root: Path, dest: Path) -> tuple[list[str], list[str]]:
             written.append(name)
         else:
             missing.append(name)
+    keep = set(written) | (set(missing) if keep_missing else set())
     for old in sorted(dest.glob("*.png")):
-        if old.name not in written:
+        if old.name not in keep:
             old.unlink()
     return written, missing

@@ -26,6 +26,7 @@ from trajmbrl.errors import TrajmbrlError
 from trajmbrl.reports.benchmark_page import benchmark_section, leaderboard_files
 from trajmbrl.reports.checked import read_table
 from trajmbrl.reports.figures import publish_figures
+from trajmbrl.reports.keep import merge
 from trajmbrl.reports.tables import fmt_value
 from trajmbrl.reports.verdicts import seed_spread, verdict_table, verdicts
 
@@ -313,6 +314,12 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("root", nargs="?", default="outputs", type=Path)
     ap.add_argument("--out", type=Path, help="write here (atomically) instead of stdout")
     ap.add_argument("--figures", type=Path, help="rebuild this directory of published figures")
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="write only what ROOT has: drop the blocks and figures of an earlier page that "
+        "this run has no outputs for (default: keep them, naming their commit)",
+    )
     args = ap.parse_args(argv)
     if not args.root.is_dir():
         raise TrajmbrlError(f"no outputs directory {args.root}; run the experiments first")
@@ -323,13 +330,24 @@ def _main(argv: list[str] | None) -> int:
             "write them with trajmbrl mode=plot experiment=<sec> envs=<env>"
         )
     lines = summary(args.root, with_header=args.out is not None)
+    if args.out is not None and args.out.is_file() and not args.fresh:
+        lines = merge(args.out.read_text().splitlines(), lines)
     if args.figures:
-        written, missing = publish_figures(args.root, args.figures)
-        lines += ["### Figures", ""] + [f"- ![{n}](figures/{n})" for n in written] + [""]
-        if missing:
+        written, missing = publish_figures(args.root, args.figures, keep_missing=not args.fresh)
+        kept = [n for n in missing if (args.figures / n).is_file()] if not args.fresh else []
+        shown = sorted(written + kept)
+        lines += ["### Figures", ""] + [f"- ![{n}](figures/{n})" for n in shown] + [""]
+        if kept:
             print(
-                f"trajmbrl: warning: {len(missing)} published figures not found under "
-                f"{args.root} (left out of {args.figures}): {', '.join(missing)}",
+                f"trajmbrl: {len(kept)} published figures have no source under {args.root}: "
+                f"kept as they were in {args.figures} (--fresh drops them)",
+                file=sys.stderr,
+            )
+        if len(missing) > len(kept):
+            gone = [n for n in missing if n not in kept]
+            print(
+                f"trajmbrl: warning: {len(gone)} published figures not found under "
+                f"{args.root} (left out of {args.figures}): {', '.join(gone)}",
                 file=sys.stderr,
             )
     text = "\n".join(lines)
