@@ -269,3 +269,18 @@ def test_each_family_tunes_its_own_knobs(run_mode, tmp_path: Path) -> None:
     assert "params_window" in columns["sq"] and "params_layers" not in columns["sq"]
     assert "tune.space.multistep" in (root / "dk" / "preset.yaml").read_text()
     assert space_name({"family": "one_step", "unroll": 1}) == "one_step"
+
+
+def test_training_flops_count_windows_for_the_k_step_and_sequence_families() -> None:
+    """A k-step window costs k MLP steps; a GRU window W recurrent steps (page's TFLOP line)."""
+    from trajmbrl.reports.benchmark_page import _flops
+
+    spec = {"state_dim": 4, "action_dim": 1, "param_dim": 4, "hidden": 8, "layers": 2}
+    spec |= {"probabilistic": False, "ensemble_size": 1, "key": "d", "family": "one_step"}
+    meta = {"steps": 10, "samples": {"kept": 1000}, "config": {}}
+    one = _flops({"spec": spec}, meta)
+    assert one == 10 * 256 * 3 * 2 * (5 * 8 + 8 * 8 + 8 * 4)
+    assert _flops({"spec": {**spec, "unroll": 5}}, meta) == 5 * one
+    gru = {**spec, "family": "sequence", "window": 20}
+    per_step = 2 * (8 * 24 + 8 * 4)
+    assert _flops({"spec": gru}, meta) == 10 * 256 * 3 * (2 * 8 * 32 + 20 * per_step)

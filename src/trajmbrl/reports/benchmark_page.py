@@ -27,14 +27,22 @@ def leaderboard_files(root: Path) -> list[Path]:
 
 
 def _flops(payload: dict, meta: dict) -> float:
-    """Training FLOPs of one checkpoint (every member)."""
+    """Training FLOPs of one checkpoint (every member): a sample is a pair for the MLP
+    families, a k-step window for the k-step loss (k MLP steps), a W-step window for the
+    sequence family (per step the recurrent and head products; the input's once)."""
     spec = payload["spec"]
-    in_dim = spec["state_dim"] + (
-        spec["action_dim"] if spec["family"] == "one_step" else spec["param_dim"] + 1
-    )
-    dims = [in_dim] + [spec["hidden"]] * spec["layers"]
-    dims.append(spec["state_dim"] * (2 if spec["probabilistic"] else 1))
-    per_sample = 3 * sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+    out = spec["state_dim"] * (2 if spec["probabilistic"] else 1)
+    if spec["family"] == "sequence":
+        h, in_dim = spec["hidden"], spec["state_dim"] + spec["param_dim"]
+        per_step = 2 * (h * 3 * h + h * out)
+        per_sample = 3 * (2 * in_dim * 4 * h + int(spec.get("window") or 1) * per_step)
+    else:
+        in_dim = spec["state_dim"] + (
+            spec["action_dim"] if spec["family"] == "one_step" else spec["param_dim"] + 1
+        )
+        dims = [in_dim] + [spec["hidden"]] * spec["layers"] + [out]
+        per_sample = 3 * sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+        per_sample *= int(spec.get("unroll") or 1)
     cfg = meta.get("config", {})
     key_cfg = cfg.get("models", {}).get(spec["key"], {}) or {}
     batch = int(cfg.get("model", {}).get("batch_size") or key_cfg.get("batch_size") or 256)
