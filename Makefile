@@ -57,7 +57,7 @@ format: setup ## ruff format + fixes
 	$(BIN)/ruff format src tests scripts
 	$(BIN)/ruff check --fix src tests scripts
 
-bench: setup ## speed figures: training vs the fp32/bf16 GEMM ceilings (E=1/5, bare steps, fit), balanced ensembles, eval, control, smoke-paper
+bench: setup ## speed figures: training vs the fp32/bf16 GEMM ceilings (E=1/5, bare steps, fit; fit of the tr, dk, sq families), balanced ensembles, eval, control, smoke-paper
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_train.py --balance
 	$(BIN)/python scripts/bench_collect.py

@@ -1,20 +1,29 @@
 """Training-throughput benchmark: member-samples/s at paper width next to the GEMM ceilings.
 
-Usage: ``python scripts/bench_train.py [--quick] [--threads N] [--samples N] [--rounds N]``
-(``make bench``): the report of issue 23 in one run. Ceilings: this machine's ``torch.mm`` rate
-on the hidden-layer shape (batch x 250) @ (250 x 250) in fp32 and bf16, and the batched E=5
-``torch.bmm`` of the same shape. Cases (:data:`CASES`, one row each): bare trainer epochs and
-full one-epoch ``fit()`` at E=1 and E=5 in both precisions. The ceilings and the cases are timed
-round-robin for ``--rounds`` rounds and each reports its median, so every share of the ceiling
-is a ratio taken in the same minutes (the machine may be shared); ``cpu%`` is the process's CPU
-time over wall time x threads (below ~90 %: other processes took the cores, the figures are
-noisy). ``--clock cpu`` takes the medians of process CPU time instead: with ``--threads 1`` that
-leaves out the time other processes hold the core (a busy shared machine); with more threads
-it also counts OpenMP's spin-waiting. FLOPs per member-sample are counted from layer shapes:
-``3 * sum_l 2 * in_l * out_l``
-(forward + backward ~ 3x forward). Another model family adds its rows as :class:`Case` entries
-(its own ``build`` and ``flops``). ``--variants`` compares optimiser, gather and compile
-variants; ``--balance`` the balanced member GEMMs of E=4, 5, 6.
+Usage: ``python scripts/bench_train.py [--quick] [--families] [--threads N] [--samples N]
+[--rounds N] [--clock wall|cpu]`` (``make bench``): the report of issue 23 in one run, with the
+later families' rows (issue 24). Ceilings: this machine's ``torch.mm`` rate on the
+hidden-layer shape (batch x 250) @ (250 x 250) in fp32 and bf16, and the batched E=5
+``torch.bmm`` of the same shape. Cases (one row each): :data:`CASES`, the MLP trainer's bare
+epochs and full one-epoch ``fit()`` at E=1 and E=5 in both precisions, and
+:data:`FAMILY_CASES`, a full one-epoch fp32 fit through :func:`trajmbrl.train_model` (as the
+project trains the keys) of ``tr`` (residual trajectory target), ``dk`` (one-step MLP, k=5
+step loss) and ``sq`` (GRU, windows W=20 and W=50) at E=1 and E=5 (``tre``, ``dke``, ``sqe``:
+the members batched in one module), on synthetic cartpole-shaped samples (state 4, action 1,
+theta 4). A family fit runs as many gradient steps as the FLOPs of the MLP fit on the same
+``--samples``, at least :data:`MIN_STEPS`; ``--families`` reports only those rows. The
+ceilings and the cases are timed round-robin for ``--rounds`` rounds and each reports its
+median, so every share of the ceiling is a ratio taken in the same minutes (the machine may
+be shared); ``cpu%`` is the process's CPU time over wall time x threads (below ~90 %: other
+processes took the cores, the figures are noisy). ``--clock cpu`` takes the medians of
+process CPU time instead: with ``--threads 1`` that leaves out the time other processes hold
+the core (a busy shared machine); with more threads it also counts OpenMP's spin-waiting.
+FLOPs per member-sample (:func:`trajmbrl.models.cost.training_flops_per_sample`) are counted
+from layer shapes, forward + backward ~ 3x forward: ``3 * sum_l 2 * in_l * out_l`` for a pair
+through the MLP, k times that for a k-step window, ``3 * (2*in*4h + W * 2*(h*3h + h*out))``
+for a W-step GRU window (a member-sample is a pair or a window). Another model family adds
+its rows as :class:`Case` entries (its own ``build`` and ``flops``). ``--variants`` compares
+optimiser, gather and compile variants; ``--balance`` the balanced member GEMMs of E=4, 5, 6.
 """
 
 from __future__ import annotations
@@ -31,21 +40,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+import trajmbrl
 from trajmbrl.models import DynamicsModel, ModelSpec
+from trajmbrl.models.cost import mlp_training_flops, training_flops_per_sample
 from trajmbrl.training import ModelTrainer, TrainConfig
 
 IN, OUT, HIDDEN, LAYERS = 9, 4, 250, 3  # cartpole trajectory model: 4 + 1 + 4 -> 4
+DS, DU, DP = 4, 1, 4  # cartpole: state, action, theta (the family rows' synthetic samples)
 
 
 def flops_per_sample(
     in_dim: int = IN, out_dim: int = OUT, hidden: int = HIDDEN, layers: int = LAYERS
 ) -> int:
-    """Training FLOPs per member-sample: 3 x forward, forward = sum 2*in*out over layers."""
-    dims = [in_dim] + [hidden] * layers + [out_dim]
-    return 3 * sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+    """Training FLOPs per member-sample of an MLP (:mod:`trajmbrl.models.cost`): 3 x forward,
+    forward = sum 2*in*out over layers (the MLP rows use :data:`MLP_FLOPS`, the same count
+    from their spec)."""
+    return mlp_training_flops(in_dim, out_dim, hidden, layers)
 
 
 def best_time(fn: Callable[[], None], reps: int) -> float:
@@ -84,6 +98,10 @@ def _spec(e: int) -> ModelSpec:
         param_dim=IN - OUT - 1,
         **({} if e == 1 else {"ensemble_size": e}),
     )
+
+
+#: training FLOPs per member-sample of the MLP rows (``t``; the same for every E)
+MLP_FLOPS = training_flops_per_sample(_spec(1))
 
 
 def make_epoch(
@@ -188,7 +206,7 @@ class Case:
     ensemble: int
     precision: str
     build: Callable[[Tensor, Tensor, int, Path], tuple[Callable[[], None], int]]
-    flops: int = flops_per_sample()
+    flops: int = MLP_FLOPS
 
     @property
     def ceiling(self) -> str:
@@ -216,6 +234,106 @@ CASES: list[Case] = [
     for what in ("bare", "fit")
     for e in (1, 5)
     for p in ("fp32", "bf16")
+]
+
+#: the later families' rows (``--families``): label, key, settings (dk's k, sq's window W: 20
+#: is the benchmark's, 50 the key's default)
+FAMILIES: tuple[tuple[str, str, dict[str, int]], ...] = (
+    ("fit tr", "tr", {}),
+    ("fit dk k=5", "dk", {"unroll": 5}),
+    ("fit sq W=20", "sq", {"window": 20}),
+    ("fit sq W=50", "sq", {"window": 50}),
+)
+MIN_STEPS = 4  # gradient steps per family fit at least
+
+
+def family_spec(key: str, e: int, settings: dict[str, int]) -> ModelSpec:
+    """The spec of ``key`` (its ensemble key ``<key>e`` for E > 1) at the cartpole's sizes."""
+    return ModelSpec.for_key(
+        key if e == 1 else f"{key}e",
+        state_dim=DS,
+        action_dim=DU,
+        param_dim=DP,
+        ensemble_size=e,
+        **settings,
+    )
+
+
+def family_samples(spec: ModelSpec, n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` synthetic samples of ``spec``'s layout (:meth:`ModelSpec.sample_widths`: pairs,
+    k-step or W-step windows): standard normal columns, horizons 1..200 for trajectory pairs."""
+    rng = np.random.default_rng(seed)
+    wx, wy = spec.sample_widths()
+    x = rng.standard_normal((n, wx), dtype=np.float32)
+    if spec.family == "trajectory":
+        x[:, spec.state_dim] = rng.integers(1, 201, n)
+    return x, rng.standard_normal((n, wy), dtype=np.float32)
+
+
+def family_fit(
+    key: str,
+    e: int,
+    settings: dict[str, int],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch: int,
+    state: Path,
+) -> Callable[[], None]:
+    """One-epoch :func:`trajmbrl.train_model` of ``key`` (``<key>e`` for E > 1) as the
+    project trains it: :func:`trajmbrl.training.fit.fit` picks the trainer of the family
+    (``ModelTrainer``, ``MultiStepTrainer``, ``SequenceTrainer``), split (10 % held out),
+    validation, early-stopping record, state file."""
+    name = key if e == 1 else f"{key}e"
+
+    def run() -> None:
+        state.unlink(missing_ok=True)
+        trajmbrl.train_model(
+            name,
+            x,
+            y,
+            state_dim=DS,
+            action_dim=DU,
+            param_dim=DP,
+            state_path=state,
+            epochs=1,
+            batch_size=batch,
+            ensemble_size=e,
+            **settings,
+        )
+
+    return run
+
+
+def _family(
+    label: str, key: str, e: int, settings: dict[str, int]
+) -> Callable[[Tensor, Tensor, int, Path], tuple[Any, int]]:
+    flops = training_flops_per_sample(family_spec(key, e, settings))
+
+    def build(x: Tensor, y: Tensor, batch: int, tmp: Path) -> tuple[Callable[[], None], int]:
+        # as many gradient steps as the FLOPs of the MLP fit on the same samples, >= MIN_STEPS
+        train = x.shape[0] - round(0.1 * x.shape[0])
+        steps = max(MIN_STEPS, round(train / batch * MLP_FLOPS / flops))
+        n = math.ceil(steps * batch / 0.9)
+        fx, fy = family_samples(family_spec(key, e, settings), n)
+        state = tmp / f"{label.replace(' ', '_')}_{e}.pt"
+        fn = family_fit(key, e, settings, fx, fy, batch=batch, state=state)
+        return fn, e * (n - round(0.1 * n))  # 10 % is held out
+
+    return build
+
+
+#: the family rows: full fp32 fit() at E=1 and E=5, member-samples are pairs or windows
+FAMILY_CASES: list[Case] = [
+    Case(
+        label,
+        e,
+        "fp32",
+        _family(label, key, e, settings),
+        training_flops_per_sample(family_spec(key, e, settings)),
+    )
+    for label, key, settings in FAMILIES
+    for e in (1, 5)
 ]
 
 
@@ -350,6 +468,11 @@ def main() -> None:
         "--variants", action="store_true", help="optimiser / gather / compile variants instead"
     )
     ap.add_argument(
+        "--families",
+        action="store_true",
+        help="only the later families' rows (fit of tr, dk k=5, sq W=20 and W=50; E=1, 5)",
+    )
+    ap.add_argument(
         "--balance",
         action="store_true",
         help="only E=4,5,6 trainer epochs with and without balanced member GEMMs",
@@ -372,7 +495,7 @@ def main() -> None:
             batch=args.batch,
             rounds=args.rounds or (3 if args.quick else 5),
             gemm_iters=300 if args.quick else 1000,
-            cases=CASES,
+            cases=FAMILY_CASES if args.families else CASES + FAMILY_CASES,
             clock=args.clock,
         )
 
@@ -384,7 +507,7 @@ def variants_table(x: Tensor, y: Tensor, args: argparse.Namespace) -> None:
     n = x.shape[0]
     reps = args.reps or (1 if args.quick else 2)
     b = args.batch
-    fps = flops_per_sample()
+    fps = MLP_FLOPS
 
     gemm_iters = 300 if args.quick else 1500
     roof = gemm_rate(b, HIDDEN, HIDDEN, gemm_iters, reps + 1)

@@ -40,3 +40,27 @@ def test_report_times_ceilings_and_cases_and_prints_the_targets(capsys):
         and "of the fp32 ceiling" in out
         and "medians of cpu time" in out
     )
+
+
+def test_family_rows_fit_every_later_family_at_e1_and_e5_with_its_own_flops(capsys):
+    """``--families``: a full fit of tr, dk (k=5), sq (W=20, 50) at E=1 and E=5, each row's
+    share taken with the family's FLOPs per sample (models.cost)."""
+    from trajmbrl.models.cost import training_flops_per_sample
+
+    bench = _bench()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, bench.IN, generator=g), torch.randn(300, bench.OUT, generator=g)
+    cases = bench.FAMILY_CASES
+    assert {(c.what, c.ensemble) for c in cases} == {
+        (what, e) for what in ("fit tr", "fit dk k=5", "fit sq W=20", "fit sq W=50") for e in (1, 5)
+    }
+    sq50 = bench.family_spec("sq", 5, {"window": 50})
+    assert (sq50.key, sq50.ensemble_size, sq50.window) == ("sqe", 5, 50)
+    assert next(c for c in cases if c.what == "fit sq W=50").flops == (
+        training_flops_per_sample(sq50)
+    )
+    rate = bench.report(x, y, batch=16, rounds=1, gemm_iters=2, cases=cases, clock="cpu")
+    out = capsys.readouterr().out
+    for c in cases:
+        label = f"{c.what} E={c.ensemble} fp32"
+        assert rate[label] > 0 and label in out

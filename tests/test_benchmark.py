@@ -284,3 +284,26 @@ def test_training_flops_count_windows_for_the_k_step_and_sequence_families() -> 
     gru = {**spec, "family": "sequence", "window": 20}
     per_step = 2 * (8 * 24 + 8 * 4)
     assert _flops({"spec": gru}, meta) == 10 * 256 * 3 * (2 * 8 * 32 + 20 * per_step)
+
+
+def test_training_flops_per_sample_of_every_family_from_a_spec_or_its_dict() -> None:
+    """The one FLOP count (models.cost): MLP pairs, k-step windows, W-step GRU windows; a
+    checkpoint's spec dict (neutral settings left out) counts as its ModelSpec."""
+    from trajmbrl.models import ModelSpec
+    from trajmbrl.models.cost import mlp_training_flops, training_flops_per_sample
+
+    dims = {"state_dim": 4, "action_dim": 1, "param_dim": 4}
+    h = 250
+    mlp = 3 * 2 * (h * h * 2 + h * 4)  # hidden-hidden and head products
+    for key in ("t", "te", "tr", "tre"):  # in = ds + 1 + dp
+        spec = ModelSpec.for_key(key, **dims)
+        assert training_flops_per_sample(spec) == mlp + 3 * 2 * 9 * h
+    assert training_flops_per_sample(ModelSpec.for_key("d", **dims)) == mlp + 3 * 2 * 5 * h
+    assert training_flops_per_sample(ModelSpec.for_key("dk", **dims)) == 5 * (mlp + 3 * 2 * 5 * h)
+    tp = ModelSpec.for_key("tp", **dims)  # Gaussian head: mean and log-variance
+    assert training_flops_per_sample(tp) == mlp_training_flops(9, 8, h, 3)
+    for w in (20, 50):
+        spec = ModelSpec.for_key("sqe", **dims, window=w)
+        gru = 3 * (2 * 8 * 4 * h + w * 2 * (h * 3 * h + h * 4))
+        assert training_flops_per_sample(spec) == gru
+        assert training_flops_per_sample(spec.to_dict()) == gru  # W=50 is left out of the dict

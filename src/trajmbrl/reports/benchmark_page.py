@@ -3,8 +3,8 @@
 Reads ``<outputs>/benchmark/<env>/<system>/tables/leaderboard.csv`` (written by
 ``trajmbrl mode=leaderboard``, checked against its ``tables/MANIFEST.json``) and the benchmark's
 checkpoints: the git commits they were trained at, the training FLOPs (member-steps x batch x
-FLOPs per member-sample: 3 x the forward's 2 x in x out per layer), and the wall-clock from the
-first dataset written to the last leaderboard written (file times).
+FLOPs per member-sample, :func:`trajmbrl.models.cost.training_flops_per_sample`), and the
+wall-clock from the first dataset written to the last leaderboard written (file times).
 """
 
 from __future__ import annotations
@@ -29,20 +29,12 @@ def leaderboard_files(root: Path) -> list[Path]:
 def _flops(payload: dict, meta: dict) -> float:
     """Training FLOPs of one checkpoint (every member): a sample is a pair for the MLP
     families, a k-step window for the k-step loss (k MLP steps), a W-step window for the
-    sequence family (per step the recurrent and head products; the input's once)."""
+    sequence family (per step the recurrent and head products; the input's once): see
+    :func:`trajmbrl.models.cost.training_flops_per_sample`."""
+    from trajmbrl.models.cost import training_flops_per_sample  # torch: imported when needed
+
     spec = payload["spec"]
-    out = spec["state_dim"] * (2 if spec["probabilistic"] else 1)
-    if spec["family"] == "sequence":
-        h, in_dim = spec["hidden"], spec["state_dim"] + spec["param_dim"]
-        per_step = 2 * (h * 3 * h + h * out)
-        per_sample = 3 * (2 * in_dim * 4 * h + int(spec.get("window") or 1) * per_step)
-    else:
-        in_dim = spec["state_dim"] + (
-            spec["action_dim"] if spec["family"] == "one_step" else spec["param_dim"] + 1
-        )
-        dims = [in_dim] + [spec["hidden"]] * spec["layers"] + [out]
-        per_sample = 3 * sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
-        per_sample *= int(spec.get("unroll") or 1)
+    per_sample = training_flops_per_sample(spec)
     cfg = meta.get("config", {})
     key_cfg = cfg.get("models", {}).get(spec["key"], {}) or {}
     batch = int(cfg.get("model", {}).get("batch_size") or key_cfg.get("batch_size") or 256)
