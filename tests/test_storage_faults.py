@@ -121,7 +121,7 @@ def test_full_disk_during_cli_training_is_one_line(disk, tmp_path):
     args = [sys.executable, "-m", "trajmbrl", "experiment=smoke", f"paths.root={tmp_path}"]
     run = lambda *a: subprocess.run([*args, *a], capture_output=True, text=True, env=env)  # noqa: E731
     assert run("mode=collect").returncode == 0
-    (disk / "filler").write_bytes(b"\0" * (40 * 1024))
+    (disk / "filler").write_bytes(b"\0" * (16 * 1024))  # Hydra's run files fit, a model not
     out = run("mode=train", f"paths.output_dir={disk}", "model.hidden=256", "model.epochs=1")
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert len(out.stderr.splitlines()) == 1, out.stderr

@@ -294,7 +294,8 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (no usage block)."""
 
     def error(self, message: str) -> NoReturn:
-        raise TrajmbrlError(f"{message} (usage: {self.format_usage().split(':', 1)[1].strip()})")
+        usage = " ".join(self.format_usage().split(":", 1)[1].split())  # one line
+        raise TrajmbrlError(f"{message} (usage: {usage})")
 
 
 def main(argv: list[str] | None = None) -> int:
