@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY
+from trajmbrl.models.cost import checkpoint_training_flops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import flops_per_sample, gemm_rate  # noqa: E402
@@ -41,22 +42,9 @@ from bench_train import flops_per_sample, gemm_rate  # noqa: E402
 def model_flops(path: Path) -> float:
     """Training FLOPs of one checkpoint (all members)."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    spec, meta = payload["spec"], json.loads(payload["meta"])
-    in_dim = spec["state_dim"] + (
-        spec["action_dim"] if spec["family"] == "one_step" else spec["param_dim"] + 1
-    )
-    out_dim = spec["state_dim"] * (2 if spec["probabilistic"] else 1)
-    fps = flops_per_sample(in_dim, out_dim, spec["hidden"], spec["layers"])
     history = path.parent / HISTORY
     member_epochs = max(0, len(history.read_text().splitlines()) - 1) if history.exists() else 0
-    cfg = meta.get("config", {})
-    if member_epochs and not cfg.get("train", {}).get("steps"):
-        n = meta["samples"]["kept"] * (1 - float(cfg.get("train", {}).get("val_fraction") or 0))
-        return member_epochs * n * fps
-    key_cfg = cfg.get("models", {}).get(spec["key"], {}) or {}  # fixed step budgets (5.4)
-    batch = int(cfg.get("model", {}).get("batch_size") or key_cfg.get("batch_size") or 256)
-    samples = min(batch, int(meta["samples"]["kept"]))
-    return int(meta.get("steps") or 0) * samples * spec["ensemble_size"] * fps
+    return checkpoint_training_flops(payload["spec"], json.loads(payload["meta"]), member_epochs)
 
 
 #: each section's runs as the Makefile's ``paper`` target trains them: the sweep's parameters

@@ -284,6 +284,11 @@ def test_training_flops_count_windows_for_the_k_step_and_sequence_families() -> 
     gru = {**spec, "family": "sequence", "window": 20}
     per_step = 2 * (8 * 24 + 8 * 4)
     assert _flops({"spec": gru}, meta) == 10 * 256 * 3 * (2 * 8 * 32 + 20 * per_step)
+    # paper_cost's epoch-trained checkpoints: member-epochs x the kept samples not held out
+    from trajmbrl.models.cost import checkpoint_training_flops
+
+    epochs = {"samples": {"kept": 1000}, "config": {"train": {"val_fraction": 0.1}}}
+    assert checkpoint_training_flops(spec, epochs, member_epochs=2) == 2 * 900 * one / 2560
 
 
 def test_training_flops_per_sample_of_every_family_from_a_spec_or_its_dict() -> None:

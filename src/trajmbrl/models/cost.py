@@ -7,7 +7,8 @@ k-step loss (``unroll`` = k: k MLP steps), a W-step window for the sequence fami
 input projection and initial state once, then per step the recurrent and head products; see
 :meth:`trajmbrl.models.sequence.EnsembleGRU.forward`). The element-wise work (activations,
 gates, the loss, Adam) is not counted. Used by the results page's training FLOPs
-(:mod:`trajmbrl.reports.benchmark_page`) and ``scripts/bench_train.py``.
+(:mod:`trajmbrl.reports.benchmark_page`), ``scripts/bench_train.py`` and
+``scripts/paper_cost.py``.
 """
 
 from __future__ import annotations
@@ -44,3 +45,22 @@ def training_flops_per_sample(spec: ModelSpec | Mapping[str, Any]) -> int:
         return TRAIN_OVER_FORWARD * (2 * in_dim * 4 * h + s.window * per_step)
     in_dim = s.state_dim + (s.action_dim if s.family == "one_step" else s.param_dim + 1)
     return mlp_training_flops(in_dim, out, h, s.layers) * s.unroll
+
+
+def checkpoint_training_flops(
+    spec: Mapping[str, Any], meta: Mapping[str, Any], member_epochs: int = 0
+) -> float:
+    """Training FLOPs of a saved model (every member) from its checkpoint's ``spec`` and
+    ``meta``: with ``member_epochs`` (epochs summed over members, e.g. the rows of its
+    history) and no step budget, epochs x its kept training samples; else its Adam steps x
+    min(batch, kept samples) x members."""
+    per_sample = training_flops_per_sample(spec)
+    cfg = meta.get("config", {}) or {}
+    kept = int((meta.get("samples") or {}).get("kept") or 0)
+    if member_epochs and not (cfg.get("train") or {}).get("steps"):
+        fit = kept * (1 - float((cfg.get("train") or {}).get("val_fraction") or 0))
+        return float(member_epochs * fit * per_sample)
+    key_cfg = (cfg.get("models") or {}).get(spec["key"], {}) or {}
+    batch = int((cfg.get("model") or {}).get("batch_size") or key_cfg.get("batch_size") or 256)
+    steps = int(meta.get("steps") or 0)
+    return float(steps * min(batch, kept) * int(spec["ensemble_size"]) * per_sample)

@@ -31,16 +31,9 @@ def _flops(payload: dict, meta: dict) -> float:
     families, a k-step window for the k-step loss (k MLP steps), a W-step window for the
     sequence family (per step the recurrent and head products; the input's once): see
     :func:`trajmbrl.models.cost.training_flops_per_sample`."""
-    from trajmbrl.models.cost import training_flops_per_sample  # torch: imported when needed
+    from trajmbrl.models.cost import checkpoint_training_flops  # torch: imported when needed
 
-    spec = payload["spec"]
-    per_sample = training_flops_per_sample(spec)
-    cfg = meta.get("config", {})
-    key_cfg = cfg.get("models", {}).get(spec["key"], {}) or {}
-    batch = int(cfg.get("model", {}).get("batch_size") or key_cfg.get("batch_size") or 256)
-    kept = int(meta.get("samples", {}).get("kept") or 0)
-    steps = int(meta.get("steps") or 0)
-    return float(steps * min(batch, kept) * int(spec["ensemble_size"]) * per_sample)
+    return checkpoint_training_flops(payload["spec"], meta)
 
 
 def training_cost(root: Path) -> tuple[Counter[str], float, int]:
