@@ -12,7 +12,7 @@ import pytest
 
 from trajmbrl.configs import model_config
 from trajmbrl.control.fit import ModelRecipe
-from trajmbrl.control.methods import METHODS, Settings, make_method
+from trajmbrl.control.methods import METHODS, Settings, make_method, method_model_key
 from trajmbrl.control.search import CMASettings
 from trajmbrl.control.system import EpisodeLog, System
 from trajmbrl.control.tasks import ControlTask
@@ -152,6 +152,34 @@ def test_every_method_runs_through_the_cli_config(run_mode, tmp_path):
     table = pd.read_csv(out / "tables" / "control.csv")
     assert set(table["method"]) == set(METHODS)
     assert (out / "figures" / "learning_curve.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "selected", "trained"),
+    [
+        ("model_cma_onestep", "te", "de"),
+        ("model_cma_onestep", "dke", "dke"),  # the benchmark's best one-step family
+        ("model_cma_onestep", "dk", "dk"),
+        ("model_cma", "dke", "te"),
+        ("model_cma", "tr", "tr"),
+        ("mpc_pets", "dke", "pe"),  # PETS needs a probabilistic model
+        ("mpc_pets", "p", "p"),
+        ("env_cma", "te", None),
+    ],
+)
+def test_a_method_plans_in_the_selected_key_when_it_has_the_family(method, selected, trained):
+    assert method_model_key(method, selected) == trained
+
+
+def test_model_cma_onestep_trains_the_k_step_ensemble_it_is_given(run_mode, tmp_path):
+    smoke = [o for o in SMOKE if not o.startswith("models=")]
+    run_mode(
+        "mode=control", "envs=cartpole", "control.method=model_cma_onestep", "models=dke", *smoke
+    )
+    (path,) = (_runs(tmp_path) / "runs").glob("model_cma_onestep__*.csv")
+    assert path.name.startswith("model_cma_onestep__dke__seed=0__")
+    frame = pd.read_csv(path, skiprows=1)
+    assert (frame["model"] == "dke").all() and frame["true_score"].between(0, 1).all()
 
 
 def test_same_seed_same_csv_and_reruns_skip(run_mode, tmp_path):

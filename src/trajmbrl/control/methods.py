@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from trajmbrl.configs import model_config
 from trajmbrl.control.fit import ModelRecipe, fit_model, key_like
 from trajmbrl.control.mpc import CEMPlanner, CEMSettings, run_mpc_episodes
 from trajmbrl.control.scorers import gp_scores, onestep_scores, trajectory_scores
@@ -50,14 +51,18 @@ NEEDS_MODEL = {"model_cma": "trajectory", "model_cma_onestep": "one_step", "mpc_
 
 
 def method_model_key(method: str, selected: str) -> str | None:
-    """The model key ``method`` trains given the ``models=`` choice: ``model_cma`` its
-    trajectory key (``te``; ``de`` -> ``te``), ``model_cma_onestep`` its one-step key
-    (``te`` -> ``de``), ``mpc_pets`` the probabilistic one-step key (``te`` -> ``pe``)."""
+    """The model key ``method`` trains given the ``models=`` choice: the choice itself when it
+    is of the family the method needs (``models=dke`` plans ``model_cma_onestep`` in the
+    5-step-loss ensemble), else its counterpart: ``model_cma`` the trajectory key (``de`` ->
+    ``te``), ``model_cma_onestep`` the one-step key (``te`` -> ``de``), ``mpc_pets`` the
+    probabilistic one-step key (``te`` -> ``pe``)."""
     if method not in NEEDS_MODEL:
         return None
-    if method == "mpc_pets":
-        return key_like(selected, family="one_step", probabilistic=True)
-    return key_like(selected, family=NEEDS_MODEL[method])
+    chosen = model_config(selected)
+    probabilistic = True if method == "mpc_pets" else None
+    if chosen["family"] == NEEDS_MODEL[method] and probabilistic in (None, chosen["probabilistic"]):
+        return selected
+    return key_like(selected, family=NEEDS_MODEL[method], probabilistic=probabilistic)
 
 
 @dataclass(frozen=True)
