@@ -312,3 +312,23 @@ def test_training_flops_per_sample_of_every_family_from_a_spec_or_its_dict() -> 
         gru = 3 * (2 * 8 * 4 * h + w * 2 * (h * 3 * h + h * 4))
         assert training_flops_per_sample(spec) == gru
         assert training_flops_per_sample(spec.to_dict()) == gru  # W=50 is left out of the dict
+
+
+def test_trial_zero_is_the_keys_own_settings() -> None:
+    """The tuned preset can only improve on the key untuned: its settings are trial 0 (those
+    inside the space; a value outside it is left to the sampler)."""
+    from trajmbrl.tuning import TuneSettings, own_settings, tune
+
+    space = {
+        "hidden": {"low": 4, "high": 16, "int": True},
+        "lr": {"low": 1e-3, "high": 1e-2, "log": True},
+        "batch_size": {"choices": [16, 32]},
+    }
+    own = {"hidden": 8, "lr": 0.5, "batch_size": 32, "layers": 2}
+    assert own_settings(space, own) == {"hidden": 8, "batch_size": 32}  # lr 0.5: outside
+    fixed = {"epochs": 1, "hidden": 12, "lr": 3e-3, "batch_size": 16}
+    trials = tune("t", _linear_data(), space, TuneSettings(trials=3, seed=2), fixed=fixed).trials
+    first = trials.sort_values("number").iloc[0]
+    own = (first["params_hidden"], first["params_lr"], first["params_batch_size"])
+    assert own == (12, 3e-3, 16)
+    assert trials["params_hidden"].nunique() > 1  # the rest are the sampler's

@@ -22,7 +22,7 @@ def test_whole_chain_on_cartpole(run_mode, tmp_path, capsys):
     assert manifest["config"]["env"]["name"] == "cartpole" and "versions" in manifest
     run_mode("mode=train", "models=[d,t]")  # a list trains each key in one process
     run_mode("mode=eval", "models=[d,t]")
-    run_mode("mode=plot")
+    run_mode("mode=plot", "plot.formats=[png,pdf]")  # smoke draws PNG only
     run = tmp_path / "outputs/smoke/cartpole/toy_stable"
     assert (run / "figures/nmse_vs_horizon.png").stat().st_size > 1000
     assert (run / "figures/nmse_vs_horizon.pdf").exists()

@@ -16,14 +16,27 @@ MODELS = sorted(p.stem for p in (conf_dir() / "models").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 
 
+def test_no_model_yaml_depends_on_the_env():
+    """What lets PAIRS skip the cross product."""
+    for path in (conf_dir() / "models").glob("*.yaml"):
+        assert "${env" not in path.read_text(), path.name
+
+
 def test_the_expected_groups_exist():
     assert {"cartpole", "reacher", "crazyflie", "crazyflie_hw", "logs"} <= set(ENVS)
     assert set(MODELS) >= {"d", "de", "p", "pe", "t", "te", "tp", "tpe"}
 
 
-@pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("model", MODELS)
-def test_every_env_model_pair_composes(env, model):
+#: every env and every model key at least once: no model YAML interpolates an env's keys (the
+#: full cross product composed the same nodes 112 times)
+PAIRS = sorted(
+    {(env, MODELS[i % len(MODELS)]) for i, env in enumerate(ENVS)}
+    | {(ENVS[i % len(ENVS)], model) for i, model in enumerate(MODELS)}
+)
+
+
+@pytest.mark.parametrize(("env", "model"), PAIRS)
+def test_every_env_and_model_composes(env, model):
     extra = ["logs.path=x.csv", "logs.state=[a]", "logs.action=[b]"] if env == "logs" else []
     cfg = compose_cfg(f"envs={env}", f"models={model}", *extra)
     assert model_keys(cfg) == [model] and cfg.env.name == env

@@ -88,3 +88,11 @@ def test_constant_validation_targets_have_no_ratio_and_strict_json():
     assert not m.no_better and summary.warning() is None
     text = json.dumps(summary.to_dict(), allow_nan=False)  # no NaN token
     assert json.loads(text)["members"][0]["ratio"] is None
+
+
+def test_windowed_targets_print_no_mean_predictor_as_na():
+    from trajmbrl.training.summary import MemberSummary, TrainingSummary
+
+    summary = TrainingSummary("sq", [MemberSummary(0, 3, 2, 0.1, 0.05, float("nan"))])
+    row = summary.table().splitlines()[1]
+    assert row.split()[-1] == "n/a" and "nan" not in row and summary.warning() is None

@@ -7,7 +7,9 @@ training split from their s_0 and score the median over them of the mean nMSE ov
 1..H (diverged = the error ceiling). The test split is never read (:func:`tune` only calls
 ``data.train()``). Every family gets the same number of trials (``trials``); the search space
 is declared per family (``conf/tune/default.yaml``, ``space.<family>``; :func:`space_name`),
-one entry per model setting: ``{low, high, log, int}`` or ``{choices: [...]}``.
+one entry per model setting: ``{low, high, log, int}`` or ``{choices: [...]}``. Trial 0 is the
+key's own settings (those inside the space, :func:`own_settings`), so the chosen preset is never
+worse on the objective than the key untuned.
 """
 
 from __future__ import annotations
@@ -122,6 +124,22 @@ def _suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return params
 
 
+def own_settings(space: dict[str, dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The tuned names' values in ``settings`` (the key's own) that lie inside ``space``: the
+    study's first trial (names outside, or a value outside the bounds, are left to TPE)."""
+    start: dict[str, Any] = {}
+    for name, spec in space.items():
+        if name not in settings or settings[name] is None:
+            continue
+        value = settings[name]
+        if "choices" in spec:
+            if value in list(spec["choices"]):
+                start[name] = value
+        elif float(spec["low"]) <= float(value) <= float(spec["high"]):
+            start[name] = value
+    return start
+
+
 def validation_score(
     model: Any,
     val: TrajectoryData,
@@ -201,6 +219,9 @@ def tune(
     study = optuna.create_study(
         direction="minimize", sampler=optuna.samplers.TPESampler(seed=settings.seed)
     )
+    start = own_settings(space, {**model_config(key), **(fixed or {})})
+    if start:  # trial 0: the key's own settings, so a study can only improve on them
+        study.enqueue_trial(start)
     study.optimize(objective, n_trials=settings.trials)
     trials = study.trials_dataframe(attrs=("number", "value", "state", "params"))
     trials.insert(0, "key", key)

@@ -195,7 +195,11 @@ def training_commits(root: Path) -> Counter[str]:
     import torch
 
     found: Counter[str] = Counter()
-    for path in root.glob("sec5*/*/*/models/**/model.pt"):
+    paths = [
+        *root.glob("sec5*/*/*/models/**/model.pt"),
+        *root.glob("benchmark/*/*/models/**/model.pt"),
+    ]
+    for path in paths:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         commit = json.loads(payload["meta"]).get("git_commit") or "unknown"
         found[commit[:7]] += 1

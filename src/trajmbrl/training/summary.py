@@ -96,7 +96,10 @@ class TrainingSummary:
                 str(m.best_epoch),
                 fmt_number(m.train_loss, infinite_only=True),
                 fmt_number(m.val_loss, infinite_only=True),
-                fmt_number(m.mean_val_loss, infinite_only=True),
+                # k-step windows and sequences have no mean predictor
+                "n/a"
+                if math.isnan(m.mean_val_loss)
+                else fmt_number(m.mean_val_loss, infinite_only=True),
                 "NO BETTER THAN THE MEAN" if m.no_better else "",
             )
             for m in self.members
