@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trajmbrl.reports.control import bootstrap_mean_ci, episodes_to_reach, final_table, holm
+from trajmbrl.reports.control import (
+    bootstrap_mean_ci,
+    can_reject,
+    episodes_to_reach,
+    final_table,
+    holm,
+)
 
 
 def _runs(method: str, model: str | None, finals: np.ndarray, first: float) -> list[dict]:
@@ -78,3 +84,16 @@ def test_the_bootstrap_interval_and_holm_on_known_cases():
     )
     runs = pd.DataFrame(_runs("m", None, np.array([0.2, 0.9]), 0.5))
     np.testing.assert_array_equal(episodes_to_reach(runs, 0.8), [np.inf, 20.0])
+
+
+def test_a_test_without_power_is_no_tie():
+    """6 seeds, every one far below the best model-free method: the exact Wilcoxon p is at best
+    2/64, times 2 tests after Holm = 0.0625, so the verdict is n/a, not 'ties'."""
+    frame = _frame()
+    six = frame[frame["seed"] < 6].copy()
+    six.loc[six["method"] == "model_cma", "true_score"] = 0.1  # far worse than env_cma
+    t = final_table(six).set_index("method")
+    assert t.loc["model_cma", "p_holm"] >= 0.05
+    assert t.loc["model_cma", "verdict"] == "n/a (6 seeds: the test cannot reach 5%)"
+    assert can_reject(10, 4) and not can_reject(6, 4) and can_reject(6, 1) and not can_reject(4, 1)
+    assert final_table(frame).set_index("method").loc["model_cma_onestep", "verdict"] == "ties"

@@ -81,6 +81,19 @@ def _paired_p(a: pd.Series, b: pd.Series) -> float:
     return float(wilcoxon(both.iloc[:, 0], both.iloc[:, 1]).pvalue)
 
 
+def _pairs(a: pd.Series, b: pd.Series) -> int:
+    """Seeds both series have a final score for."""
+    return len(pd.concat([a, b], axis=1, join="inner").dropna())
+
+
+def can_reject(pairs: int, tests: int, alpha: float = ALPHA) -> bool:
+    """Whether a two-sided exact Wilcoxon test over ``pairs`` seeds, Holm-corrected over
+    ``tests`` tests, could reach ``alpha`` at all: its smallest p (every seed on one side) is
+    2 / 2^pairs, times at most ``tests``. Without that power a non-significant result is no
+    tie (6 seeds against 4 tests: 0.125 at best)."""
+    return pairs >= 5 and tests * 2.0 / 2.0**pairs < alpha
+
+
 def final_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (env, method, model) from each seed's last round.
 
@@ -155,7 +168,7 @@ def _evidence(frame: pd.DataFrame, last: pd.DataFrame, table: pd.DataFrame) -> p
     ref_scores = per_seed[(per_seed["method"] == key[0]) & (per_seed["model"] == key[1])]
     ref_series = ref_scores.set_index("seed")["true_score"]
     tested = table.index[~table["method"].isin((*MODEL_FREE, *CEILINGS, "reference"))]
-    raw = []
+    raw, pairs = [], []
     for i in tested:
         row = table.loc[i]
         mine = per_seed[
@@ -163,16 +176,20 @@ def _evidence(frame: pd.DataFrame, last: pd.DataFrame, table: pd.DataFrame) -> p
             & (per_seed["model"] == ("" if pd.isna(row["model"]) else row["model"]))
         ].set_index("seed")["true_score"]
         raw.append(_paired_p(mine, ref_series))
+        pairs.append(_pairs(mine, ref_series))
     adjusted = holm(np.asarray(raw))
-    for i, p in zip(tested, adjusted):
+    tests = int(np.isfinite(raw).sum())
+    for i, p, n in zip(tested, adjusted, pairs):
         table.loc[i, "vs"] = str(key[0])
         table.loc[i, "p_holm"] = p
         better = table.loc[i, "true_mean"] > champion["true_mean"]
-        table.loc[i, "verdict"] = (
-            "n/a (< 5 seeds)"
-            if not np.isfinite(p)
-            else ("wins" if better else "loses")
-            if p < ALPHA
-            else "ties"
-        )
+        if not np.isfinite(p):
+            verdict = "n/a (< 5 seeds)"
+        elif p < ALPHA:
+            verdict = "wins" if better else "loses"
+        elif not can_reject(n, tests):
+            verdict = f"n/a ({n} seeds: the test cannot reach {ALPHA:.0%})"
+        else:
+            verdict = "ties"
+        table.loc[i, "verdict"] = verdict
     return table
