@@ -36,6 +36,7 @@ RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sec53/cartpole/stable", HORIZON),
     ("sec53/cartpole/unstable", HORIZON),
     ("sec54/reacher/default", EFFICIENCY),
+    ("sec54_budgets/reacher/default", ("efficiency_budget_sweep",)),
     ("sec55/cartpole/stable", ("reward_prediction", "reward_regret")),
     ("control/cartpole/control", ("learning_curve",)),
     ("control/cartpole_heavy/control", ("learning_curve",)),
