@@ -8,8 +8,8 @@ training split from their s_0 and score the median over them of the mean nMSE ov
 ``data.train()``). Every family gets the same number of trials (``trials``); the search space
 is declared per family (``conf/tune/default.yaml``, ``space.<family>``; :func:`space_name`),
 one entry per model setting: ``{low, high, log, int}`` or ``{choices: [...]}``. Trial 0 is the
-key's own settings (those inside the space, :func:`own_settings`), so the chosen preset is never
-worse on the objective than the key untuned.
+key's own settings (those inside the space, :func:`own_settings`): when the space contains them
+all, the chosen preset is never worse on the objective than the key untuned.
 """
 
 from __future__ import annotations
