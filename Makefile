@@ -39,7 +39,7 @@ smoke: setup ## every mode at toy scale (seconds)
 	$(TRAJ) mode=eval experiment=smoke models=[d,t]
 	$(TRAJ) mode=plot experiment=smoke
 
-test: setup ## the default test suite (about a minute on 2 cores: one pytest worker per core)
+test: setup ## the default test suite (about 100 s on 2 cores: one pytest worker per core)
 	$(BIN)/python -m pytest -m "not slow and not slurm and not gpu" -n auto --durations=10 -q
 
 test-all: setup ## every test except SLURM and GPU ones
