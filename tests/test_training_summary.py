@@ -96,3 +96,20 @@ def test_windowed_targets_print_no_mean_predictor_as_na():
     summary = TrainingSummary("sq", [MemberSummary(0, 3, 2, 0.1, 0.05, float("nan"))])
     row = summary.table().splitlines()[1]
     assert row.split()[-1] == "n/a" and "nan" not in row and summary.warning() is None
+
+
+def test_a_grid_warns_once_per_key_of_its_cells_no_better_than_the_mean(run_mode, caplog):
+    """5.4's grid has hundreds of tiny cells: one line names how many are flagged, not one each;
+    each cell's summary.json still lists its flagged members."""
+    run_mode("mode=collect")
+    grid = ("grid.batched=true", "grid.seeds=[0,1]", "grid.num_traj=[2,3]")
+    budget = ("train.patience=null", "train.steps=3", "model.lr=1e-9", "train.val_fraction=0.3")
+    with caplog.at_level(logging.WARNING, logger="trajmbrl"):
+        cfg = run_mode("mode=train", "models=d", *grid, *budget)
+    lines = [r.getMessage() for r in caplog.records if "no better than" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("d: 4 of 4 grid cells"), lines
+    from pathlib import Path
+
+    summaries = sorted((Path(cfg.paths.models_dir) / "d").glob("n=*/seed=*/summary.json"))
+    assert len(summaries) == 4
+    assert all(json.loads(p.read_text())["flagged"] for p in summaries)

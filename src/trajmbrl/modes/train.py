@@ -165,7 +165,7 @@ def train_grid(
     )
     if not todo:
         return
-    prov, saved = provenance(), [0]
+    prov, saved, flagged = provenance(), [0], []
     snaps = [int(s) for s in cfg.grid.get("snapshots") or []]
     if snaps and (cfg.train.steps is None or max(snaps) >= int(cfg.train.steps)):
         raise TrajmbrlError(
@@ -187,7 +187,8 @@ def train_grid(
                     summary = summarize(model, history, y, todo[i][6], groups=groups)
                     meta = model_meta(work, fp, data, report, history, prov, wfp)
                     save_model(out, model, history, meta, summary)
-                    report_summary(summary, quiet=True)
+                    if summary.flagged:  # one line per key at the end, not one per cell
+                        flagged.append(max(summary.members[m].ratio for m in summary.flagged))
                     if inputs is not None and wfp is not None:
                         store = model_store(work)
                         with artifact_lock(store.lock(wfp), f"model {wfp[:12]} in the store"):
@@ -216,6 +217,16 @@ def train_grid(
         snapshots=snaps,
         on_snapshot=snapshot if snaps else None,
     )
+    if flagged:
+        log.warning(
+            "%s: %d of %d grid cells have a member no better than predicting the training mean "
+            "(validation MSE up to %s x the mean predictor's; each cell's summary.json lists "
+            "its flagged members)",
+            key,
+            len(flagged),
+            len(todo),
+            fmt_number(max(flagged)),
+        )
 
 
 class _Steps:
@@ -301,16 +312,15 @@ def _train(
     report_summary(summary)
 
 
-def report_summary(summary: Any, *, quiet: bool = False) -> None:
-    """Log the training summary table (``quiet``: only its warning, e.g. per grid cell) and
-    warn in one line when a member is no better than the mean predictor."""
-    if not quiet:
-        log.info(
-            "Training summary of %s (validation MSE in normalised units; the mean predictor "
-            "predicts the training mean of the target):\n%s",
-            summary.key,
-            summary.table(),
-        )
+def report_summary(summary: Any) -> None:
+    """Log the training summary table and warn in one line when a member is no better than
+    the mean predictor (grid cells: one line per key, in :func:`train_grid`)."""
+    log.info(
+        "Training summary of %s (validation MSE in normalised units; the mean predictor "
+        "predicts the training mean of the target):\n%s",
+        summary.key,
+        summary.table(),
+    )
     warning = summary.warning()
     if warning is not None:
         log.warning("%s", warning)
