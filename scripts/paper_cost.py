@@ -33,10 +33,11 @@ from typing import Any
 import torch
 
 from trajmbrl.artifacts.layout import CHECKPOINT, HISTORY
-from trajmbrl.models.cost import checkpoint_training_flops
+from trajmbrl.models.cost import checkpoint_training_flops, training_flops_per_sample
+from trajmbrl.models.dynamics import ModelSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import flops_per_sample, gemm_rate  # noqa: E402
+from bench_train import gemm_rate  # noqa: E402
 
 
 def model_flops(path: Path) -> float:
@@ -143,10 +144,9 @@ def _flops(
     samples = _samples(train, sizes, str(settings["family"]))
     if samples is None or sizes is None:
         return None
-    one_step = settings["family"] == "one_step"
-    in_dim = sizes["state_dim"] + (sizes["action_dim"] if one_step else sizes["param_dim"] + 1)
-    out_dim = sizes["state_dim"] * (2 if settings["probabilistic"] else 1)
-    fps = flops_per_sample(in_dim, out_dim, int(settings["hidden"]), int(settings["layers"]))
+    dims = {k: sizes[k] for k in ("state_dim", "action_dim", "param_dim")}
+    spec = ModelSpec.from_settings(settings, **dims)
+    fps = training_flops_per_sample(spec)  # k-step and sequence windows counted
     members = int(settings["ensemble_size"])
     if train["steps"]:
         return float(train["steps"]) * min(int(settings["batch_size"]), samples) * members * fps

@@ -188,7 +188,7 @@ def train_grid(
                     meta = model_meta(work, fp, data, report, history, prov, wfp)
                     save_model(out, model, history, meta, summary)
                     if summary.flagged:  # one line per key at the end, not one per cell
-                        flagged.append(max(summary.members[m].ratio for m in summary.flagged))
+                        flagged.append(summary.worst_ratio)
                     if inputs is not None and wfp is not None:
                         store = model_store(work)
                         with artifact_lock(store.lock(wfp), f"model {wfp[:12]} in the store"):

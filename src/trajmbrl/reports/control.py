@@ -73,17 +73,13 @@ def _last_rounds(frame: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
-def _paired_p(a: pd.Series, b: pd.Series) -> float:
-    """Two-sided Wilcoxon signed-rank p of final scores paired by seed (NaN: < 5 pairs)."""
+def _paired_p(a: pd.Series, b: pd.Series) -> tuple[float, int]:
+    """Two-sided Wilcoxon signed-rank p of final scores paired by seed (NaN: < 5 pairs) and
+    the number of pairs."""
     both = pd.concat([a, b], axis=1, join="inner").dropna()
     if len(both) < 5 or np.allclose(both.iloc[:, 0], both.iloc[:, 1]):
-        return float("nan") if len(both) < 5 else 1.0
-    return float(wilcoxon(both.iloc[:, 0], both.iloc[:, 1]).pvalue)
-
-
-def _pairs(a: pd.Series, b: pd.Series) -> int:
-    """Seeds both series have a final score for."""
-    return len(pd.concat([a, b], axis=1, join="inner").dropna())
+        return (float("nan") if len(both) < 5 else 1.0), len(both)
+    return float(wilcoxon(both.iloc[:, 0], both.iloc[:, 1]).pvalue), len(both)
 
 
 def can_reject(pairs: int, tests: int, alpha: float = ALPHA) -> bool:
@@ -175,8 +171,9 @@ def _evidence(frame: pd.DataFrame, last: pd.DataFrame, table: pd.DataFrame) -> p
             (per_seed["method"] == row["method"])
             & (per_seed["model"] == ("" if pd.isna(row["model"]) else row["model"]))
         ].set_index("seed")["true_score"]
-        raw.append(_paired_p(mine, ref_series))
-        pairs.append(_pairs(mine, ref_series))
+        p, n = _paired_p(mine, ref_series)
+        raw.append(p)
+        pairs.append(n)
     adjusted = holm(np.asarray(raw))
     tests = int(np.isfinite(raw).sum())
     for i, p, n in zip(tested, adjusted, pairs):

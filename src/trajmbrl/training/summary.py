@@ -72,6 +72,11 @@ class TrainingSummary:
         """The members no better than the mean predictor."""
         return [m.member for m in self.members if m.no_better]
 
+    @property
+    def worst_ratio(self) -> float:
+        """The largest validation MSE / mean predictor's among the flagged members (NaN: none)."""
+        return max((self.members[m].ratio for m in self.flagged), default=math.nan)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: key, val_is_train, no_better_ratio, flagged and one dict per member (NaN,
         e.g. the ratio of constant validation targets, as None)."""
@@ -114,7 +119,7 @@ class TrainingSummary:
         if not bad:
             return None
         which = "every member" if len(bad) == len(self.members) else f"member(s) {bad}"
-        worst = max(self.members[m].ratio for m in bad)
+        worst = self.worst_ratio
         return (
             f"model {self.key}: {which} no better than predicting the training mean "
             f"(validation MSE up to {fmt_number(worst)} x the mean predictor's, flagged at "
