@@ -1,11 +1,14 @@
-"""Equal tuning for every model-based method: the pessimism ``kappa`` chosen on seeds that are
-never reported, with the same budget for every method.
+"""Equal tuning for every model-based method: the pessimism ``kappa`` and the model's width chosen
+on seeds that are never reported, with the same budget for every method.
 
 For a method with a pessimism knob (``model_cma``, ``model_cma_onestep``: see
-:data:`TUNABLE`), each value of ``values`` is run on every tuning seed with the study's budget;
-the value with the best mean final true score is used for the reported seeds (ties: the
-smaller kappa). The tuning seeds must be disjoint from the reported ones (checked by the mode),
-so a method's knob is never fitted to the numbers it reports.
+:data:`TUNABLE`), every candidate of the grid ``values`` x ``hidden`` (kappa x hidden width of
+the refitted model) is run on every tuning seed with the study's budget; the candidate with the
+best mean final true score is used for the reported seeds (ties: the smaller kappa, then the
+smaller width). The tuning seeds must be disjoint from the reported ones (checked by the mode),
+so a method's knobs are never fitted to the numbers they report. The study is one row per
+(candidate, seed): a grid that grows keeps the cells already run (:func:`tune` runs only the
+missing ones), and the choice reads only the cells of the current grid.
 """
 
 from __future__ import annotations
@@ -22,17 +25,21 @@ from trajmbrl.control.tasks import ControlTask
 from trajmbrl.errors import ArgumentError
 from trajmbrl.utils.schema_check import check_settings, setting
 
-#: methods whose ``kappa`` changes what they choose
+#: methods whose ``kappa`` (and model) change what they choose
 TUNABLE = ("model_cma", "model_cma_onestep")
-COLUMNS = ["kappa", "seed", "true_score"]
+COLUMNS = ["kappa", "hidden", "seed", "true_score"]
 
 
 @dataclass(frozen=True)
 class Tuning:
-    """Which kappa values are tried on which seeds ([] values: no tuning, kappa as given)."""
+    """Which kappa values and model widths are tried on which seeds ([] values: no tuning,
+    kappa as given; [] hidden: the model's own width)."""
 
     values: list[float] = setting(
         [], "kappa values tried on the tuning seeds ([] = no tuning: the given kappa)"
+    )
+    hidden: list[int] = setting(
+        [], "hidden widths of the refitted model tried with every kappa ([] = the model's own)"
     )
     seeds: list[int] = setting([1000, 1001, 1002], "seeds the values are tried on (never reported)")
 
@@ -40,6 +47,8 @@ class Tuning:
         check_settings(self)
         if any(v < 0 for v in self.values):
             raise ArgumentError(f"{{Tuning.values}} must be >= 0, got {self.values}")
+        if any(h < 1 for h in self.hidden):
+            raise ArgumentError(f"{{Tuning.hidden}} must be >= 1, got {self.hidden}")
         if self.values and not self.seeds:
             raise ArgumentError("{Tuning.seeds} must name at least one seed to tune on")
 
@@ -55,31 +64,69 @@ class Tuning:
                 "seeds must never be reported"
             )
 
+    def candidates(self, own_hidden: int) -> list[tuple[float, int]]:
+        """Every (kappa, hidden) of the grid; ``own_hidden`` when no widths are given."""
+        return [(float(k), int(h)) for h in (self.hidden or [own_hidden]) for k in self.values]
 
-def tune_kappa(
-    task: ControlTask, method: str, settings: Settings, budget: Budget, tuning: Tuning
+    def cells(self, own_hidden: int) -> pd.DataFrame:
+        """Every (kappa, hidden, seed) the study needs, one row each."""
+        rows = [(k, h, int(s)) for k, h in self.candidates(own_hidden) for s in self.seeds]
+        return pd.DataFrame(rows, columns=COLUMNS[:3])
+
+
+def own_hidden(settings: Settings) -> int:
+    """The hidden width of the method's model as configured (``model.hidden``)."""
+    if settings.recipe is None:
+        raise ArgumentError("a tuned method needs a model recipe")
+    return int(settings.recipe.settings["hidden"])
+
+
+def with_candidate(settings: Settings, kappa: float, hidden: int) -> Settings:
+    """``settings`` with pessimism ``kappa`` and the model refitted at width ``hidden``."""
+    recipe = settings.recipe
+    if recipe is not None and int(recipe.settings["hidden"]) != hidden:
+        recipe = dataclasses.replace(recipe, settings={**recipe.settings, "hidden": int(hidden)})
+    return dataclasses.replace(settings, kappa=float(kappa), recipe=recipe)
+
+
+def tune(
+    task: ControlTask,
+    method: str,
+    settings: Settings,
+    budget: Budget,
+    tuning: Tuning,
+    done: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Final true score of ``method`` for every kappa value and tuning seed.
+    """Final true score of ``method`` for every candidate and tuning seed; the cells already in
+    ``done`` (rows of :data:`COLUMNS`) are kept, not run again.
 
-    :returns: rows of :data:`COLUMNS` (values x seeds).
+    :returns: rows of :data:`COLUMNS`: ``done``'s, then the new cells (candidates x seeds).
     """
+    done = pd.DataFrame(columns=COLUMNS) if done is None else done[COLUMNS]
+    have = set(zip(done.kappa.astype(float), done.hidden.astype(int), done.seed.astype(int)))
     rows = []
-    for kappa in tuning.values:
-        st = dataclasses.replace(settings, kappa=float(kappa))
-        for seed in tuning.seeds:
-            frame = run_control(task, method, st, budget, int(seed))
-            rows.append(
-                {
-                    "kappa": float(kappa),
-                    "seed": int(seed),
-                    "true_score": frame["true_score"].iloc[-1],
-                }
-            )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    for kappa, hidden, seed in tuning.cells(own_hidden(settings)).itertuples(index=False):
+        if (kappa, hidden, seed) in have:
+            continue
+        frame = run_control(task, method, with_candidate(settings, kappa, hidden), budget, seed)
+        rows.append((kappa, hidden, seed, float(frame["true_score"].iloc[-1])))
+    new = pd.DataFrame(rows, columns=COLUMNS)
+    return new if done.empty else pd.concat([done, new], ignore_index=True)
 
 
-def choose_kappa(frame: pd.DataFrame) -> float:
-    """The kappa with the best mean final score over the tuning seeds (ties: the smallest)."""
-    means = frame.groupby("kappa")["true_score"].mean().sort_index()
-    best = means.max()
-    return float(means.index[np.flatnonzero(np.isclose(means.to_numpy(), best))[0]])
+def choose(frame: pd.DataFrame, tuning: Tuning, own: int) -> tuple[float, int]:
+    """The (kappa, hidden) of the current grid with the best mean final score over the tuning
+    seeds (ties: the smaller kappa, then the smaller width); other cells of ``frame`` (of an
+    earlier, wider grid) are not read.
+
+    :raises ArgumentError: a cell of the grid is missing from ``frame``.
+    """
+    cells = tuning.cells(own)
+    scored = cells.merge(frame.astype({"hidden": int, "seed": int}), how="left", on=COLUMNS[:3])
+    if scored["true_score"].isna().any():
+        raise ArgumentError("the tuning study lacks cells of the grid; run it again")
+    means = scored.groupby(["kappa", "hidden"])["true_score"].mean()
+    means = means.reorder_levels(["kappa", "hidden"]).sort_index()
+    best = np.flatnonzero(np.isclose(means.to_numpy(), means.max()))
+    ranked = sorted(means.index[i] for i in best)
+    return float(ranked[0][0]), int(ranked[0][1])

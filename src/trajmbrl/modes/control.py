@@ -4,8 +4,8 @@ redrawn from every CSV of the env."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from trajmbrl.control.methods import METHODS, NEEDS_MODEL, Settings, method_mode
 from trajmbrl.control.mpc import CEMSettings
 from trajmbrl.control.search import CMASettings
 from trajmbrl.control.tasks import ControlTask, make_task
-from trajmbrl.control.tuning import Tuning, choose_kappa, tune_kappa
+from trajmbrl.control.tuning import COLUMNS, Tuning, choose, own_hidden, tune, with_candidate
 from trajmbrl.envs.spec import find_system
 from trajmbrl.errors import TrajmbrlError
 from trajmbrl.modes.artifacts import is_current, layout, write_hashed_csv
@@ -82,35 +82,61 @@ def settings(cfg: DictConfig, key: str | None) -> tuple[Settings, Budget]:
 def tuned(
     cfg: DictConfig,
     files: Layout,
-    task: ControlTask,
+    task: Callable[[], ControlTask],
     method: str,
-    key: str | None,
     st: Settings,
     budget: Budget,
 ) -> Settings:
-    """``st`` with kappa chosen on the tuning seeds (``control.tune``), the study cached in
-    its own hashed CSV (shared by every reported seed of the setting); unchanged when the
-    method is not tuned."""
+    """``st`` with kappa and the model's width chosen on the tuning seeds (``control.tune``);
+    unchanged when the method is not tuned.
+
+    The study is cached in its own hashed CSV, one row per (kappa, hidden, seed), shared by
+    every reported seed of the setting; its name and fingerprint leave the grid out, so a grid
+    that grows runs only its new cells. ``task`` builds the task when a cell must run.
+    """
     tuning = typed(Tuning, cfg.control.tune)
     if not tuning.applies(method):
         return st
-    base = dataclasses.replace(st, kappa=0.0)
-    content = _seedless(cfg, base)  # the given kappa is what is tuned: left out
-    content["control"] = {k: v for k, v in content["control"].items() if k != "kappa"}
+    own = own_hidden(st)
+    assert st.recipe is not None  # own_hidden checked it
+    content = _tuning_content(cfg, st)
     named = config_hash(content)[:12]
-    path = files.control_tuning(method, key, named)
-    fingerprint = config_hash({**content, "tuning": "kappa"})
+    path = files.control_tuning(method, st.recipe.key, named)
+    fingerprint = config_hash({**content, "tuning": COLUMNS})
+    earlier = _tuning_content(cfg, st, earlier=True)
+    before = files.control_tuning(method, st.recipe.key, config_hash(earlier)[:12])
     with artifact_lock(Layout.lock_for(path), f"control tuning {path}"):
+        if not path.exists():
+            with artifact_lock(Layout.lock_for(before), f"control tuning {before}"):
+                hashed = config_hash({**earlier, "tuning": "kappa"})
+                _rekey(before, hashed, path, fingerprint, named, hidden=own)
+        study = None
         if is_current(path, fingerprint, overwrite=False):
             study = read_hashed_csv(path, hint="Delete it to tune again")
-        else:
-            log.info("Tuning kappa of %s on seeds %s (never reported) ...", method, tuning.seeds)
+        missing = len(tuning.cells(own)) - _count_cells(study, tuning, own)
+        if missing:
+            log.info(
+                "Tuning kappa x hidden of %s: %d cells on seeds %s (never reported) ...",
+                method,
+                missing,
+                tuning.seeds,
+            )
             with single_thread():
-                study = tune_kappa(task, method, base, budget, tuning)
+                study = tune(task(), method, st, budget, tuning, done=study)
             write_hashed_csv(path, study, fingerprint, settings=named)
-    kappa = choose_kappa(study)
-    log.info("%s: kappa %s chosen on the tuning seeds (study %s)", method, kappa, path)
-    return dataclasses.replace(st, kappa=kappa)
+    kappa, hidden = choose(study, tuning, own)
+    log.info(
+        "%s: kappa %s, hidden %d chosen on the tuning seeds (study %s)", method, kappa, hidden, path
+    )
+    return with_candidate(st, kappa, hidden)
+
+
+def _count_cells(study: pd.DataFrame | None, tuning: Tuning, own: int) -> int:
+    """How many cells of the grid ``study`` already has."""
+    if study is None:
+        return 0
+    keys = ["kappa", "hidden", "seed"]
+    return len(tuning.cells(own).merge(study[keys].astype({"hidden": int, "seed": int}), on=keys))
 
 
 def run(cfg: DictConfig) -> None:
@@ -127,6 +153,12 @@ def run(cfg: DictConfig) -> None:
         tuning = typed(Tuning, cfg.control.tune)
         if tuning.applies(method):  # checked before any file (lock included) is touched
             tuning.check_disjoint(int(cfg.seed))
+
+        def task() -> ControlTask:
+            return make_task(str(cfg.env.name), control_horizon(cfg))
+
+        # the run is named and fingerprinted by the settings it runs with: the tuned ones
+        given, st = st, tuned(cfg, files, task, method, st, budget)
         fingerprint, named = _fingerprint(cfg, st), _settings_hash(cfg, st)
         path = files.control_run(method, key, int(cfg.seed), named)
         legacy = files.legacy_control_run(method, key, int(cfg.seed))
@@ -134,16 +166,16 @@ def run(cfg: DictConfig) -> None:
         # one writer per run CSV; its name carries the settings, so runs of other settings
         # (another control.kappa, say) started at the same time each keep their own CSV
         with artifact_lock(Layout.lock_for(path), f"control run {path}"):
+            if not path.exists() and not overwrite:
+                _rekey_run(cfg, files, method, key, given, path, fingerprint, named)
             if is_current(path, fingerprint, overwrite=overwrite) or (
                 not path.exists() and _legacy_current(legacy, fingerprint, overwrite)
             ):
                 log.info("Control run %s is up to date.", path if path.exists() else legacy)
             else:
-                task = make_task(str(cfg.env.name), control_horizon(cfg))
-                st = tuned(cfg, files, task, method, key, st, budget)
                 with single_thread():  # tiny batches: one thread is 4-10x faster on a busy host
                     frame = run_control(
-                        task, method, st, budget, int(cfg.seed), progress=cfg.progress
+                        task(), method, st, budget, int(cfg.seed), progress=cfg.progress
                     )
                 write_hashed_csv(path, frame, fingerprint, settings=named)
                 if overwrite:  # replaced as asked: the run under its earlier name goes too
@@ -170,15 +202,46 @@ def control_horizon(cfg: DictConfig) -> int | None:
     return horizon if horizon is not None else cfg.env.get("horizon")
 
 
+def _rekey_run(
+    cfg: DictConfig,
+    files: Layout,
+    method: str,
+    key: str | None,
+    given: Settings,
+    path: Path,
+    fingerprint: str,
+    named: str,
+) -> None:
+    """:func:`_rekey` of the run CSV of these settings hashed as before (``given``: the
+    settings as configured, before tuning), if there is one."""
+    seed = int(cfg.seed)
+    earlier = _content(cfg, given, earlier=True)
+    before = files.control_run(
+        method, key, seed, config_hash(_seedless(cfg, given, earlier=True))[:12]
+    )
+    with artifact_lock(Layout.lock_for(before), f"control run {before}"):
+        _rekey(before, config_hash({**earlier, "seed": seed}), path, fingerprint, named)
+
+
 def _legacy_current(legacy: Path, fingerprint: str, overwrite: bool) -> bool:
     """A run CSV under the earlier name (no settings hash) that is current counts as done; one
     of other settings is left alone (this run writes its own, hashed name)."""
     return not overwrite and csv_status(legacy, fingerprint).done
 
 
-def _content(cfg: DictConfig, st: Settings) -> dict[str, Any]:
-    """Everything that changes a run's numbers except the seed (not the report switches)."""
+def _content(cfg: DictConfig, st: Settings, *, earlier: bool = False) -> dict[str, Any]:
+    """Everything that changes a run's numbers except the seed: the ``control`` node with the
+    kappa it runs with (``st``'s: the tuned one), and ``st``'s model; not the report switches,
+    nor ``control.tune`` (a run depends on the tuning only through what it chose).
+
+    ``earlier``: the content runs and studies were hashed by before the width was tuned (the
+    whole ``control`` node, ``tune`` and the given kappa included; :func:`_rekey`).
+    """
     control = {k: v for k, v in to_dict(cfg.control).items() if k not in ("report", "report_only")}
+    if earlier:
+        control["tune"] = {k: v for k, v in control["tune"].items() if k != "hidden" or v}
+    else:
+        control = {k: v for k, v in control.items() if k != "tune"} | {"kappa": float(st.kappa)}
     spec = find_system(str(cfg.env.name))
     horizon = control_horizon(cfg)
     if control["horizon"] is None and spec is not None and horizon not in (None, spec.horizon):
@@ -189,15 +252,47 @@ def _content(cfg: DictConfig, st: Settings) -> dict[str, Any]:
     return {"control": control, "model": model, "env": str(cfg.env.name)}
 
 
+def _tuning_content(cfg: DictConfig, st: Settings, *, earlier: bool = False) -> dict[str, Any]:
+    """:func:`_seedless` without what the study tries (kappa, the model's width): it names and
+    fingerprints a tuning study, whose rows say which kappa, width and seed made them."""
+    content = _seedless(cfg, st, earlier=earlier)
+    control = {k: v for k, v in content["control"].items() if k != "kappa"}
+    if earlier:  # the width was part of the setting then
+        return {**content, "control": control}
+    settings = {k: v for k, v in content["model"]["settings"].items() if k != "hidden"}
+    return {**content, "control": control, "model": {**content["model"], "settings": settings}}
+
+
+def _rekey(
+    old: Path, fingerprint: str, new: Path, new_fingerprint: str, named: str, hidden: int = 0
+) -> bool:
+    """Move a run CSV or tuning study hashed as earlier versions did (:func:`_content`
+    ``earlier``) to its current name and fingerprint when it is intact and was made with the
+    same settings (``fingerprint``: the earlier hash of the current config): the same numbers,
+    so nothing is computed again. ``hidden``: a tuning study's one width then (its new column).
+
+    :returns: True when ``old`` was moved to ``new``.
+    """
+    if old == new or not csv_status(old, fingerprint).done:
+        return False
+    frame = read_hashed_csv(old, hint="Delete it to compute it again")
+    if hidden:
+        frame.insert(1, "hidden", hidden)
+    write_hashed_csv(new, frame, new_fingerprint, settings=named)
+    old.unlink()
+    log.info("%s: moved to %s (hashed as before; the same settings)", old.name, new.name)
+    return True
+
+
 def _fingerprint(cfg: DictConfig, st: Settings) -> str:
     """Hash of everything that changes a run's numbers, the seed included."""
     return config_hash({**_content(cfg, st), "seed": int(cfg.seed)})
 
 
-def _seedless(cfg: DictConfig, st: Settings) -> dict[str, Any]:
+def _seedless(cfg: DictConfig, st: Settings, *, earlier: bool = False) -> dict[str, Any]:
     """:func:`_content` without the model's training seed (the run seed): shared by every seed
     of one setting."""
-    content = _content(cfg, st)
+    content = _content(cfg, st, earlier=earlier)
     if content["model"] is not None:
         train = {k: v for k, v in content["model"]["train"].items() if k != "seed"}
         content = {**content, "model": {**content["model"], "train": train}}

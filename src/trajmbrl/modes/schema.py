@@ -253,7 +253,7 @@ ControlMPC = group(
     take(CEMSettings, "horizon", "population", "elites", "iterations", "particles", "alpha"),
 )
 
-ControlTune = group("ControlTune", take(Tuning, "values", "seeds"))
+ControlTune = group("ControlTune", take(Tuning, "values", "hidden", "seeds"))
 
 #: mode=control (conf/control/default.yaml; methods checked by the mode)
 Control = group(
