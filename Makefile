@@ -112,11 +112,13 @@ sec55: setup ## paper 5.5: reward prediction on cartpole, controllers ranked fro
 
 # ---- control with learned models (docs/control.md; issues 13 and 22) ----
 # Every env runs its ceilings first (mpc_true, model_cma_true: the true system as the model),
-# then the learned-model and model-free methods, 10 seeds each (3 at SCALE=toy); kappa of the
-# model-based searches is tuned on seeds 1000-1002, never reported (conf/experiment/control.yaml).
-# SCALE=toy: one tuning seed, two kappa values, a small CEM (the experiment file's sizes win
+# then the learned-model and model-free methods, 10 seeds each (3 at SCALE=toy); kappa x model
+# width of the model-based searches is tuned on seeds 1000-1002, never reported
+# (conf/experiment/control.yaml).
+# SCALE=toy: one tuning seed, two kappa values at the model's width, a small CEM (the experiment file's sizes win
 # over scale=toy's, so they are set here)
-CONTROL_TOY = control.tune.values=[0.0,1.0] control.tune.seeds=[1000] control.mpc.horizon=10 \
+CONTROL_TOY = control.tune.values=[0.0,1.0] control.tune.hidden=[] control.tune.seeds=[1000] \
+	control.mpc.horizon=10 \
 	control.mpc.population=25 control.mpc.elites=5 control.mpc.iterations=2
 CONTROL = $(SWEEP) experiment=control $(XP) control.report=false $(if $(filter toy,$(SCALE)),$(CONTROL_TOY),)
 CONTROL_REPORT = $(TRAJ) experiment=control $(XP) control.report_only=true

@@ -20,6 +20,7 @@ CONTROL = (
     "control.cma.popsize=4",
     "control.cma.iterations=2",
     "control.tune.values=[0.0,2.0]",
+    "control.tune.hidden=[]",
     "control.tune.seeds=[7,8]",
     "model.hidden=8",
     "model.epochs=1",
@@ -148,12 +149,29 @@ def test_a_grid_that_grows_runs_only_its_new_cells_and_keeps_an_unchanged_choice
     run_mode("control.method=model_cma_onestep", "control.tune.hidden=[8,16]")
     assert sorted(asked) == [(0.0, 16, 7), (0.0, 16, 8), (2.0, 16, 7), (2.0, 16, 8)]
     assert reported == [2.0, 2.0] and len(list(tmp_path.rglob("runs/*.csv"))) == 2
+    # the report's tuning table: the grid's candidates, the chosen one (at the width's edge)
+    t = mode.tuning_tables(
+        sorted(tmp_path.rglob("tuning/*.csv")), Tuning(values=[0.0, 2.0], hidden=[8, 16])
+    )
+    assert len(t) == 4 and t["seeds"].eq(2).all()
+    assert t[t.chosen][["kappa", "hidden", "edge"]].values.tolist() == [[2.0, 16, True]]
     # an untuned method's run does not depend on the tuning grid
     run_mode("control.method=random")
     (free,) = tmp_path.rglob("runs/random__*.csv")
     before = free.read_text()
     run_mode("control.method=random", "control.tune.values=[0.5]")
     assert free.read_text() == before and len(list(tmp_path.rglob("runs/random__*.csv"))) == 1
+    # the report writes the tuning table beside the final one (one setting per method here)
+    for old in tmp_path.rglob("runs/model_cma_onestep__*.csv"):
+        if old.read_text() == first:
+            old.unlink()
+    run_mode("control.report_only=true", "plot.formats=[png]", "control.tune.hidden=[8,16]")
+    (table,) = tmp_path.rglob("tables/tuning.csv")
+    assert pd.read_csv(table).equals(t.astype({"kappa": float}))
+    from trajmbrl.reports.summary import _tuning_lines
+
+    page = "\n".join(_tuning_lines(table))  # the page's block under the env's control table
+    assert "2 kappa x 2 widths" in page and "| model_cma_onestep | de | 2 | 16 | 2 |" in page
 
 
 def test_runs_and_studies_hashed_as_before_move_to_their_new_names_unrecomputed(
@@ -201,3 +219,24 @@ def test_runs_and_studies_hashed_as_before_move_to_their_new_names_unrecomputed(
     (grown,) = tmp_path.rglob("tuning/*.csv")
     assert pd.read_csv(grown, comment="#")["hidden"].tolist() == [8] * 4
     MODES["control"](cfg)  # current under the new names
+
+
+def test_the_tuning_table_flags_a_choice_on_the_grids_edge():
+    from trajmbrl.reports.control import tuning_table
+
+    study = pd.DataFrame(
+        {
+            "kappa": [0.0, 1.0, 2.0, 4.0] * 2,
+            "hidden": [64] * 4 + [128] * 4,
+            "seed": [1] * 8,
+            "true_score": [0.1, 0.5, 0.3, 0.9, 0.2, 0.6, 0.4, 0.0],
+        }
+    )
+    t = tuning_table(study, [0.0, 1.0, 2.0], [64, 128])  # kappa 4 is outside this grid
+    assert len(t) == 6 and t[t.chosen][["kappa", "hidden", "edge"]].values.tolist() == [
+        [1.0, 128, True]  # the largest width: on the edge
+    ]
+    t = tuning_table(study, [0.0, 1.0, 2.0, 4.0], [64])
+    assert t[t.chosen][["kappa", "edge"]].values.tolist() == [[4.0, True]]  # the largest kappa
+    t = tuning_table(study, [0.0, 1.0, 2.0], [64])
+    assert t[t.chosen][["kappa", "edge"]].values.tolist() == [[1.0, False]]

@@ -208,6 +208,14 @@ class Layout:
         settings it was tuned under."""
         return Path(self.control_dir) / "tuning" / f"{method}__{key or 'none'}__{settings}.csv"
 
+    def control_tuning_files(self) -> list[Path]:
+        """Every tuning study of this env, sorted."""
+        return sorted((Path(self.control_dir) / "tuning").glob("*.csv"))
+
+    def control_tuning_table(self) -> Path:
+        """``<control_dir>/tables/tuning.csv``: the chosen candidates of every study."""
+        return Path(self.control_dir) / "tables" / "tuning.csv"
+
     def control_run_files(self) -> list[Path]:
         """Every control run CSV of this env, sorted."""
         return sorted(self.control_runs_dir.glob("*.csv"))

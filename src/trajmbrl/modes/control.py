@@ -192,7 +192,7 @@ def run(cfg: DictConfig) -> None:
                 )
     if cfg.control.report or cfg.control.report_only:
         with artifact_lock(files.control_report_lock(), "the control report"):
-            report(files, list(cfg.plot.formats))
+            report(files, list(cfg.plot.formats), typed(Tuning, cfg.control.tune))
 
 
 def control_horizon(cfg: DictConfig) -> int | None:
@@ -305,6 +305,25 @@ def _settings_hash(cfg: DictConfig, st: Settings) -> str:
     return config_hash(_seedless(cfg, st))[:12]
 
 
+def tuning_tables(studies: list[Path], tuning: Tuning) -> pd.DataFrame:
+    """:func:`~trajmbrl.reports.control.tuning_table` of every study (method and model from its
+    name; ``study``: its settings hash when a method and model have several)."""
+    from trajmbrl.reports.control import tuning_table
+
+    parts = []
+    for path in studies:
+        method, model, named = path.stem.split("__")
+        study = read_hashed_csv(path, hint="Delete it to tune again")
+        if "hidden" not in study:  # hashed as before: one width; moved when its method runs
+            continue
+        t = tuning_table(study, tuning.values, tuning.hidden)
+        parts.append(t.assign(method=method, model=model, study=named))
+    if not parts:
+        return pd.DataFrame()
+    cols = ["method", "model", "study", "kappa", "hidden", "seeds", "mean", "chosen", "edge"]
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
 def read_runs(files: Layout) -> pd.DataFrame:
     """Every run CSV of the env concatenated, each checked in full (row count, content hash)
     first; a ``settings`` column says which settings made it (empty frame when none).
@@ -334,8 +353,9 @@ def read_runs(files: Layout) -> pd.DataFrame:
     return frame.drop(columns=["settings", "file"])
 
 
-def report(files: Layout, formats: list[str]) -> None:
-    """Learning-curve figure and final table of every run CSV of the env."""
+def report(files: Layout, formats: list[str], tuning: Tuning | None = None) -> None:
+    """Learning-curve figure and final table of every run CSV of the env; with ``tuning``,
+    the tuning table of every study of the env (the grid's candidates, the chosen ones)."""
     from trajmbrl.plotting.control import learning_curves
     from trajmbrl.reports.control import final_table
 
@@ -346,11 +366,18 @@ def report(files: Layout, formats: list[str]) -> None:
         )
     table = final_table(frame)
     atomic_write_text(files.control_table(), table.to_csv(index=False))
+    written, studies = [files.control_table()], files.control_tuning_files()
+    if tuning is not None and tuning.values and studies:
+        chosen = tuning_tables(studies, tuning)
+        atomic_write_text(files.control_tuning_table(), chosen.to_csv(index=False))
+        written.append(files.control_tuning_table())
+        print("\nTuning (mean final score on the tuning seeds; chosen candidates):")
+        print(chosen[chosen["chosen"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     write_manifest(
         files.control_table().parent,
-        [files.control_table()],
+        written,
         run_dir=Path(files.control_dir),
-        sources=files.control_run_files(),
+        sources=[*files.control_run_files(), *studies],
         dataset_sha256=None,
     )
     env = str(frame["env"].iloc[0])

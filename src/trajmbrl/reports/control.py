@@ -190,3 +190,33 @@ def _evidence(frame: pd.DataFrame, last: pd.DataFrame, table: pd.DataFrame) -> p
             verdict = "ties"
         table.loc[i, "verdict"] = verdict
     return table
+
+
+def tuning_table(study: pd.DataFrame, values: list[float], hidden: list[int]) -> pd.DataFrame:
+    """Mean final score over the tuning seeds of every candidate of the grid ``values`` x
+    ``hidden`` ([] hidden: every width in the study), the chosen one (best mean; ties: the
+    smaller kappa, then the smaller width) and whether it lies on the grid's edge (the largest
+    kappa, or the smallest or largest of several widths: a wider grid might choose otherwise).
+
+    :param study: a tuning study (rows kappa, hidden, seed, true_score).
+    :returns: one row per candidate: kappa, hidden, seeds, mean, chosen, edge.
+    """
+    rows = study[study["kappa"].isin(values)]
+    if hidden:
+        rows = rows[rows["hidden"].isin(hidden)]
+    t = (
+        rows.groupby(["kappa", "hidden"])["true_score"]
+        .agg(seeds="count", mean="mean")
+        .reset_index()
+        .sort_values(["kappa", "hidden"], ignore_index=True)
+    )
+    best = np.flatnonzero(np.isclose(t["mean"], t["mean"].max()))
+    t["chosen"] = False
+    if len(best):
+        t.loc[best[0], "chosen"] = True
+    widths = sorted(set(t["hidden"]))
+    top = max(values) if len(values) > 1 and max(values) > 0 else None
+    t["edge"] = t["chosen"] & (
+        (t["kappa"] == top) | (t["hidden"].isin([widths[0], widths[-1]]) & (len(widths) > 1))
+    )
+    return t

@@ -185,9 +185,28 @@ def control_section(root: Path) -> list[str]:
         cols = ["method", "model", "seeds", "episodes", "final", "reach_episodes"]
         cols += ["reach_share", "vs", "p_holm", "verdict", "compute_s"]
         lines += [markdown(show[[c for c in cols if c in show]].fillna("")), ""]
+        lines += _tuning_lines(path.with_name("tuning.csv"))
     if lines:
         lines = ["### control", "", *lines]
     return lines
+
+
+def _tuning_lines(path: Path) -> list[str]:
+    """The chosen candidate of every tuned method (``tables/tuning.csv``), if there is one."""
+    if not path.exists():
+        return []
+    t = read_table(path)
+    chosen = t[t["chosen"].astype(bool)].assign(
+        edge=lambda d: d["edge"].map({True: "yes", False: ""})
+    )
+    grid = f"{t['kappa'].nunique()} kappa x {t['hidden'].nunique()} widths"
+    return [
+        f"Tuned on seeds never reported ({grid}, the same grid for every method; mean final "
+        "score over the tuning seeds; edge: the choice lies on the grid's edge):",
+        "",
+        markdown(chosen[["method", "model", "kappa", "hidden", "seeds", "mean", "edge"]]),
+        "",
+    ]
 
 
 def training_commits(root: Path) -> Counter[str]:
