@@ -4,7 +4,10 @@ Usage: ``python scripts/bench_train.py [--quick] [--families] [--threads N] [--s
 [--rounds N] [--clock wall|cpu]`` (``make bench``): the report of issue 23 in one run, with the
 later families' rows (issue 24). Ceilings: this machine's ``torch.mm`` rate on the
 hidden-layer shape (batch x 250) @ (250 x 250) in fp32 and bf16, and the batched E=5
-``torch.bmm`` of the same shape. Cases (one row each): :data:`CASES`, the MLP trainer's bare
+``torch.bmm`` of the same shape, and the step-GEMM ceilings (E=1, E=5): only the GEMMs
+autograd runs for a training step of the paper MLP, at their exact (thin, transposed) shapes,
+credited with the counted FLOPs, so ``%steps`` is the share of a step that is not overhead.
+Cases (one row each): :data:`CASES`, the MLP trainer's bare
 epochs and full one-epoch ``fit()`` at E=1 and E=5 in both precisions, and
 :data:`FAMILY_CASES`, a full one-epoch fp32 fit through :func:`trajmbrl.train_model` (as the
 project trains the keys) of ``tr`` (residual trajectory target), ``dk`` (one-step MLP, k=5
@@ -360,7 +363,42 @@ def ceilings(batch: int, iters: int) -> dict[str, tuple[Callable[[], None], floa
             torch.bmm(a5, b5, out=c5)
 
     out["bmm E=5 fp32"] = (bmm, 2.0 * 5 * batch * HIDDEN * HIDDEN * max(1, iters // 5))
+    for e in (1, 5):
+        out[f"step GEMMs E={e} fp32"] = step_gemms(batch, e, max(1, iters // (4 * e)))
     return out
+
+
+def step_gemms(batch: int, e: int, iters: int) -> tuple[Callable[[], None], float]:
+    """The GEMMs autograd runs for ``iters`` training steps of the paper MLP (IN -> 3 x 250 ->
+    OUT), E members batched, and nothing else: per layer the forward ``X @ W`` (B x in @ in x
+    out), the input gradient ``dY @ W^T`` (not for the first layer) and the weight gradient
+    ``X^T @ dY`` (transposed operands, as autograd passes them). Credited with the cases'
+    counted FLOPs (:data:`MLP_FLOPS` per member-sample), so a case's share of this ceiling is
+    the share of a step that is not overhead (element-wise work, optimiser, dispatch, data),
+    and its distance from ``mm fp32`` is what the thin and transposed shapes cost.
+
+    :returns: (closure, counted FLOPs per call).
+    """
+    g = torch.Generator().manual_seed(2)
+    dims = [IN, *[HIDDEN] * LAYERS, OUT]
+    layers = []
+    for i, o in zip(dims, dims[1:]):
+        x, w, y = (
+            torch.randn(e, *shape, generator=g) for shape in ((batch, i), (i, o), (batch, o))
+        )
+        layers.append(
+            (x, w, y, torch.empty(e, batch, i), torch.empty(e, i, o), torch.empty_like(y))
+        )
+
+    def run() -> None:
+        for _ in range(iters):
+            for n, (x, w, dy, dx, dw, y) in enumerate(layers):
+                torch.bmm(x, w, out=y)
+                if n:
+                    torch.bmm(dy, w.transpose(1, 2), out=dx)
+                torch.bmm(x.transpose(1, 2), dy, out=dw)
+
+    return run, float(iters * e * batch * MLP_FLOPS)
 
 
 def _timed(fn: Callable[[], None]) -> tuple[float, float]:
@@ -416,7 +454,7 @@ def report(
         print(f"{k:22s} {rate[k]:8.1f} {busy[k]:5.0f}")
     header = (
         f"{'case':22s} {'member-samples/s':>17s} {'GFLOP/s':>8s} {'%ceiling':>8s} "
-        f"{'%bmm E=5':>8s} {'cpu%':>5s}"
+        f"{'%bmm E=5':>8s} {'%steps':>8s} {'cpu%':>5s}"
     )
     print(header)
     print("-" * len(header))
@@ -424,16 +462,23 @@ def report(
         gf = rate[k] * c.flops / 1e9
         share = 100 * gf / rate[c.ceiling]
         bshare = f"{100 * gf / rate['bmm E=5 fp32']:7.0f}%" if c.precision == "fp32" else ""
-        print(f"{k:22s} {rate[k]:17,.0f} {gf:8.1f} {share:7.0f}% {bshare:>8s} {busy[k]:5.0f}")
+        step = f"step GEMMs E={c.ensemble} fp32"
+        sshare = f"{100 * gf / rate[step]:7.0f}%" if c.precision == "fp32" and step in rate else ""
+        print(
+            f"{k:22s} {rate[k]:17,.0f} {gf:8.1f} {share:7.0f}% {bshare:>8s} {sshare:>8s} "
+            f"{busy[k]:5.0f}"
+        )
     for e in (1, 5):
         fit32, fit16 = f"fit E={e} fp32", f"fit E={e} bf16"
         if fit32 in rate and fit16 in rate:
             share = rate[fit32] * labels[fit32].flops / 1e9 / rate["mm fp32"]
             speed = rate[fit16] / rate[fit32]
+            steps = rate[f"step GEMMs E={e} fp32"] / rate["mm fp32"]
             print(
                 f"targets E={e}: fit fp32 {100 * share:.0f}% of the fp32 ceiling (>= 80%: "
                 f"{'PASS' if share >= 0.8 else 'FAIL'}), bf16/fp32 fit {speed:.2f}x (>= 2x: "
-                f"{'PASS' if speed >= 2 else 'FAIL'})"
+                f"{'PASS' if speed >= 2 else 'FAIL'}); the step's GEMMs alone reach "
+                f"{100 * steps:.0f}% of the fp32 ceiling"
             )
     return rate
 

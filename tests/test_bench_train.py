@@ -28,8 +28,15 @@ def test_report_times_ceilings_and_cases_and_prints_the_targets(capsys):
     cases = [*bench.CASES, extra]
     rate = bench.report(x, y, batch=128, rounds=1, gemm_iters=2, cases=cases, clock="cpu")
     out = capsys.readouterr().out
-    for name in ("mm fp32", "mm bf16", "bmm E=5 fp32"):
+    for name in (
+        "mm fp32",
+        "mm bf16",
+        "bmm E=5 fp32",
+        "step GEMMs E=1 fp32",
+        "step GEMMs E=5 fp32",
+    ):
         assert rate[name] > 0 and name in out
+    assert out.count("the step's GEMMs alone reach") == 2
     for what in ("bare", "fit"):
         for e in (1, 5):
             for p in ("fp32", "bf16"):
@@ -64,3 +71,15 @@ def test_family_rows_fit_every_later_family_at_e1_and_e5_with_its_own_flops(caps
     for c in cases:
         label = f"{c.what} E={c.ensemble} fp32"
         assert rate[label] > 0 and label in out
+
+
+def test_the_step_gemm_ceiling_counts_the_cases_flops_and_runs_no_more_gemm_work():
+    """Credited with MLP_FLOPS per member-sample (as the cases); the GEMMs it runs are those
+    counted, less the first layer's input gradient (autograd skips it too)."""
+    bench = _bench()
+    run, flops = bench.step_gemms(batch=16, e=5, iters=3)
+    assert flops == 3 * 5 * 16 * bench.MLP_FLOPS
+    dims = [bench.IN, *[bench.HIDDEN] * bench.LAYERS, bench.OUT]
+    ran = sum((3 if n else 2) * 2 * i * o for n, (i, o) in enumerate(zip(dims, dims[1:])))
+    assert ran * 3 * 5 * 16 == flops - 3 * 5 * 16 * 2 * bench.IN * bench.HIDDEN
+    run()
