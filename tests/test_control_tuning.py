@@ -240,3 +240,25 @@ def test_the_tuning_table_flags_a_choice_on_the_grids_edge():
     assert t[t.chosen][["kappa", "edge"]].values.tolist() == [[4.0, True]]  # the largest kappa
     t = tuning_table(study, [0.0, 1.0, 2.0], [64])
     assert t[t.chosen][["kappa", "edge"]].values.tolist() == [[1.0, False]]
+
+
+def test_an_interrupted_study_resumes_from_its_last_cell(monkeypatch, tmp_path):
+    asked = _scripted(monkeypatch, best=0.0)
+    fake = tuning_mod.run_control
+
+    def dies_on_the_third(*args):  # type: ignore[no-untyped-def]
+        if len(asked) == 2:
+            raise KeyboardInterrupt
+        return fake(*args)
+
+    monkeypatch.setattr(tuning_mod, "run_control", dies_on_the_third)
+    cfg = compose_cfg(
+        f"paths.root={tmp_path}", *CONTROL, "mode=control", "control.method=model_cma"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        MODES["control"](cfg)
+    (study,) = tmp_path.rglob("tuning/*.csv")
+    assert len(pd.read_csv(study, comment="#")) == 2  # both finished cells were kept
+    monkeypatch.setattr(tuning_mod, "run_control", fake)
+    MODES["control"](cfg)
+    assert sorted(asked[2:]) == [(2.0, 8, 7), (2.0, 8, 8)]  # only the two cells left ran

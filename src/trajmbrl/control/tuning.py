@@ -14,6 +14,7 @@ missing ones), and the choice reads only the cells of the current grid.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,22 +97,25 @@ def tune(
     budget: Budget,
     tuning: Tuning,
     done: pd.DataFrame | None = None,
+    save: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Final true score of ``method`` for every candidate and tuning seed; the cells already in
     ``done`` (rows of :data:`COLUMNS`) are kept, not run again.
 
+    :param save: called with the whole study after every new cell (an interrupted study
+        resumes from its last cell).
     :returns: rows of :data:`COLUMNS`: ``done``'s, then the new cells (candidates x seeds).
     """
-    done = pd.DataFrame(columns=COLUMNS) if done is None else done[COLUMNS]
-    have = set(zip(done.kappa.astype(float), done.hidden.astype(int), done.seed.astype(int)))
-    rows = []
+    rows = [] if done is None else list(done[COLUMNS].itertuples(index=False, name=None))
+    have = {(float(k), int(h), int(s)) for k, h, s, _ in rows}
     for kappa, hidden, seed in tuning.cells(own_hidden(settings)).itertuples(index=False):
         if (kappa, hidden, seed) in have:
             continue
         frame = run_control(task, method, with_candidate(settings, kappa, hidden), budget, seed)
         rows.append((kappa, hidden, seed, float(frame["true_score"].iloc[-1])))
-    new = pd.DataFrame(rows, columns=COLUMNS)
-    return new if done.empty else pd.concat([done, new], ignore_index=True)
+        if save is not None:
+            save(pd.DataFrame(rows, columns=COLUMNS))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def choose(frame: pd.DataFrame, tuning: Tuning, own: int) -> tuple[float, int]:

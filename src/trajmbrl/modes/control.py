@@ -121,9 +121,12 @@ def tuned(
                 missing,
                 tuning.seeds,
             )
-            with single_thread():
-                study = tune(task(), method, st, budget, tuning, done=study)
-            write_hashed_csv(path, study, fingerprint, settings=named)
+
+            def save(frame: pd.DataFrame) -> None:
+                write_hashed_csv(path, frame, fingerprint, settings=named)
+
+            with single_thread():  # every cell saved: an interrupted study resumes
+                study = tune(task(), method, st, budget, tuning, done=study, save=save)
     kappa, hidden = choose(study, tuning, own)
     log.info(
         "%s: kappa %s, hidden %d chosen on the tuning seeds (study %s)", method, kappa, hidden, path
