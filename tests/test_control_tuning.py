@@ -148,7 +148,9 @@ def test_a_grid_that_grows_runs_only_its_new_cells_and_keeps_an_unchanged_choice
     asked.clear()
     run_mode("control.method=model_cma_onestep", "control.tune.hidden=[8,16]")
     assert sorted(asked) == [(0.0, 16, 7), (0.0, 16, 8), (2.0, 16, 7), (2.0, 16, 8)]
-    assert reported == [2.0, 2.0] and len(list(tmp_path.rglob("runs/*.csv"))) == 2
+    assert reported == [2.0, 2.0] and len(list(tmp_path.rglob("runs/*.csv"))) == 1
+    (aside,) = tmp_path.rglob("runs/superseded/*.csv")  # the earlier choice: kept, set aside
+    assert aside.name == run.name and aside.read_text() == first
     # the report's tuning table: the grid's candidates, the chosen one (at the width's edge)
     t = mode.tuning_tables(
         sorted(tmp_path.rglob("tuning/*.csv")), Tuning(values=[0.0, 2.0], hidden=[8, 16])
@@ -161,10 +163,7 @@ def test_a_grid_that_grows_runs_only_its_new_cells_and_keeps_an_unchanged_choice
     before = free.read_text()
     run_mode("control.method=random", "control.tune.values=[0.5]")
     assert free.read_text() == before and len(list(tmp_path.rglob("runs/random__*.csv"))) == 1
-    # the report writes the tuning table beside the final one (one setting per method here)
-    for old in tmp_path.rglob("runs/model_cma_onestep__*.csv"):
-        if old.read_text() == first:
-            old.unlink()
+    # the report writes the tuning table beside the final one (the current choice's runs only)
     run_mode("control.report_only=true", "plot.formats=[png]", "control.tune.hidden=[8,16]")
     (table,) = tmp_path.rglob("tables/tuning.csv")
     assert pd.read_csv(table).equals(t.astype({"kappa": float}))

@@ -193,6 +193,8 @@ def run(cfg: DictConfig) -> None:
                     last.predicted_score,
                     last.wall_clock,
                 )
+        if st is not given:  # tuned: runs of the candidates it did not choose are set aside
+            set_aside(cfg, files, method, key, given, path)
     if cfg.control.report or cfg.control.report_only:
         with artifact_lock(files.control_report_lock(), "the control report"):
             report(files, list(cfg.plot.formats), typed(Tuning, cfg.control.tune))
@@ -203,6 +205,34 @@ def control_horizon(cfg: DictConfig) -> int | None:
     system spec's)."""
     horizon = positive(cfg, "control.horizon")
     return horizon if horizon is not None else cfg.env.get("horizon")
+
+
+def set_aside(
+    cfg: DictConfig, files: Layout, method: str, key: str | None, given: Settings, chosen: Path
+) -> list[Path]:
+    """Move this seed's intact runs of the tuning candidates not chosen (another kappa or width,
+    every other setting the same: an earlier grid's choice) to ``runs/superseded/``, kept but
+    out of the report, which reads only the current choice's runs.
+
+    :returns: the paths moved.
+    """
+    tuning, seed = typed(Tuning, cfg.control.tune), int(cfg.seed)
+    moved = []
+    for kappa, hidden in tuning.candidates(own_hidden(given)):
+        st = with_candidate(given, kappa, hidden)
+        path = files.control_run(method, key, seed, _settings_hash(cfg, st))
+        if path == chosen or not path.exists():
+            continue
+        with artifact_lock(Layout.lock_for(path), f"control run {path}"):
+            if csv_status(path, _fingerprint(cfg, st)).done:
+                dest = files.control_runs_dir / "superseded" / path.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(dest)
+                moved.append(dest)
+                log.info(
+                    "%s: set aside (kappa %s, hidden %d were not chosen)", path.name, kappa, hidden
+                )
+    return moved
 
 
 def _rekey_run(
