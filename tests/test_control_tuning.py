@@ -151,7 +151,7 @@ def test_a_grid_that_grows_runs_only_its_new_cells_and_keeps_an_unchanged_choice
     assert reported == [2.0, 2.0] and len(list(tmp_path.rglob("runs/*.csv"))) == 1
     (aside,) = tmp_path.rglob("runs/superseded/*.csv")  # the earlier choice: kept, set aside
     assert aside.name == run.name and aside.read_text() == first
-    # the report's tuning table: the grid's candidates, the chosen one (at the width's edge)
+    # the report's tuning table: the grid's candidates, the chosen one (the largest kappa)
     t = mode.tuning_tables(
         sorted(tmp_path.rglob("tuning/*.csv")), Tuning(values=[0.0, 2.0], hidden=[8, 16])
     )
@@ -233,7 +233,7 @@ def test_the_tuning_table_flags_a_choice_on_the_grids_edge():
     )
     t = tuning_table(study, [0.0, 1.0, 2.0], [64, 128])  # kappa 4 is outside this grid
     assert len(t) == 6 and t[t.chosen][["kappa", "hidden", "edge"]].values.tolist() == [
-        [1.0, 128, True]  # the largest width: on the edge
+        [1.0, 128, False]
     ]
     t = tuning_table(study, [0.0, 1.0, 2.0, 4.0], [64])
     assert t[t.chosen][["kappa", "edge"]].values.tolist() == [[4.0, True]]  # the largest kappa

@@ -196,7 +196,7 @@ def tuning_table(study: pd.DataFrame, values: list[float], hidden: list[int]) ->
     """Mean final score over the tuning seeds of every candidate of the grid ``values`` x
     ``hidden`` ([] hidden: every width in the study), the chosen one (best mean; ties: the
     smaller kappa, then the smaller width) and whether it lies on the grid's edge (the largest
-    kappa, or the smallest or largest of several widths: a wider grid might choose otherwise).
+    kappa: a wider grid might choose a larger one).
 
     :param study: a tuning study (rows kappa, hidden, seed, true_score).
     :returns: one row per candidate: kappa, hidden, seeds, mean, chosen, edge.
@@ -214,9 +214,6 @@ def tuning_table(study: pd.DataFrame, values: list[float], hidden: list[int]) ->
     t["chosen"] = False
     if len(best):
         t.loc[best[0], "chosen"] = True
-    widths = sorted(set(t["hidden"]))
     top = max(values) if len(values) > 1 and max(values) > 0 else None
-    t["edge"] = t["chosen"] & (
-        (t["kappa"] == top) | (t["hidden"].isin([widths[0], widths[-1]]) & (len(widths) > 1))
-    )
+    t["edge"] = t["chosen"] & (t["kappa"] == top)
     return t

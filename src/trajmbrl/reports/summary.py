@@ -202,7 +202,7 @@ def _tuning_lines(path: Path) -> list[str]:
     grid = f"{t['kappa'].nunique()} kappa x {t['hidden'].nunique()} widths"
     return [
         f"Tuned on seeds never reported ({grid}, the same grid for every method; mean final "
-        "score over the tuning seeds; edge: the choice lies on the grid's edge):",
+        "score over the tuning seeds; edge: the largest kappa of the grid was chosen):",
         "",
         markdown(chosen[["method", "model", "kappa", "hidden", "seeds", "mean", "edge"]]),
         "",
